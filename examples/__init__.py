@@ -1,0 +1,1 @@
+"""Runnable example workflows and their step code."""

@@ -1,0 +1,204 @@
+"""The Python entry point: submit workflows, follow runs, read their results."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pydantic_core
+import redis
+
+from orchestrator.compiler import Plan, compile_plan
+from orchestrator.connection import connect, resolve_url
+from orchestrator.errors import (
+    NotFoundError,
+    PayloadTooLargeError,
+    RedisUnavailableError,
+    RunFailedError,
+    RunTimeoutError,
+    SpecError,
+)
+from orchestrator.graph import validate
+from orchestrator.keys import Keys
+from orchestrator.loader import load_workflow
+from orchestrator.settings import Settings
+from orchestrator.spec import Workflow
+from orchestrator.states import RunState
+from orchestrator.status import status_document
+from orchestrator.store import RunStore
+
+TERMINAL = {s.value for s in (RunState.SUCCEEDED, RunState.FAILED, RunState.COMPENSATED,
+                              RunState.COMPENSATION_FAILED, RunState.CANCELLED)}  # fmt: skip
+
+
+class Client:
+    """Connects to the orchestrator's Redis (``ORCH_REDIS_URL``, else the embedded one)."""
+
+    def __init__(self, redis_url: str | None = None, *, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.url = redis_url or resolve_url(self.settings)
+        self.redis = connect(self.url, self.settings)
+        self.store = RunStore(
+            self.redis,
+            Keys(self.settings.key_prefix),
+            run_ttl=self.settings.run_ttl,
+            max_payload=self.settings.max_payload_bytes,
+        )
+        self._plans: dict[str, Plan] = {}
+
+    def close(self) -> None:
+        self.redis.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def resolve(self, workflow: Workflow | str | Path) -> Workflow:
+        """A ``Workflow``, a path to a YAML file, or the name of one submitted before."""
+        if isinstance(workflow, Workflow):
+            return validate(workflow, visibility_timeout=self.settings.visibility_timeout)
+        text = str(workflow)
+        if isinstance(workflow, Path) or text.endswith((".yaml", ".yml", ".json")) or "/" in text:
+            return load_workflow(text, visibility_timeout=self.settings.visibility_timeout)
+        name, _, version = text.partition(":")
+        return self.store.workflow(name, int(version) if version.isdigit() else None)
+
+    def register(self, wf: Workflow) -> Plan:
+        """Store a workflow version and its plan (idempotent; refuses changed content)."""
+        cached = self._plans.get(wf.ref)
+        if cached is not None and cached.content_hash == wf.content_hash:
+            return cached
+        plan = compile_plan(wf, default_queue=self.settings.default_queue)
+        with _reachable(self.url):
+            self.store.register(wf, plan)
+        self._plans[wf.ref] = plan
+        return plan
+
+    def submit(
+        self,
+        workflow: Workflow | str | Path,
+        input: Mapping[str, Any] | None = None,
+        *,
+        key: str | None = None,
+        priority: int | None = None,
+    ) -> Run:
+        """Start a run; the same ``key`` always gives the same run."""
+        del priority  # accepted for interface stability; queue priority is not yet applied
+        wf = self.resolve(workflow)
+        plan = self.register(wf)
+        payload = _encode_input(input or {}, self.settings.max_payload_bytes)
+        with _reachable(self.url):
+            run_id, _ = self.store.submit(plan, payload, key=key)
+        return Run(self, run_id)
+
+    def run(self, run_id: str) -> Run:
+        self.store.run_fields(run_id)  # raises NotFoundError for an unknown id
+        return Run(self, run_id)
+
+    def runs(self, *, limit: int = 20, workflow: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
+        """Recent runs, newest first, as status documents without step detail."""
+        out: list[dict[str, Any]] = []
+        for run_id in self.store.recent_runs(max(limit * 5, 100)):
+            try:
+                doc = Run(self, run_id).status()
+            except NotFoundError:
+                continue
+            if workflow and doc["workflow"] != workflow or state and doc["state"] != state:
+                continue
+            out.append(doc)
+            if len(out) >= limit:
+                break
+        return out
+
+    def stats(self, workflow: str, version: int) -> dict[str, int]:
+        return self.store.stats(f"{workflow}:{version}")
+
+
+class Run:
+    """A handle on one run; cheap to create, every method reads Redis afresh."""
+
+    def __init__(self, client: Client, run_id: str) -> None:
+        self.client = client
+        self.id = run_id
+
+    def __repr__(self) -> str:
+        return f"Run({self.id!r})"
+
+    def status(self) -> dict[str, Any]:
+        """The status document (see ``orch status --json``)."""
+        with _reachable(self.client.url):
+            fields = self.client.store.run_fields(self.id)
+            meta = self.client.redis.hget(self.client.store.keys.plan(fields["wf"]), "__meta__")
+        order = json.loads(meta)["order"] if meta else []
+        return status_document(self.id, fields, order)
+
+    def state(self) -> str:
+        return str(self.status()["state"])
+
+    def events(self) -> list[dict[str, Any]]:
+        return self.client.store.events(self.id)
+
+    def wait(self, timeout: float | None = None) -> dict[str, Any]:
+        """Block until the run is terminal; returns its status document."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for _ in _done_notifications(self.client, self.id, deadline):
+            doc = self.status()
+            if doc["state"] in TERMINAL:
+                return doc
+        raise RunTimeoutError(f"run {self.id} is still {self.state()} after {timeout}s")
+
+    def result(self, timeout: float | None = None) -> Any:
+        """The run's result; raises ``RunFailedError`` if it did not succeed."""
+        doc = self.wait(timeout)
+        if doc["state"] != RunState.SUCCEEDED:
+            raise RunFailedError(f"run {self.id} ended {doc['state']}: {doc['error']}")
+        return doc["result"]
+
+
+def _done_notifications(client: Client, run_id: str, deadline: float | None) -> Iterator[None]:
+    """Yield once at once, then on each end-of-run notice or every second."""
+    pubsub = client.redis.pubsub(ignore_subscribe_messages=True)
+    try:
+        with _reachable(client.url):
+            pubsub.subscribe(client.store.keys.done_channel(run_id))
+        yield None
+        while deadline is None or time.monotonic() < deadline:
+            left = 1.0 if deadline is None else min(1.0, max(0.0, deadline - time.monotonic()))
+            with _reachable(client.url):
+                pubsub.get_message(timeout=left)
+            yield None
+    finally:
+        pubsub.close()
+
+
+class _reachable:
+    """Turn a Redis connection failure into ``RedisUnavailableError`` (exit 3)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+            from orchestrator.connection import redact  # noqa: PLC0415
+
+            raise RedisUnavailableError(f"Redis at {redact(self.url)} is unreachable: {exc}") from None
+
+
+def _encode_input(value: Mapping[str, Any], limit: int) -> str:
+    if not isinstance(value, Mapping):
+        raise SpecError("run input must be a JSON object", where="input")
+    try:
+        data = pydantic_core.to_json(value)
+    except pydantic_core.PydanticSerializationError as exc:
+        raise SpecError(f"not JSON-serialisable: {exc}", where="input") from None
+    if len(data) > limit:
+        raise PayloadTooLargeError(f"input: {len(data)} bytes, above ORCH_MAX_PAYLOAD_BYTES={limit}")
+    return data.decode()

@@ -1,0 +1,141 @@
+"""The compiler: a pure function from a validated workflow to a dispatch plan.
+
+Celery's canvas nests chords to express joins, and nesting is where it breaks
+(celery#6220, #1401, #6792, #2573, #3709). The plan therefore keeps Celery's
+vocabulary for what each piece *is* — chains for sequences, groups for
+fan-outs, joins for fan-ins — but every join is an atomic counter in Redis
+rather than a nested chord, so any DAG runs with exactly its own dependencies
+and each step starts the moment its last upstream finishes.
+
+Nothing here touches Redis or imports step code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from orchestrator.graph import downstream_map, final_steps, topological_order
+from orchestrator.spec import Workflow
+
+STEP_TASK = "orch.step"
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """What dispatch needs to know about one step, fixed when the plan compiles."""
+
+    name: str
+    task: str | None
+    queue: str
+    upstreams: tuple[str, ...]
+    downstreams: tuple[str, ...]
+    map_source: str | None
+    mapped_over: bool
+    final: bool
+    trigger: str
+    wait_for: str | None
+
+    def task_id(self, run_id: str, index: int | None = None) -> str:
+        base = f"{run_id}-{self.name}"
+        return base if index is None else f"{base}-{index}"
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A maximal chain of steps, and how it begins and ends."""
+
+    steps: tuple[str, ...]
+    joins: tuple[str, ...]
+    fans_out_to: tuple[str, ...]
+
+    @property
+    def kind(self) -> Literal["chain", "join"]:
+        return "join" if len(self.joins) > 1 else "chain"
+
+
+@dataclass(frozen=True)
+class Plan:
+    workflow: str
+    version: int
+    content_hash: str
+    order: tuple[str, ...]
+    steps: dict[str, StepPlan]
+    roots: tuple[str, ...]
+    finals: tuple[str, ...]
+    segments: tuple[Segment, ...] = field(default=())
+
+    @property
+    def ref(self) -> str:
+        return f"{self.workflow}:{self.version}"
+
+    def signatures(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """Celery signature dicts for one run, task ids assigned up front."""
+        return {
+            name: {
+                "task": STEP_TASK,
+                "args": [run_id, self.ref, name, None],
+                "options": {
+                    "task_id": sp.task_id(run_id),
+                    "queue": sp.queue,
+                    "shadow": f"{self.workflow}.{name}",
+                },
+                "immutable": True,
+            }
+            for name, sp in self.steps.items()
+        }
+
+
+def compile_plan(wf: Workflow, *, default_queue: str = "orch") -> Plan:
+    """Compile a validated workflow; the same input always gives the same plan."""
+    order = topological_order(wf)
+    down = downstream_map(wf)
+    finals = final_steps(wf)
+    mapped = {spec.map for spec in wf.steps.values() if spec.map is not None}
+    steps = {
+        name: StepPlan(
+            name=name,
+            task=spec.task,
+            queue=spec.queue or default_queue,
+            upstreams=tuple(spec.upstreams),
+            downstreams=tuple(down[name]),
+            map_source=spec.map,
+            mapped_over=name in mapped,
+            final=name in finals,
+            trigger=spec.trigger,
+            wait_for=spec.wait_for,
+        )
+        for name, spec in wf.steps.items()
+    }
+    return Plan(
+        workflow=wf.name,
+        version=wf.version,
+        content_hash=wf.content_hash,
+        order=tuple(order),
+        steps=steps,
+        roots=tuple(n for n in order if not steps[n].upstreams),
+        finals=tuple(finals),
+        segments=tuple(_segments(order, steps)),
+    )
+
+
+def _segments(order: list[str], steps: dict[str, StepPlan]) -> list[Segment]:
+    """Cut the graph into maximal chains: a chain continues while it is 1-in/1-out."""
+
+    def continues(a: str, b: str) -> bool:
+        return len(steps[a].downstreams) == 1 and len(steps[b].upstreams) == 1
+
+    out: list[Segment] = []
+    for name in order:
+        ups = steps[name].upstreams
+        if len(ups) == 1 and continues(ups[0], name):
+            continue
+        chain = [name]
+        while len(steps[chain[-1]].downstreams) == 1 and continues(
+            chain[-1], steps[chain[-1]].downstreams[0]
+        ):
+            chain.append(steps[chain[-1]].downstreams[0])
+        tail = steps[chain[-1]]
+        fan = tail.downstreams if len(tail.downstreams) > 1 else ()
+        out.append(Segment(tuple(chain), tuple(ups), fan))
+    return out

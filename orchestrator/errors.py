@@ -1,0 +1,69 @@
+"""One exception root, so callers can catch everything the orchestrator raises.
+
+Each error carries the process exit code the CLI maps it to, so the mapping
+from failure kind to exit status is decided where the failure is defined, not
+scattered through command handlers.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_RUN_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+
+
+class OrchestratorError(Exception):
+    """Root of every error this package raises on purpose."""
+
+    exit_code = EXIT_USAGE
+
+
+class SpecError(OrchestratorError):
+    """A workflow spec is invalid; the message names the step and field."""
+
+    def __init__(self, message: str, *, where: str = "") -> None:
+        self.where = where
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class WorkflowConflictError(SpecError):
+    """The same name and version were registered with different content."""
+
+
+class NotFoundError(OrchestratorError):
+    """A run, workflow or step that the caller named does not exist."""
+
+
+class RedisUnavailableError(OrchestratorError):
+    """Redis (the broker and the state store) cannot be reached."""
+
+    exit_code = EXIT_UNREACHABLE
+
+
+class PayloadTooLargeError(OrchestratorError):
+    """A step output or run input exceeds ORCH_MAX_PAYLOAD_BYTES."""
+
+
+class RunTimeoutError(OrchestratorError):
+    """`Run.wait` gave up before the run reached a terminal state."""
+
+    exit_code = EXIT_RUN_FAILED
+
+
+class RunFailedError(OrchestratorError):
+    """`Run.result` was asked for the result of a run that did not succeed."""
+
+    exit_code = EXIT_RUN_FAILED
+
+
+class NonRetryableError(OrchestratorError):
+    """Raised by step code to fail the step at once, without retries."""
+
+
+class HandoffError(NonRetryableError):
+    """An upstream output does not fit the parameter annotation it feeds."""
+
+    def __init__(self, message: str, *, edge: str) -> None:
+        self.edge = edge
+        super().__init__(message)

@@ -1,0 +1,154 @@
+"""Validation of a workflow's graph: everything that makes a spec runnable.
+
+Structural checks are pure (no imports, no I/O) so they can run anywhere,
+including in a web app that submits work but does not ship step code. Import
+checks are opt-in: the CLI's ``validate --import`` and worker start-up.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+
+from orchestrator.errors import SpecError
+from orchestrator.spec import StepSpec, Workflow
+from orchestrator.steps import CONTEXT_PARAM, StepFunction, import_task
+
+
+def _where(step: str, field: str) -> str:
+    return f"step {step!r}, field {field!r}"
+
+
+def validate(
+    wf: Workflow, *, import_tasks: bool = False, visibility_timeout: float | None = None
+) -> Workflow:
+    """Return ``wf`` if it is runnable; raise a one-line ``SpecError`` otherwise."""
+    for name, spec in wf.steps.items():
+        _check_references(wf, name, spec)
+        _check_backoff(wf, name, visibility_timeout)
+    topological_order(wf)
+    if import_tasks:
+        for name, spec in wf.steps.items():
+            _check_imports(wf, name, spec)
+    return wf
+
+
+def _check_references(wf: Workflow, name: str, spec: StepSpec) -> None:
+    if name == CONTEXT_PARAM:
+        raise SpecError(f"{CONTEXT_PARAM!r} is reserved for the step context", where=f"step {name!r}")
+    seen: set[str] = set()
+    for up in spec.after:
+        if up == name:
+            raise SpecError("a step cannot come after itself", where=_where(name, "after"))
+        if up not in wf.steps:
+            raise SpecError(f"unknown step {up!r}", where=_where(name, "after"))
+        if up in seen:
+            raise SpecError(f"{up!r} is listed twice", where=_where(name, "after"))
+        seen.add(up)
+    if spec.map is not None and spec.map not in wf.steps:
+        raise SpecError(f"unknown step {spec.map!r}", where=_where(name, "map"))
+    if spec.map == name:
+        raise SpecError("a step cannot map over itself", where=_where(name, "map"))
+    if spec.dependency is not None and spec.dependency not in wf.dependencies:
+        raise SpecError(f"unknown dependency {spec.dependency!r}", where=_where(name, "dependency"))
+
+
+def _check_backoff(wf: Workflow, name: str, visibility_timeout: float | None) -> None:
+    policy = wf.policy_for(name)
+    if visibility_timeout is not None and policy.max >= visibility_timeout:
+        raise SpecError(
+            f"max backoff {policy.max:g}s is not below the broker visibility timeout "
+            f"{visibility_timeout:g}s",
+            where=_where(name, "retry.max"),
+        )
+
+
+def topological_order(wf: Workflow) -> list[str]:
+    """Steps in dependency order, ties broken by name so the order is stable."""
+    indegree = {name: len(spec.upstreams) for name, spec in wf.steps.items()}
+    down = downstream_map(wf)
+    ready = [name for name, n in indegree.items() if n == 0]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        name = heapq.heappop(ready)
+        order.append(name)
+        for d in down[name]:
+            indegree[d] -= 1
+            if indegree[d] == 0:
+                heapq.heappush(ready, d)
+    if len(order) != len(wf.steps):
+        cycle = find_cycle(wf)
+        raise SpecError(
+            "cycle " + " → ".join(cycle), where=_where(cycle[0], "after")
+        )
+    return order
+
+
+def downstream_map(wf: Workflow) -> dict[str, list[str]]:
+    down: dict[str, list[str]] = {name: [] for name in wf.steps}
+    for name in sorted(wf.steps):
+        for up in wf.steps[name].upstreams:
+            down[up].append(name)
+    return down
+
+
+def find_cycle(wf: Workflow) -> list[str]:
+    """One cycle as a closed path (first name repeated last), or [] if none."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        stack.append(node)
+        for up in wf.steps[node].upstreams:
+            if state.get(up) == 1:
+                path = stack[stack.index(up) :]
+                return [*reversed(path), path[-1]]
+            if up not in state and (found := visit(up)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return []
+
+    for name in sorted(wf.steps):
+        if name not in state and (found := visit(name)):
+            return found
+    return []
+
+
+def final_steps(wf: Workflow) -> list[str]:
+    """Steps nothing depends on: their outputs make the run's result."""
+    down = downstream_map(wf)
+    return sorted(name for name, targets in down.items() if not targets)
+
+
+def _check_imports(wf: Workflow, name: str, spec: StepSpec) -> None:
+    for field, path in (
+        ("task", spec.task),
+        ("fallback", spec.fallback),
+        ("when", spec.when),
+        ("compensate", spec.compensate if spec.compensate != "none" else None),
+    ):
+        if path is not None:
+            import_task(path, where=_where(name, field))
+    if spec.task is not None:
+        fn = StepFunction.wrap(import_task(spec.task))
+        _check_fill(wf, name, spec, fn.params_required())
+
+
+def _check_fill(wf: Workflow, name: str, spec: StepSpec, required: Iterable[str]) -> None:
+    upstreams = set(spec.upstreams)
+    for param in required:
+        if param in upstreams:
+            continue
+        if param in wf.steps:
+            raise SpecError(
+                f"parameter {param!r} names step {param!r}, which is not in 'after'",
+                where=_where(name, "task"),
+            )
+        if wf.input is not None and param not in wf.input:
+            raise SpecError(
+                f"parameter {param!r} is filled by no upstream step and no input field",
+                where=_where(name, "task"),
+            )

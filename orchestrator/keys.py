@@ -1,0 +1,72 @@
+"""Every Redis key the orchestrator uses, named in one place.
+
+Layout (``P`` is ``ORCH_KEY_PREFIX``, default ``orch:``)::
+
+    P wf:{name}                 HASH  version -> canonical spec JSON (immutable)
+    P plan:{name}:{version}     HASH  step -> compiled step JSON; "__meta__" -> plan JSON
+    P queues                    SET   Celery queues named by registered workflows
+    P run:{id}                  HASH  run fields and "{step}.{field}" step fields
+    P run:{id}:events           LIST  event history, one JSON object per transition
+    P run:{id}:items:{step}     HASH  element index -> JSON, for a step something maps over
+    P run:{id}:parts:{step}     HASH  o{i} outputs, t{i} tokens, a{i} attempts of a map step
+    P key:{workflow}:{key}      STRING run id submitted under an idempotency key
+    P runs                      ZSET  run id scored by creation time (listing)
+    P delayed                   ZSET  step messages waiting for a retry, scored by due time
+    P stats:{name}:{version}    HASH  counters: handoff ok/bad per edge, illegal transitions
+    P stats:illegal             HASH  "{from}>{to}" -> refused transitions
+    P done:{id}                 PUBSUB channel told when the run ends
+    P worker:{hostname}         STRING queues of a live worker; expires 10 s after its last beat
+
+Celery's own queue lists (named by the queue) are kombu's and are written by
+the dispatch scripts in kombu's Redis wire format (see ``messages``).
+Every key of a finished run expires after ``ORCH_RUN_TTL``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str = "orch:"
+
+    def workflow(self, name: str) -> str:
+        return f"{self.prefix}wf:{name}"
+
+    def plan(self, ref: str) -> str:
+        return f"{self.prefix}plan:{ref}"
+
+    @property
+    def queues(self) -> str:
+        return f"{self.prefix}queues"
+
+    def run(self, run_id: str) -> str:
+        return f"{self.prefix}run:{run_id}"
+
+    def events(self, run_id: str) -> str:
+        return f"{self.prefix}run:{run_id}:events"
+
+    def idempotency(self, workflow: str, key: str) -> str:
+        return f"{self.prefix}key:{workflow}:{key}"
+
+    @property
+    def runs(self) -> str:
+        return f"{self.prefix}runs"
+
+    @property
+    def delayed(self) -> str:
+        return f"{self.prefix}delayed"
+
+    def stats(self, ref: str) -> str:
+        return f"{self.prefix}stats:{ref}"
+
+    @property
+    def illegal(self) -> str:
+        return f"{self.prefix}stats:illegal"
+
+    def worker(self, hostname: str) -> str:
+        return f"{self.prefix}worker:{hostname}"
+
+    def done_channel(self, run_id: str) -> str:
+        return f"{self.prefix}done:{run_id}"

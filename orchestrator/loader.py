@@ -1,0 +1,84 @@
+"""Turning user text (YAML, JSON) into a validated ``Workflow``, with one-line errors.
+
+PyYAML silently keeps the last of two equal keys; a workflow with two steps of
+the same name would lose one without a word, so the loader refuses duplicates.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from orchestrator.errors import SpecError
+from orchestrator.graph import validate
+from orchestrator.spec import Workflow
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping with a repeated key."""
+
+
+def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        if key in seen:
+            mark = key_node.start_mark
+            raise SpecError(f"line {mark.line + 1}: duplicate key {key!r}")
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """The first error of a pydantic failure as one line naming step and field."""
+    err = exc.errors()[0]
+    loc = [str(x) for x in err["loc"]]
+    msg = err["msg"].removeprefix("Value error, ")
+    if len(loc) >= 2 and loc[0] == "steps":
+        field = ".".join(loc[2:])
+        where = f"step {loc[1]!r}, field {field!r}" if field else f"step {loc[1]!r}"
+    elif loc:
+        where = f"field {'.'.join(loc)!r}"
+    else:
+        where = "workflow"
+    return f"{where}: {msg}"
+
+
+def workflow_from_data(data: object, *, source: str = "workflow") -> Workflow:
+    if not isinstance(data, dict):
+        raise SpecError("a workflow must be a mapping with name, version and steps", where=source)
+    try:
+        return Workflow.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(describe_validation_error(exc), where=source) from None
+
+
+def load_workflow(
+    path: str | Path, *, import_tasks: bool = False, visibility_timeout: float | None = None
+) -> Workflow:
+    """Load and validate a YAML (or JSON) workflow file."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise SpecError(f"cannot read file: {exc.strerror}", where=str(p)) from None
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except SpecError as exc:
+        raise SpecError(str(exc), where=str(p)) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f"{mark.line + 1}:{mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(f"{line}invalid YAML: {problem}", where=str(p)) from None
+    wf = workflow_from_data(data, source=str(p))
+    try:
+        return validate(wf, import_tasks=import_tasks, visibility_timeout=visibility_timeout)
+    except SpecError as exc:
+        raise SpecError(str(exc), where=str(p)) from None

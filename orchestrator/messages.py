@@ -1,0 +1,76 @@
+"""Celery task messages in kombu's Redis wire format, as templates for Lua.
+
+Dispatch happens inside the same Lua call that records a step's outcome, so a
+successor is queued if and only if its join completed: there is no window in
+which a worker can die after recording an outcome but before publishing what
+comes next. To do that the script must write the message itself, so the
+message is prepared here once per plan, with placeholders the script fills:
+
+    @RUN@  run id        @IDX@  map element index     @TAG@  delivery tag
+
+The envelope follows Celery's task protocol 2 (headers + ``[args, kwargs,
+embed]`` body) and kombu's virtual-transport envelope. The body is left
+unencoded (no ``body_encoding``), which kombu passes through as is.
+"""
+
+from __future__ import annotations
+
+import json
+
+from orchestrator.compiler import STEP_TASK, Plan, StepPlan
+
+RUN, IDX, TAG = "@RUN@", "@IDX@", "@TAG@"
+
+#: kombu's separator between a queue name and its priority suffix.
+PRIORITY_SEP = "\x06\x16"
+
+
+def queue_list_key(queue: str, priority: int = 0) -> str:
+    """The Redis list kombu reads for ``queue`` at ``priority`` (0 is the plain list)."""
+    return queue if priority <= 0 else f"{queue}{PRIORITY_SEP}{priority}"
+
+
+def step_template(plan: Plan, step: StepPlan, *, origin: str = "orch") -> str:
+    """The full message for one step of any run, with placeholders."""
+    mapped = step.map_source is not None
+    task_id = f"{RUN}-{step.name}" + (f"-{IDX}" if mapped else "")
+    args: list[object] = [RUN, plan.ref, step.name, IDX if mapped else None]
+    body = json.dumps(
+        [args, {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}],
+        separators=(",", ":"),
+    )
+    if mapped:
+        body = body.replace(f'"{IDX}"', IDX)
+    headers = {
+        "lang": "py",
+        "task": STEP_TASK,
+        "id": task_id,
+        "shadow": f"{plan.workflow}.{step.name}",
+        "eta": None,
+        "expires": None,
+        "group": None,
+        "group_index": None,
+        "retries": 0,
+        "timelimit": [None, None],
+        "root_id": RUN,
+        "parent_id": None,
+        "argsrepr": repr(args),
+        "kwargsrepr": "{}",
+        "origin": origin,
+        "ignore_result": True,
+    }
+    envelope = {
+        "body": body,
+        "content-encoding": "utf-8",
+        "content-type": "application/json",
+        "headers": headers,
+        "properties": {
+            "correlation_id": task_id,
+            "reply_to": "",
+            "delivery_mode": 2,
+            "delivery_info": {"exchange": "", "routing_key": step.queue},
+            "priority": 0,
+            "delivery_tag": TAG,
+        },
+    }
+    return json.dumps(envelope, separators=(",", ":"))

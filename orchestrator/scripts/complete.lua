@@ -1,0 +1,61 @@
+-- Record a step's (or map element's) output and queue what became ready.
+-- ARGV[4] step, ARGV[5] element index or '', ARGV[6] token, ARGV[7] output JSON,
+-- ARGV[8] payload cap in bytes, ARGV[9..] the output's elements when mapped over.
+local s, idx, token, out, cap = ARGV[4], ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
+if not run_state() then return {'gone'} end
+use_plan(hget('wf'))
+if step_state(s) ~= 'RUNNING' then return {'stale', step_state(s)} end
+local stats = P .. 'stats:' .. hget('wf')
+
+local function succeed(output, extra)
+  move_step(s, 'SUCCEEDED', extra)
+  hset(s .. '.out', output)
+  hset(s .. '.f', NOWS)
+  local n = #ARGV - 8
+  if info(s).mo then
+    local IK = RK .. ':items:' .. s
+    for k = 9, #ARGV, 500 do
+      local args = {}
+      for j = k, math.min(k + 499, #ARGV) do args[#args + 1] = j - 9; args[#args + 1] = ARGV[j] end
+      redis.call('HSET', IK, unpack(args))
+    end
+    hset(s .. '.n', n)
+  end
+  settle(s)
+end
+
+if idx == '' then
+  if hget(s .. '.tok') ~= token then return {'stale', 'token'} end
+  redis.call('HINCRBY', stats, 'ok:' .. s, 1)
+  succeed(out, {attempt = num(s .. '.att')})
+else
+  local PT = RK .. ':parts:' .. s
+  local part = redis.call('HMGET', PT, 't' .. idx, 'o' .. idx)
+  if part[1] ~= token or part[2] then return {'stale', 'token'} end
+  redis.call('HINCRBY', stats, 'ok:' .. s, 1)
+  redis.call('HSET', PT, 'o' .. idx, out)
+  local left = num(s .. '.left') - 1
+  hset(s .. '.left', left)
+  if left == 0 then
+    local n = num(s .. '.n')
+    local chunks = {}
+    for k = 0, n - 1, 500 do
+      local fields = {}
+      for j = k, math.min(k + 499, n - 1) do fields[#fields + 1] = 'o' .. j end
+      chunks[#chunks + 1] = table.concat(redis.call('HMGET', PT, unpack(fields)), ',')
+    end
+    local whole = '[' .. table.concat(chunks, ',') .. ']'
+    if #whole > cap then
+      local err = cjson.encode({type = 'PayloadTooLargeError', message = 'mapped output is ' .. #whole ..
+        ' bytes, above ORCH_MAX_PAYLOAD_BYTES=' .. cap})
+      move_step(s, 'FAILED', {error = err})
+      hset(s .. '.err', err)
+      hset(s .. '.f', NOWS)
+      finish_run('FAILED', 'step ' .. s .. ' failed: ' .. err)
+    else
+      succeed(whole, {elements = n})
+    end
+  end
+end
+flush()
+return {'ok', ended or ''}

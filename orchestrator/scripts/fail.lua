@@ -1,0 +1,35 @@
+-- Record a failed attempt: schedule a retry after ARGV[8] seconds, or, when
+-- ARGV[8] is '', fail the step for good (and the run with it).
+-- ARGV[4] step, ARGV[5] element index or '', ARGV[6] token, ARGV[7] error JSON,
+-- ARGV[8] retry delay or '', ARGV[9] handoff edge that broke, or ''.
+local s, idx, token, err, delay, edge = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+if not run_state() then return {'gone'} end
+use_plan(hget('wf'))
+if step_state(s) ~= 'RUNNING' then return {'stale', step_state(s)} end
+local PT = RK .. ':parts:' .. s
+if idx == '' then
+  if hget(s .. '.tok') ~= token then return {'stale', 'token'} end
+else
+  local part = redis.call('HMGET', PT, 't' .. idx, 'o' .. idx)
+  if part[1] ~= token or part[2] then return {'stale', 'token'} end
+end
+if edge ~= '' then redis.call('HINCRBY', P .. 'stats:' .. hget('wf'), 'bad:' .. edge, 1) end
+local att = num(s .. '.att')
+hset(s .. '.err', err)
+if delay ~= '' then
+  local i = info(s)
+  if idx == '' then
+    move_step(s, 'RETRYING', {attempt = att, error = err, delay = tonumber(delay)})
+  else
+    event({step = s, index = tonumber(idx), retry = true, error = err, delay = tonumber(delay)})
+  end
+  local due = cjson.encode({r = RUN, s = s, i = idx, q = i.q, m = message(i, idx ~= '' and idx or nil)})
+  redis.call('ZADD', P .. 'delayed', NOW + tonumber(delay), due)
+else
+  move_step(s, 'FAILED', {attempt = att, error = err, index = idx ~= '' and tonumber(idx) or nil})
+  hset(s .. '.f', NOWS)
+  local e = cjson.decode(err)
+  finish_run('FAILED', 'step ' .. s .. ' failed: ' .. e.type .. ': ' .. e.message)
+end
+flush()
+return {'ok', ended or ''}

@@ -1,0 +1,167 @@
+-- Shared prelude of every engine script. The transition table T is prepended
+-- by Python from orchestrator/states.py, so it has one source of truth.
+--
+-- Conventions: KEYS[1] run hash, KEYS[2] its event list; ARGV[1] key prefix,
+-- ARGV[2] run id, ARGV[3] TTL of a finished run in seconds. Writes to the run
+-- hash and events are batched and flushed once at the end, so a script does
+-- one HSET and one RPUSH however many transitions it makes.
+local P, RUN, TTL = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local RK, EK = KEYS[1], KEYS[2]
+local t = redis.call('TIME')
+local NOW = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local NOWS = string.format('%.6f', NOW)
+local sets, seen, events, infos, pushes = {}, {}, {}, {}, {}
+local PK, META, ended, seq = nil, nil, false, 0
+
+local function hget(f)
+  local v = sets[f]
+  if v ~= nil then return v end
+  v = seen[f]
+  if v == nil then v = redis.call('HGET', RK, f); seen[f] = v end
+  return v
+end
+local function hset(f, v) sets[f] = v end
+local function num(f) return tonumber(hget(f) or '0') end
+
+local function use_plan(ref)
+  PK = P .. 'plan:' .. ref
+  META = cjson.decode(redis.call('HGET', PK, '__meta__'))
+end
+local function info(s)
+  local i = infos[s]
+  if not i then i = cjson.decode(redis.call('HGET', PK, s)); infos[s] = i end
+  return i
+end
+
+local function event(ev)
+  ev.t = NOW
+  events[#events + 1] = cjson.encode(ev)
+end
+local function illegal(kind, from, to)
+  redis.call('HINCRBY', P .. 'stats:illegal', kind .. ':' .. from .. '>' .. to, 1)
+  return false
+end
+local function step_state(s) return hget(s .. '.state') or 'PENDING' end
+local function run_state() return hget('state') end
+
+local function move_step(s, to, extra)
+  local from = step_state(s)
+  if not T.step[from][to] then return illegal('step', from, to) end
+  hset(s .. '.state', to)
+  local ev = extra or {}
+  ev.step, ev.from, ev.to = s, from, to
+  event(ev)
+  return true
+end
+local function move_run(to, extra)
+  local from = run_state()
+  if from and not T.run[from][to] then return illegal('run', from, to) end
+  hset('state', to)
+  local ev = extra or {}
+  ev.from, ev.to = from or cjson.null, to
+  event(ev)
+  return true
+end
+
+-- Queue a Celery message built from the step's template (see messages.py).
+local function message(i, idx)
+  seq = seq + 1
+  local m = string.gsub(i.t, '@RUN@', RUN)
+  if idx ~= nil then m = string.gsub(m, '@IDX@', tostring(idx)) end
+  m = string.gsub(m, '@TAG@', RUN .. '.' .. NOWS .. '.' .. seq)
+  return m
+end
+local function push(list, msg)
+  local q = pushes[list]
+  if not q then q = {}; pushes[list] = q end
+  q[#q + 1] = msg
+end
+
+local function result_json()
+  local finals = META.finals
+  if #finals == 1 then return hget(finals[1] .. '.out') or 'null' end
+  local parts = {}
+  for k, f in ipairs(finals) do
+    parts[k] = '"' .. f .. '":' .. (hget(f .. '.out') or 'null')
+  end
+  return '{' .. table.concat(parts, ',') .. '}'
+end
+
+local function finish_run(to, err)
+  if not move_run(to, err and {error = err} or nil) then return end
+  hset('finished_at', NOWS)
+  if to == 'SUCCEEDED' then hset('result', result_json()) end
+  if err then hset('error', err) end
+  ended = to
+end
+
+-- Make step s ready: queue it (once, or once per element for a map), or
+-- start waiting for its signal. Returns true when s completed on the spot
+-- (a map over an empty list), so the caller settles its dependants too.
+local function dispatch(s)
+  local i = info(s)
+  if i.w then move_step(s, 'WAITING', {signal = i.w}); return false end
+  hset(s .. '.q', NOWS)
+  if not i.m then
+    move_step(s, 'QUEUED')
+    push(i.q, message(i, nil))
+    return false
+  end
+  local n = num(i.m .. '.n')
+  hset(s .. '.n', n)
+  hset(s .. '.left', n)
+  move_step(s, 'QUEUED', {elements = n})
+  if n > 0 then
+    for k = 0, n - 1 do push(i.q, message(i, k)) end
+    return false
+  end
+  move_step(s, 'RUNNING')
+  move_step(s, 'SUCCEEDED', {elements = 0})
+  hset(s .. '.out', '[]')
+  hset(s .. '.s', NOWS)
+  hset(s .. '.f', NOWS)
+  return true
+end
+
+-- Step s has succeeded: count it against each dependant's join and queue the
+-- dependants whose last upstream this was; end the run when nothing is left.
+local function settle(first)
+  local work = {first}
+  while #work > 0 do
+    local s = table.remove(work)
+    local left = num('left') - 1
+    hset('left', left)
+    if run_state() == 'RUNNING' then
+      for _, d in ipairs(info(s).d) do
+        local got = num(d .. '.got') + 1
+        hset(d .. '.got', got)
+        if got == #info(d).up and dispatch(d) then work[#work + 1] = d end
+      end
+      if left == 0 then finish_run('SUCCEEDED') end
+    end
+  end
+end
+
+local function flush()
+  local args = {}
+  for f, v in pairs(sets) do args[#args + 1] = f; args[#args + 1] = v end
+  if #args > 0 then redis.call('HSET', RK, unpack(args)) end
+  for k = 1, #events, 500 do
+    redis.call('RPUSH', EK, unpack(events, k, math.min(k + 499, #events)))
+  end
+  for list, msgs in pairs(pushes) do
+    for k = 1, #msgs, 500 do
+      redis.call('LPUSH', list, unpack(msgs, k, math.min(k + 499, #msgs)))
+    end
+  end
+  if ended then
+    redis.call('EXPIRE', RK, TTL)
+    redis.call('EXPIRE', EK, TTL)
+    for _, s in ipairs(META.mapped_over) do redis.call('EXPIRE', RK .. ':items:' .. s, TTL) end
+    for _, s in ipairs(META.maps) do redis.call('DEL', RK .. ':parts:' .. s) end
+    local key = hget('key')
+    if key and key ~= '' then redis.call('EXPIRE', key, TTL) end
+    redis.call('ZREMRANGEBYSCORE', P .. 'runs', '-inf', NOW - TTL)
+    redis.call('PUBLISH', P .. 'done:' .. RUN, ended)
+  end
+end

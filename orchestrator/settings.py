@@ -1,0 +1,42 @@
+"""The one settings object; every knob is an ``ORCH_*`` environment variable.
+
+Nothing reads the environment at import time: callers build ``Settings()``
+when they need it, so tests and embedded servers can point a process at a
+different Redis by changing the environment before construction.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration shared by the client, the CLI and the workers."""
+
+    model_config = SettingsConfigDict(env_prefix="ORCH_", extra="ignore")
+
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis for state and broker; unset means the embedded server in data_dir.",
+    )
+    data_dir: Path = Field(
+        default=Path(".orch"), description="Where the embedded Redis keeps its AOF and pid files."
+    )
+    max_payload_bytes: int = Field(
+        default=1024 * 1024, gt=0, description="Cap on one step output or run input, in bytes."
+    )
+    run_ttl: int = Field(
+        default=7 * 24 * 3600, gt=0, description="Seconds a finished run's keys are kept."
+    )
+    key_prefix: str = Field(default="orch:", description="Prefix of every orchestrator key.")
+    default_queue: str = Field(default="orch", description="Celery queue of steps that name none.")
+    visibility_timeout: int = Field(
+        default=3600, gt=0, description="Seconds before Redis redelivers an unacknowledged step."
+    )
+    connect_timeout: float = Field(
+        default=3.0, gt=0, description="Seconds to wait for Redis before reporting it unreachable."
+    )
+    worker_concurrency: int = Field(default=2, gt=0, description="Processes per `orch dev` pool.")

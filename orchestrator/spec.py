@@ -1,0 +1,174 @@
+"""The workflow spec as pydantic models: what a YAML file or the Python DSL says.
+
+Models are frozen and refuse unknown fields, so a typo in a spec is an error
+rather than a silently ignored key. Durations and rates are normalised to
+numbers here, which makes the canonical hash independent of spelling
+(``0.5s`` and ``500ms`` are the same workflow).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|m|h)\s*$")
+
+
+def parse_duration(value: object) -> object:
+    """Accept seconds as a number or a string such as ``500ms``, ``10s``, ``1d``."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f"{value!r} is not a duration such as 500ms, 10s, 5m, 2h or 1d")
+        return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    return value
+
+
+def parse_rate(value: object) -> object:
+    """Accept a rate as calls per second or a string such as ``60/m``."""
+    if isinstance(value, str):
+        match = _RATE.match(value)
+        if not match:
+            raise ValueError(f"{value!r} is not a rate such as 10/s, 60/m or 1000/h")
+        return float(match.group(1)) / _UNITS[match.group(2)]
+    return value
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    Field(ge=0),
+    WithJsonSchema(
+        {"anyOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": _DURATION.pattern}]}
+    ),
+]
+Rate = Annotated[
+    float,
+    BeforeValidator(parse_rate),
+    Field(gt=0),
+    WithJsonSchema({"anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string", "pattern": _RATE.pattern}]}),
+]
+TaskPath = Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")]
+StepName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RetryPolicy(_Model):
+    """How a failing step is retried: bounded attempts, capped jittered backoff.
+
+    The defaults are safe on purpose: three attempts and a one-minute cap, so
+    a step that names no policy can neither retry forever nor sleep for hours.
+    """
+
+    max_attempts: int = Field(default=3, ge=1, le=100, description="Attempts in all, the first included.")
+    initial: Duration = Field(default=1.0, description="Delay before the first retry.")
+    multiplier: float = Field(default=2.0, ge=1.0, le=10.0, description="Growth of the delay per retry.")
+    max: Duration = Field(default=60.0, description="Cap on any one delay.")
+    jitter: Literal["full", "equal", "none"] = Field(default="full", description="How delays are randomised.")
+    retry_on: tuple[str, ...] = Field(default=(), description="Exception types that retry; empty means all.")
+    non_retryable: tuple[str, ...] = Field(default=(), description="Exception types that fail at once.")
+    timeout: Duration | None = Field(default=None, description="Per-attempt time limit.")
+
+    @model_validator(mode="after")
+    def _initial_within_cap(self) -> RetryPolicy:
+        if self.initial > self.max:
+            raise ValueError(f"initial ({self.initial}s) is above max ({self.max}s)")
+        return self
+
+
+class RetryBudget(_Model):
+    ratio: float = Field(default=0.1, ge=0, le=10, description="Retries allowed per first attempt.")
+    min_per_s: float = Field(default=1.0, ge=0, description="Retries per second always allowed.")
+
+
+class Breaker(_Model):
+    failure_rate: float = Field(default=0.5, gt=0, le=1, description="Failure share that opens it.")
+    min_calls: int = Field(default=20, ge=1, description="Calls in the window before it may open.")
+    open_for: Duration = Field(default=30.0, description="Time open before a half-open probe.")
+
+
+class Dependency(_Model):
+    """A shared external resource; limits are enforced across all workers."""
+
+    rate: Rate | None = Field(default=None, description="Calls per second, e.g. 60/m.")
+    concurrency: int | None = Field(default=None, ge=1, description="Calls in flight at once.")
+    retry_budget: RetryBudget | None = None
+    breaker: Breaker | None = None
+
+
+class StepSpec(_Model):
+    """One node of the graph; see the README's spec reference for each field."""
+
+    task: TaskPath | None = Field(default=None, description="module:function the step runs.")
+    after: tuple[StepName, ...] = Field(default=(), description="Steps that must finish first.")
+    map: StepName | None = Field(default=None, description="Run once per element of this step's list output.")
+    queue: str | None = Field(default=None, pattern=r"^[\w.-]+$", description="Celery queue of the step.")
+    dependency: str | None = Field(default=None, description="Declared dependency the step calls.")
+    fallback: TaskPath | None = Field(default=None, description="Task run when the step fails for good.")
+    wait_for: str | None = Field(default=None, description="Signal name the step waits for.")
+    when: TaskPath | None = Field(default=None, description="Predicate over upstream outputs.")
+    timeout: Duration | None = Field(default=None, description="Time a wait_for step waits.")
+    on_timeout: Literal["fail", "skip"] = "fail"
+    trigger: Literal["all_succeeded", "none_failed", "any_succeeded"] = "all_succeeded"
+    compensate: str | None = Field(default=None, description="module:function that undoes it, or none.")
+    effects: bool = Field(default=False, description="The step changes the outside world.")
+    retry: RetryPolicy | None = Field(default=None, description="Overrides the workflow's policy.")
+
+    @model_validator(mode="after")
+    def _task_or_wait(self) -> StepSpec:
+        if (self.task is None) == (self.wait_for is None):
+            raise ValueError("a step needs exactly one of 'task' or 'wait_for'")
+        return self
+
+    @property
+    def upstreams(self) -> tuple[str, ...]:
+        """Every step this one waits for: ``after`` plus an undeclared ``map`` source."""
+        if self.map is not None and self.map not in self.after:
+            return (*self.after, self.map)
+        return self.after
+
+
+class Workflow(_Model):
+    """A named, versioned DAG of steps. Immutable once a version is used."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=100)
+    version: int = Field(ge=1)
+    description: str = ""
+    input: dict[str, str] | None = Field(
+        default=None, description="Declared run input fields (name: type); enables the fill check."
+    )
+    retry: RetryPolicy = Field(default_factory=RetryPolicy, description="Default step policy.")
+    dependencies: dict[str, Dependency] = Field(default_factory=dict)
+    steps: dict[StepName, StepSpec] = Field(min_length=1)
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def content_hash(self) -> str:
+        """Identity of the content: two specs with the same hash run identically."""
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    def policy_for(self, step: str) -> RetryPolicy:
+        return self.steps[step].retry or self.retry
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Workflow:
+        return cls.model_validate(json.loads(text))
+
+
+def json_schema() -> dict[str, Any]:
+    return Workflow.model_json_schema()

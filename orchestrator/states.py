@@ -1,0 +1,89 @@
+"""The run and step state machines: the one place their transitions are defined.
+
+The Lua scripts that move state in Redis receive this table (rendered by
+``lua_table``) rather than keeping a copy, so a transition allowed here is
+exactly the set allowed at run time.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RunState(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    COMPENSATING = "COMPENSATING"
+    COMPENSATED = "COMPENSATED"
+    COMPENSATION_FAILED = "COMPENSATION_FAILED"
+    CANCELLING = "CANCELLING"
+    CANCELLED = "CANCELLED"
+
+
+class StepState(StrEnum):
+    PENDING = "PENDING"
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    RETRYING = "RETRYING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+    WAITING = "WAITING"
+    COMPENSATING = "COMPENSATING"
+    COMPENSATED = "COMPENSATED"
+    COMPENSATION_FAILED = "COMPENSATION_FAILED"
+
+
+R, S = RunState, StepState
+
+RUN_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
+    R.PENDING: frozenset({R.RUNNING, R.CANCELLING}),
+    R.RUNNING: frozenset({R.SUCCEEDED, R.FAILED, R.COMPENSATING, R.CANCELLING}),
+    R.COMPENSATING: frozenset({R.COMPENSATED, R.COMPENSATION_FAILED, R.CANCELLING}),
+    R.CANCELLING: frozenset({R.CANCELLED}),
+    R.SUCCEEDED: frozenset(),
+    R.FAILED: frozenset(),
+    R.COMPENSATED: frozenset(),
+    R.COMPENSATION_FAILED: frozenset(),
+    R.CANCELLED: frozenset(),
+}
+
+STEP_TRANSITIONS: dict[StepState, frozenset[StepState]] = {
+    S.PENDING: frozenset({S.QUEUED, S.SKIPPED, S.WAITING}),
+    S.QUEUED: frozenset({S.RUNNING}),
+    S.RUNNING: frozenset({S.SUCCEEDED, S.RETRYING, S.FAILED}),
+    S.RETRYING: frozenset({S.QUEUED}),
+    S.WAITING: frozenset({S.SUCCEEDED, S.FAILED}),
+    S.SUCCEEDED: frozenset({S.COMPENSATING}),
+    S.COMPENSATING: frozenset({S.COMPENSATED, S.COMPENSATION_FAILED}),
+    S.FAILED: frozenset(),
+    S.SKIPPED: frozenset(),
+    S.COMPENSATED: frozenset(),
+    S.COMPENSATION_FAILED: frozenset(),
+}
+
+RUN_TERMINAL = frozenset(s for s, nxt in RUN_TRANSITIONS.items() if not nxt)
+STEP_TERMINAL = frozenset(s for s, nxt in STEP_TRANSITIONS.items() if not nxt)
+
+
+def run_transition_allowed(src: RunState, dst: RunState) -> bool:
+    return dst in RUN_TRANSITIONS[src]
+
+
+def step_transition_allowed(src: StepState, dst: StepState) -> bool:
+    return dst in STEP_TRANSITIONS[src]
+
+
+def lua_table() -> str:
+    """Render both tables as a Lua literal: ``T.run[from][to] == true`` when allowed."""
+
+    def render(table: dict[RunState, frozenset[RunState]] | dict[StepState, frozenset[StepState]]) -> str:
+        rows = []
+        for src, targets in table.items():
+            inner = ",".join(f"{dst.value}=true" for dst in sorted(targets))
+            rows.append(f"{src.value}={{{inner}}}")
+        return "{" + ",".join(rows) + "}"
+
+    return f"local T = {{run={render(RUN_TRANSITIONS)}, step={render(STEP_TRANSITIONS)}}}\n"

@@ -1,0 +1,62 @@
+"""The run status document: the stable JSON that ``orch status --json`` prints.
+
+Internally step fields are short (``fetch.q``, ``fetch.att``) to keep run
+hashes small; this module is the one translation to the public names.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+
+def rfc3339(epoch: str | None) -> str | None:
+    if not epoch:
+        return None
+    moment = datetime.fromtimestamp(float(epoch), tz=UTC)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _json(raw: str | None) -> Any:
+    return json.loads(raw) if raw else None
+
+
+def _error(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    try:
+        err = json.loads(raw)
+    except ValueError:
+        return raw
+    return f"{err['type']}: {err['message']}" if isinstance(err, dict) else raw
+
+
+def status_document(run_id: str, fields: dict[str, str], order: list[str]) -> dict[str, Any]:
+    name, _, version = fields["wf"].rpartition(":")
+    steps: dict[str, dict[str, Any]] = {}
+    for step in order:
+        entry: dict[str, Any] = {
+            "state": fields.get(f"{step}.state", "PENDING"),
+            "attempts": int(fields.get(f"{step}.att", "0")),
+            "queued_at": rfc3339(fields.get(f"{step}.q")),
+            "started_at": rfc3339(fields.get(f"{step}.s")),
+            "finished_at": rfc3339(fields.get(f"{step}.f")),
+            "error": _error(fields.get(f"{step}.err")),
+            "output": _json(fields.get(f"{step}.out")),
+        }
+        if f"{step}.n" in fields and f"{step}.left" in fields:
+            entry["elements"] = int(fields[f"{step}.n"])
+        steps[step] = entry
+    return {
+        "id": run_id,
+        "workflow": name,
+        "version": int(version),
+        "state": fields["state"],
+        "input": _json(fields.get("input")),
+        "result": _json(fields.get("result")),
+        "error": fields.get("error") or None,
+        "created_at": rfc3339(fields.get("created_at")),
+        "finished_at": rfc3339(fields.get("finished_at")),
+        "steps": steps,
+    }

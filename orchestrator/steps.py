@@ -1,0 +1,169 @@
+"""Step functions: the ``@step`` decorator, ``StepContext`` and typed handoffs.
+
+A step's parameters are its contract. A parameter named after an upstream step
+receives that step's output, ``ctx`` receives the context, and any other
+parameter is filled from the run input by name. Every value crosses a pydantic
+``TypeAdapter`` built once per function, so a wrong shape is caught at the
+edge it crossed instead of deep inside the step body.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, TypeVar, get_type_hints
+
+import pydantic_core
+from pydantic import TypeAdapter, ValidationError
+
+from orchestrator.errors import HandoffError, NonRetryableError, PayloadTooLargeError, SpecError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CONTEXT_PARAM = "ctx"
+MISSING: Any = object()
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """What a running step may know about itself.
+
+    ``idempotency_key`` is the same for every attempt and redelivery of one
+    step of one run (and one element of a map), so passing it to an external
+    API turns at-least-once execution into an exactly-once effect.
+    """
+
+    run_id: str
+    workflow: str
+    version: int
+    step: str
+    attempt: int
+    index: int | None = None
+    worker: str = ""
+
+    @property
+    def idempotency_key(self) -> str:
+        base = f"{self.run_id}/{self.step}"
+        return base if self.index is None else f"{base}/{self.index}"
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    adapter: TypeAdapter[Any] | None
+    default: Any
+
+
+@dataclass
+class StepFunction:
+    """A callable plus the parameter contract derived from its annotations."""
+
+    func: Callable[..., Any]
+    path: str
+    params: tuple[Param, ...] = field(default=())
+    wants_context: bool = False
+
+    @classmethod
+    def wrap(cls, func: Callable[..., Any]) -> StepFunction:
+        found = getattr(func, "__orch_step__", None)
+        if isinstance(found, StepFunction):
+            return found
+        try:
+            hints = get_type_hints(func)
+        except Exception:  # unresolvable forward references: validate nothing
+            hints = {}
+        params: list[Param] = []
+        wants_context = False
+        for p in inspect.signature(func).parameters.values():
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            if p.name == CONTEXT_PARAM or hints.get(p.name) is StepContext:
+                wants_context = True
+                continue
+            hint = hints.get(p.name)
+            adapter = TypeAdapter(hint) if hint is not None else None
+            default = MISSING if p.default is p.empty else p.default
+            params.append(Param(p.name, adapter, default))
+        path = f"{func.__module__}:{func.__qualname__}"
+        return cls(func, path, tuple(params), wants_context)
+
+    @cached_property
+    def param_names(self) -> frozenset[str]:
+        return frozenset(p.name for p in self.params)
+
+    def params_required(self) -> list[str]:
+        """Parameters with no default: each must be filled by a handoff."""
+        return [p.name for p in self.params if p.default is MISSING]
+
+    def bind(
+        self,
+        step: str,
+        upstream: Mapping[str, Any],
+        run_input: Mapping[str, Any],
+        ctx: StepContext | None,
+    ) -> dict[str, Any]:
+        """Build keyword arguments, validating each handoff against its annotation."""
+        kwargs: dict[str, Any] = {}
+        for p in self.params:
+            if p.name in upstream:
+                edge, value = f"{p.name} → {step}", upstream[p.name]
+            elif p.name in run_input:
+                edge, value = f"input.{p.name} → {step}", run_input[p.name]
+            elif p.default is not MISSING:
+                continue
+            else:
+                raise NonRetryableError(
+                    f"step {step!r}: parameter {p.name!r} is neither an upstream step nor in the run input"
+                )
+            kwargs[p.name] = _validated(p, edge, value)
+        if self.wants_context:
+            kwargs[CONTEXT_PARAM] = ctx
+        return kwargs
+
+
+def _validated(p: Param, edge: str, value: Any) -> Any:
+    if p.adapter is None or value is None and p.default is None:
+        return value
+    try:
+        return p.adapter.validate_python(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(x) for x in first["loc"])
+        where = f" at {loc}" if loc else ""
+        raise HandoffError(f"handoff {edge}: {first['msg']}{where}", edge=edge) from None
+
+
+def step(func: F) -> F:
+    """Mark a function as a workflow step and precompute its handoff contract."""
+    func.__orch_step__ = StepFunction.wrap(func)  # type: ignore[attr-defined]
+    return func
+
+
+def import_task(path: str, *, where: str = "") -> Callable[..., Any]:
+    """Import ``module:function``; raise a one-line SpecError if it cannot be."""
+    module_name, _, attr = path.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except Exception as exc:
+        raise SpecError(f"cannot import {path!r}: {type(exc).__name__}: {exc}", where=where) from None
+    if not callable(obj):
+        raise SpecError(f"{path!r} is not callable", where=where)
+    return obj  # type: ignore[no-any-return]
+
+
+def encode_output(value: Any, *, limit: int, what: str) -> str:
+    """Serialise an output as JSON, refusing (never truncating) one above the cap."""
+    try:
+        data = pydantic_core.to_json(value)
+    except pydantic_core.PydanticSerializationError as exc:
+        raise NonRetryableError(f"{what}: output is not JSON-serialisable: {exc}") from None
+    if len(data) > limit:
+        raise PayloadTooLargeError(
+            f"{what}: output is {len(data)} bytes, above ORCH_MAX_PAYLOAD_BYTES={limit}"
+        )
+    return data.decode()

@@ -1,0 +1,219 @@
+"""The run store: every state change goes through one atomic Lua script here.
+
+Python decides *what* happened (a step returned, raised, must wait); the
+scripts decide, atomically, what that means for the run: which transition is
+legal, which joins completed, which messages to queue, whether the run ended.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any, cast
+
+import redis
+
+from orchestrator.compiler import Plan
+from orchestrator.errors import NotFoundError, SpecError, WorkflowConflictError
+from orchestrator.keys import Keys
+from orchestrator.messages import queue_list_key, step_template
+from orchestrator.spec import Workflow
+from orchestrator.states import lua_table
+
+_ENGINE = ("submit", "claim", "complete", "fail")
+_PLAIN = ("promote", "register")
+
+
+@cache
+def script_source(name: str) -> str:
+    """The Lua source of one script, with the transition table (and prelude) prepended."""
+    folder = resources.files("orchestrator") / "scripts"
+    body = (folder / f"{name}.lua").read_text()
+    prelude = (folder / "prelude.lua").read_text() if name in _ENGINE else ""
+    return lua_table() + prelude + body
+
+
+def new_run_id() -> str:
+    return secrets.token_hex(8)
+
+
+def new_token() -> str:
+    return secrets.token_hex(6)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a worker gets when it may run a step."""
+
+    attempt: int
+    input_json: str
+    upstream_json: dict[str, str | None]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RunStore:
+    def __init__(self, client: redis.Redis, keys: Keys, *, run_ttl: int, max_payload: int) -> None:
+        self.redis = client
+        self.keys = keys
+        self.run_ttl = run_ttl
+        self.max_payload = max_payload
+        self._scripts = {
+            name: client.register_script(script_source(name)) for name in _ENGINE + _PLAIN
+        }
+
+    # -- registration -------------------------------------------------------
+
+    def register(self, wf: Workflow, plan: Plan) -> None:
+        """Store the workflow version and its plan; refuse different content."""
+        fields: list[str] = ["__meta__", json.dumps(_meta(plan))]
+        for name, sp in plan.steps.items():
+            fields += [name, json.dumps(_step_record(plan, name, sp.queue), separators=(",", ":"))]
+        queues = sorted({sp.queue for sp in plan.steps.values()})
+        outcome = self._scripts["register"](
+            keys=[self.keys.workflow(wf.name), self.keys.plan(plan.ref), self.keys.queues],
+            args=[str(wf.version), wf.canonical_json(), json.dumps(queues), *fields],
+        )
+        if _text(outcome) == "conflict":
+            raise WorkflowConflictError(
+                f"version {wf.version} is already registered with different content; "
+                "bump the version",
+                where=f"workflow {wf.name!r}",
+            )
+
+    def workflow(self, name: str, version: int | None = None) -> Workflow:
+        """A registered workflow version (the newest when ``version`` is None)."""
+        versions = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.workflow(name)))
+        if not versions:
+            raise NotFoundError(f"workflow {name!r} has never been submitted")
+        chosen = str(version) if version is not None else str(max(int(v) for v in versions))
+        raw = versions.get(chosen.encode())
+        if raw is None:
+            raise NotFoundError(f"workflow {name!r} has no version {chosen}")
+        return Workflow.from_json(raw)
+
+    def queues(self) -> set[str]:
+        return {_text(q) for q in cast(set[bytes], self.redis.smembers(self.keys.queues))}
+
+    # -- run lifecycle ------------------------------------------------------
+
+    def _engine(self, name: str, run_id: str, *args: Any) -> list[Any]:
+        reply = self._scripts[name](
+            keys=[self.keys.run(run_id), self.keys.events(run_id)],
+            args=[self.keys.prefix, run_id, self.run_ttl, *args],
+        )
+        return cast(list[Any], reply)
+
+    def submit(self, plan: Plan, run_input: str, *, key: str | None = None) -> tuple[str, bool]:
+        """Create a run (or find the one created under ``key``); returns (id, created)."""
+        key_name = self.keys.idempotency(plan.workflow, key) if key is not None else ""
+        reply = self._engine("submit", new_run_id(), plan.ref, run_input, key_name)
+        status, run_id = _text(reply[0]), _text(reply[1])
+        if status == "noplan":
+            raise SpecError(f"workflow {run_id} is not registered")
+        return run_id, status == "created"
+
+    def claim(self, run_id: str, step: str, index: int | None, token: str, worker: str) -> Claim | str:
+        """Start an attempt; returns a ``Claim``, or the reason the step must not run."""
+        reply = self._engine("claim", run_id, step, _idx(index), token, worker)
+        if _text(reply[0]) != "run":
+            return ":".join(_text(x) for x in reply)
+        pairs = reply[3:]
+        upstream = {
+            _text(pairs[k]): (_text(pairs[k + 1]) if pairs[k + 1] is not None else None)
+            for k in range(0, len(pairs), 2)
+        }
+        return Claim(int(reply[1]), _text(reply[2]), upstream)
+
+    def complete(
+        self, run_id: str, step: str, index: int | None, token: str, output: str, items: list[str]
+    ) -> str:
+        reply = self._engine(
+            "complete", run_id, step, _idx(index), token, output, self.max_payload, *items
+        )
+        return ":".join(_text(x) for x in reply)
+
+    def fail(
+        self,
+        run_id: str,
+        step: str,
+        index: int | None,
+        token: str,
+        error: dict[str, Any],
+        *,
+        retry_in: float | None,
+        edge: str = "",
+    ) -> str:
+        delay = "" if retry_in is None else f"{retry_in:.6f}"
+        reply = self._engine(
+            "fail", run_id, step, _idx(index), token, json.dumps(error), delay, edge
+        )
+        return ":".join(_text(x) for x in reply)
+
+    def promote_due(self, batch: int = 200) -> int:
+        """Queue retries whose backoff has elapsed; returns how many moved."""
+        return int(self._scripts["promote"](keys=[self.keys.delayed], args=[self.keys.prefix, batch]))
+
+    # -- reading ------------------------------------------------------------
+
+    def run_fields(self, run_id: str) -> dict[str, str]:
+        raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.run(run_id)))
+        if not raw:
+            raise NotFoundError(f"run {run_id!r} not found (unknown, or expired after ORCH_RUN_TTL)")
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def events(self, run_id: str) -> list[dict[str, Any]]:
+        raw = cast(list[bytes], self.redis.lrange(self.keys.events(run_id), 0, -1))
+        return [json.loads(e) for e in raw]
+
+    def plan_steps(self, ref: str) -> dict[str, dict[str, Any]]:
+        raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.plan(ref)))
+        return {k.decode(): json.loads(v) for k, v in raw.items() if k != b"__meta__"}
+
+    def recent_runs(self, limit: int) -> list[str]:
+        ids = cast(list[bytes], self.redis.zrevrange(self.keys.runs, 0, limit - 1))
+        return [i.decode() for i in ids]
+
+    def stats(self, ref: str) -> dict[str, int]:
+        raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.stats(ref)))
+        return {k.decode(): int(v) for k, v in raw.items()}
+
+    def illegal_transitions(self) -> dict[str, int]:
+        raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.illegal))
+        return {k.decode(): int(v) for k, v in raw.items()}
+
+
+def _idx(index: int | None) -> str:
+    return "" if index is None else str(index)
+
+
+def _meta(plan: Plan) -> dict[str, Any]:
+    return {
+        "order": list(plan.order),
+        "roots": list(plan.roots),
+        "finals": list(plan.finals),
+        "hash": plan.content_hash,
+        "mapped_over": sorted(n for n, sp in plan.steps.items() if sp.mapped_over),
+        "maps": sorted(n for n, sp in plan.steps.items() if sp.map_source is not None),
+    }
+
+
+def _step_record(plan: Plan, name: str, queue: str) -> dict[str, Any]:
+    sp = plan.steps[name]
+    record: dict[str, Any] = {
+        "up": list(sp.upstreams),
+        "d": list(sp.downstreams),
+        "q": queue_list_key(queue),
+        "t": step_template(plan, sp),
+        "mo": sp.mapped_over,
+    }
+    if sp.map_source is not None:
+        record["m"] = sp.map_source
+    if sp.wait_for is not None:
+        record["w"] = sp.wait_for
+    return record

@@ -1,0 +1,1 @@
+"""Step functions the tests' workflows run (workers import them by path)."""

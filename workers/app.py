@@ -1,0 +1,126 @@
+"""The Celery app factory; ``celery -A workers.app worker`` works.
+
+Importing this module creates nothing. The module-level ``app`` is built on
+first access (PEP 562), from ``Settings()`` at that moment, so the Celery CLI
+finds an app while tests and embedding code build their own with
+``create_app(settings)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from celery import Celery, Task, signals
+
+from orchestrator.compiler import STEP_TASK
+from orchestrator.connection import connect, resolve_url
+from orchestrator.keys import Keys
+from orchestrator.settings import Settings
+from orchestrator.store import RunStore
+from workers.runtime import StepRuntime
+
+log = logging.getLogger("orchestrator.worker")
+
+
+def create_app(settings: Settings | None = None, *, redis_url: str | None = None) -> Celery:
+    settings = settings or Settings()
+    url = redis_url or resolve_url(settings)
+    app = Celery("orchestrator", broker=url, set_as_current=False)
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
+        event_serializer="json",
+        result_backend=None,
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue=settings.default_queue,
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout},
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+    )
+    holder = _RuntimeHolder(settings, url)
+    app.orch_settings = settings
+    app.orch_runtime = holder
+
+    @app.task(name=STEP_TASK, bind=True, ignore_result=True)
+    def run_step(self: Task, run_id: str, ref: str, step: str, index: int | None) -> str:
+        return holder.runtime().execute(run_id, ref, step, index, self.request.hostname or "")
+
+    del run_step
+    _start_promoter_when_ready(app, holder)
+    return app
+
+
+class _RuntimeHolder:
+    """One Redis client and runtime per process, created after the pool forks."""
+
+    def __init__(self, settings: Settings, url: str) -> None:
+        self.settings = settings
+        self.url = url
+        self._runtime: StepRuntime | None = None
+        self._pid = 0
+
+    def runtime(self) -> StepRuntime:
+        import os  # noqa: PLC0415
+
+        if self._runtime is None or self._pid != os.getpid():
+            store = RunStore(
+                connect(self.url, self.settings),
+                Keys(self.settings.key_prefix),
+                run_ttl=self.settings.run_ttl,
+                max_payload=self.settings.max_payload_bytes,
+            )
+            self._runtime = StepRuntime(store, default_queue=self.settings.default_queue)
+            self._pid = os.getpid()
+        return self._runtime
+
+
+def _start_promoter_when_ready(app: Celery, holder: _RuntimeHolder) -> None:
+    """Run the delayed-retry promoter in each worker's main process."""
+    stop = threading.Event()
+
+    def loop(hostname: str, queues: str) -> None:
+        store = holder.runtime().store
+        beat = store.keys.worker(hostname)
+        ticks = 0
+        while not stop.wait(0.2):
+            try:
+                if ticks % 10 == 0:
+                    store.redis.set(beat, queues, ex=10)
+                ticks += 1
+                store.promote_due()
+            except Exception:  # Redis restarting: keep trying, never die
+                log.warning("retry promoter could not reach Redis", exc_info=True)
+                stop.wait(1.0)
+
+    def on_ready(sender: Any = None, **_: Any) -> None:
+        if getattr(sender, "app", None) is app:
+            hostname = str(getattr(sender, "hostname", "worker"))
+            queues = ",".join(sorted(q.name for q in app.amqp.queues.consume_from.values()))
+            threading.Thread(
+                target=loop, args=(hostname, queues), name="orch-promoter", daemon=True
+            ).start()
+
+    def on_shutdown(sender: Any = None, **_: Any) -> None:
+        stop.set()
+
+    signals.worker_ready.connect(on_ready, weak=False)
+    signals.worker_shutdown.connect(on_shutdown, weak=False)
+
+
+_default: Celery | None = None
+
+
+def __getattr__(name: str) -> Celery:
+    global _default
+    if name in ("app", "celery"):
+        if _default is None:
+            _default = create_app()
+        return _default
+    raise AttributeError(name)
