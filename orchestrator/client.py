@@ -30,8 +30,16 @@ from orchestrator.states import RunState
 from orchestrator.status import status_document
 from orchestrator.store import RunStore
 
-TERMINAL = {s.value for s in (RunState.SUCCEEDED, RunState.FAILED, RunState.COMPENSATED,
-                              RunState.COMPENSATION_FAILED, RunState.CANCELLED)}  # fmt: skip
+TERMINAL = {
+    s.value
+    for s in (
+        RunState.SUCCEEDED,
+        RunState.FAILED,
+        RunState.COMPENSATED,
+        RunState.COMPENSATION_FAILED,
+        RunState.CANCELLED,
+    )
+}
 
 
 class Client:
@@ -100,7 +108,9 @@ class Client:
         self.store.run_fields(run_id)  # raises NotFoundError for an unknown id
         return Run(self, run_id)
 
-    def runs(self, *, limit: int = 20, workflow: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
+    def runs(
+        self, *, limit: int = 20, workflow: str | None = None, state: str | None = None
+    ) -> list[dict[str, Any]]:
         """Recent runs, newest first, as status documents without step detail."""
         out: list[dict[str, Any]] = []
         for run_id in self.store.recent_runs(max(limit * 5, 100)):
@@ -108,7 +118,7 @@ class Client:
                 doc = Run(self, run_id).status()
             except NotFoundError:
                 continue
-            if workflow and doc["workflow"] != workflow or state and doc["state"] != state:
+            if (workflow and doc["workflow"] != workflow) or (state and doc["state"] != state):
                 continue
             out.append(doc)
             if len(out) >= limit:
@@ -162,7 +172,7 @@ class Run:
 
 def _done_notifications(client: Client, run_id: str, deadline: float | None) -> Iterator[None]:
     """Yield once at once, then on each end-of-run notice or every second."""
-    pubsub = client.redis.pubsub(ignore_subscribe_messages=True)
+    pubsub = client.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
     try:
         with _reachable(client.url):
             pubsub.subscribe(client.store.keys.done_channel(run_id))
@@ -185,11 +195,15 @@ class _reachable:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
         if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
             from orchestrator.connection import redact  # noqa: PLC0415
 
-            raise RedisUnavailableError(f"Redis at {redact(self.url)} is unreachable: {exc}") from None
+            raise RedisUnavailableError(
+                f"Redis at {redact(self.url)} is unreachable: {exc}"
+            ) from None
 
 
 def _encode_input(value: Mapping[str, Any], limit: int) -> str:
@@ -200,5 +214,7 @@ def _encode_input(value: Mapping[str, Any], limit: int) -> str:
     except pydantic_core.PydanticSerializationError as exc:
         raise SpecError(f"not JSON-serialisable: {exc}", where="input") from None
     if len(data) > limit:
-        raise PayloadTooLargeError(f"input: {len(data)} bytes, above ORCH_MAX_PAYLOAD_BYTES={limit}")
+        raise PayloadTooLargeError(
+            f"input: {len(data)} bytes, above ORCH_MAX_PAYLOAD_BYTES={limit}"
+        )
     return data.decode()

@@ -21,7 +21,9 @@ def task_path(task: str | Callable[..., Any], *, where: str) -> str:
         return task
     qualname = getattr(task, "__qualname__", "")
     if "<" in qualname or not qualname:
-        raise SpecError(f"{task!r} cannot be imported by name; use a module-level function", where=where)
+        raise SpecError(
+            f"{task!r} cannot be imported by name; use a module-level function", where=where
+        )
     return f"{task.__module__}:{qualname}"
 
 

@@ -28,14 +28,21 @@ def validate(
         _check_backoff(wf, name, visibility_timeout)
     topological_order(wf)
     if import_tasks:
-        for name, spec in wf.steps.items():
-            _check_imports(wf, name, spec)
+        check_imports(wf)
     return wf
+
+
+def check_imports(wf: Workflow, steps: Iterable[str] | None = None) -> None:
+    """Import the tasks of ``steps`` (default all) and check their parameters can be filled."""
+    for name in wf.steps if steps is None else steps:
+        _check_imports(wf, name, wf.steps[name])
 
 
 def _check_references(wf: Workflow, name: str, spec: StepSpec) -> None:
     if name == CONTEXT_PARAM:
-        raise SpecError(f"{CONTEXT_PARAM!r} is reserved for the step context", where=f"step {name!r}")
+        raise SpecError(
+            f"{CONTEXT_PARAM!r} is reserved for the step context", where=f"step {name!r}"
+        )
     seen: set[str] = set()
     for up in spec.after:
         if up == name:
@@ -79,9 +86,7 @@ def topological_order(wf: Workflow) -> list[str]:
                 heapq.heappush(ready, d)
     if len(order) != len(wf.steps):
         cycle = find_cycle(wf)
-        raise SpecError(
-            "cycle " + " → ".join(cycle), where=_where(cycle[0], "after")
-        )
+        raise SpecError("cycle " + " → ".join(cycle), where=_where(cycle[0], "after"))
     return order
 
 

@@ -24,7 +24,7 @@ class _StrictLoader(yaml.SafeLoader):
 def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             mark = key_node.start_mark
             raise SpecError(f"line {mark.line + 1}: duplicate key {key!r}")
@@ -69,7 +69,7 @@ def load_workflow(
     except OSError as exc:
         raise SpecError(f"cannot read file: {exc.strerror}", where=str(p)) from None
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_StrictLoader)
     except SpecError as exc:
         raise SpecError(str(exc), where=str(p)) from None
     except yaml.YAMLError as exc:

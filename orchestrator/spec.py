@@ -45,14 +45,26 @@ Duration = Annotated[
     BeforeValidator(parse_duration),
     Field(ge=0),
     WithJsonSchema(
-        {"anyOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": _DURATION.pattern}]}
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": _DURATION.pattern},
+            ]
+        }
     ),
 ]
 Rate = Annotated[
     float,
     BeforeValidator(parse_rate),
     Field(gt=0),
-    WithJsonSchema({"anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string", "pattern": _RATE.pattern}]}),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "exclusiveMinimum": 0},
+                {"type": "string", "pattern": _RATE.pattern},
+            ]
+        }
+    ),
 ]
 TaskPath = Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")]
 StepName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -69,13 +81,23 @@ class RetryPolicy(_Model):
     a step that names no policy can neither retry forever nor sleep for hours.
     """
 
-    max_attempts: int = Field(default=3, ge=1, le=100, description="Attempts in all, the first included.")
+    max_attempts: int = Field(
+        default=3, ge=1, le=100, description="Attempts in all, the first included."
+    )
     initial: Duration = Field(default=1.0, description="Delay before the first retry.")
-    multiplier: float = Field(default=2.0, ge=1.0, le=10.0, description="Growth of the delay per retry.")
+    multiplier: float = Field(
+        default=2.0, ge=1.0, le=10.0, description="Growth of the delay per retry."
+    )
     max: Duration = Field(default=60.0, description="Cap on any one delay.")
-    jitter: Literal["full", "equal", "none"] = Field(default="full", description="How delays are randomised.")
-    retry_on: tuple[str, ...] = Field(default=(), description="Exception types that retry; empty means all.")
-    non_retryable: tuple[str, ...] = Field(default=(), description="Exception types that fail at once.")
+    jitter: Literal["full", "equal", "none"] = Field(
+        default="full", description="How delays are randomised."
+    )
+    retry_on: tuple[str, ...] = Field(
+        default=(), description="Exception types that retry; empty means all."
+    )
+    non_retryable: tuple[str, ...] = Field(
+        default=(), description="Exception types that fail at once."
+    )
     timeout: Duration | None = Field(default=None, description="Per-attempt time limit.")
 
     @model_validator(mode="after")
@@ -110,16 +132,24 @@ class StepSpec(_Model):
 
     task: TaskPath | None = Field(default=None, description="module:function the step runs.")
     after: tuple[StepName, ...] = Field(default=(), description="Steps that must finish first.")
-    map: StepName | None = Field(default=None, description="Run once per element of this step's list output.")
-    queue: str | None = Field(default=None, pattern=r"^[\w.-]+$", description="Celery queue of the step.")
+    map: StepName | None = Field(
+        default=None, description="Run once per element of this step's list output."
+    )
+    queue: str | None = Field(
+        default=None, pattern=r"^[\w.-]+$", description="Celery queue of the step."
+    )
     dependency: str | None = Field(default=None, description="Declared dependency the step calls.")
-    fallback: TaskPath | None = Field(default=None, description="Task run when the step fails for good.")
+    fallback: TaskPath | None = Field(
+        default=None, description="Task run when the step fails for good."
+    )
     wait_for: str | None = Field(default=None, description="Signal name the step waits for.")
     when: TaskPath | None = Field(default=None, description="Predicate over upstream outputs.")
     timeout: Duration | None = Field(default=None, description="Time a wait_for step waits.")
     on_timeout: Literal["fail", "skip"] = "fail"
     trigger: Literal["all_succeeded", "none_failed", "any_succeeded"] = "all_succeeded"
-    compensate: str | None = Field(default=None, description="module:function that undoes it, or none.")
+    compensate: str | None = Field(
+        default=None, description="module:function that undoes it, or none."
+    )
     effects: bool = Field(default=False, description="The step changes the outside world.")
     retry: RetryPolicy | None = Field(default=None, description="Overrides the workflow's policy.")
 

@@ -79,7 +79,9 @@ def step_transition_allowed(src: StepState, dst: StepState) -> bool:
 def lua_table() -> str:
     """Render both tables as a Lua literal: ``T.run[from][to] == true`` when allowed."""
 
-    def render(table: dict[RunState, frozenset[RunState]] | dict[StepState, frozenset[StepState]]) -> str:
+    def render(
+        table: dict[RunState, frozenset[RunState]] | dict[StepState, frozenset[StepState]],
+    ) -> str:
         rows = []
         for src, targets in table.items():
             inner = ",".join(f"{dst.value}=true" for dst in sorted(targets))

@@ -116,7 +116,8 @@ class StepFunction:
                 continue
             else:
                 raise NonRetryableError(
-                    f"step {step!r}: parameter {p.name!r} is neither an upstream step nor in the run input"
+                    f"step {step!r}: parameter {p.name!r} is neither an upstream step "
+                    "nor in the run input"
                 )
             kwargs[p.name] = _validated(p, edge, value)
         if self.wants_context:
@@ -125,7 +126,7 @@ class StepFunction:
 
 
 def _validated(p: Param, edge: str, value: Any) -> Any:
-    if p.adapter is None or value is None and p.default is None:
+    if p.adapter is None or (value is None and p.default is None):
         return value
     try:
         return p.adapter.validate_python(value)
@@ -150,7 +151,9 @@ def import_task(path: str, *, where: str = "") -> Callable[..., Any]:
         for part in attr.split("."):
             obj = getattr(obj, part)
     except Exception as exc:
-        raise SpecError(f"cannot import {path!r}: {type(exc).__name__}: {exc}", where=where) from None
+        raise SpecError(
+            f"cannot import {path!r}: {type(exc).__name__}: {exc}", where=where
+        ) from None
     if not callable(obj):
         raise SpecError(f"{path!r} is not callable", where=where)
     return obj  # type: ignore[no-any-return]

@@ -118,7 +118,9 @@ class RunStore:
             raise SpecError(f"workflow {run_id} is not registered")
         return run_id, status == "created"
 
-    def claim(self, run_id: str, step: str, index: int | None, token: str, worker: str) -> Claim | str:
+    def claim(
+        self, run_id: str, step: str, index: int | None, token: str, worker: str
+    ) -> Claim | str:
         """Start an attempt; returns a ``Claim``, or the reason the step must not run."""
         reply = self._engine("claim", run_id, step, _idx(index), token, worker)
         if _text(reply[0]) != "run":
@@ -157,14 +159,18 @@ class RunStore:
 
     def promote_due(self, batch: int = 200) -> int:
         """Queue retries whose backoff has elapsed; returns how many moved."""
-        return int(self._scripts["promote"](keys=[self.keys.delayed], args=[self.keys.prefix, batch]))
+        return int(
+            self._scripts["promote"](keys=[self.keys.delayed], args=[self.keys.prefix, batch])
+        )
 
     # -- reading ------------------------------------------------------------
 
     def run_fields(self, run_id: str) -> dict[str, str]:
         raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.run(run_id)))
         if not raw:
-            raise NotFoundError(f"run {run_id!r} not found (unknown, or expired after ORCH_RUN_TTL)")
+            raise NotFoundError(
+                f"run {run_id!r} not found (unknown, or expired after ORCH_RUN_TTL)"
+            )
         return {k.decode(): v.decode() for k, v in raw.items()}
 
     def events(self, run_id: str) -> list[dict[str, Any]]:

@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None, *, redis_url: str | None = None
     app.orch_settings = settings
     app.orch_runtime = holder
 
-    @app.task(name=STEP_TASK, bind=True, ignore_result=True)
+    @app.task(name=STEP_TASK, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
     def run_step(self: Task, run_id: str, ref: str, step: str, index: int | None) -> str:
         return holder.runtime().execute(run_id, ref, step, index, self.request.hostname or "")
 
@@ -99,13 +99,17 @@ def _start_promoter_when_ready(app: Celery, holder: _RuntimeHolder) -> None:
                 log.warning("retry promoter could not reach Redis", exc_info=True)
                 stop.wait(1.0)
 
+    amqp = app.amqp
+
     def on_ready(sender: Any = None, **_: Any) -> None:
-        if getattr(sender, "app", None) is app:
-            hostname = str(getattr(sender, "hostname", "worker"))
-            queues = ",".join(sorted(q.name for q in app.amqp.queues.consume_from.values()))
-            threading.Thread(
-                target=loop, args=(hostname, queues), name="orch-promoter", daemon=True
-            ).start()
+        if getattr(sender, "app", None) is not app:
+            return
+        hostname = str(getattr(sender, "hostname", "worker"))
+        consumed = amqp.queues.consume_from.values()
+        queues = ",".join(sorted(q.name for q in consumed))
+        threading.Thread(
+            target=loop, args=(hostname, queues), name="orch-promoter", daemon=True
+        ).start()
 
     def on_shutdown(sender: Any = None, **_: Any) -> None:
         stop.set()
@@ -114,13 +118,12 @@ def _start_promoter_when_ready(app: Celery, holder: _RuntimeHolder) -> None:
     signals.worker_shutdown.connect(on_shutdown, weak=False)
 
 
-_default: Celery | None = None
+_default: dict[str, Celery] = {}
 
 
 def __getattr__(name: str) -> Celery:
-    global _default
     if name in ("app", "celery"):
-        if _default is None:
-            _default = create_app()
-        return _default
+        if "app" not in _default:
+            _default["app"] = create_app()
+        return _default["app"]
     raise AttributeError(name)

@@ -7,6 +7,7 @@ the heartbeat key each worker writes once it consumes, not from log scraping.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -23,14 +24,34 @@ from orchestrator.keys import Keys
 
 
 def worker_command(
-    queues: Sequence[str], *, concurrency: int, hostname: str, loglevel: str = "WARNING",
-    pool: str = "prefork", events: bool = False,
-) -> list[str]:  # fmt: skip
+    queues: Sequence[str],
+    *,
+    concurrency: int,
+    hostname: str,
+    loglevel: str = "WARNING",
+    pool: str = "prefork",
+    events: bool = False,
+) -> list[str]:
     cmd = [
-        sys.executable, "-m", "celery", "-A", "workers.app", "worker",
-        "-Q", ",".join(queues), "-c", str(concurrency), "-n", hostname,
-        "-P", pool, "--loglevel", loglevel, "--without-mingle", "--without-gossip",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "workers.app",
+        "worker",
+        "-Q",
+        ",".join(queues),
+        "-c",
+        str(concurrency),
+        "-n",
+        hostname,
+        "-P",
+        pool,
+        "--loglevel",
+        loglevel,
+        "--without-mingle",
+        "--without-gossip",
+    ]
     if events:
         cmd.append("-E")
     else:
@@ -64,10 +85,8 @@ class WorkerProcess:
     def kill(self) -> None:
         """SIGKILL the whole worker (main process and pool children)."""
         for pid in [*self.child_pids(), self.pid]:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.process.wait(10)
 
     def stop(self, timeout: float = 15.0) -> None:
@@ -83,8 +102,14 @@ class WorkerProcess:
 class WorkerPool:
     """A set of worker processes against one Redis."""
 
-    def __init__(self, redis_url: str, *, log_dir: Path, env: dict[str, str] | None = None,
-                 key_prefix: str = "orch:") -> None:  # fmt: skip
+    def __init__(
+        self,
+        redis_url: str,
+        *,
+        log_dir: Path,
+        env: dict[str, str] | None = None,
+        key_prefix: str = "orch:",
+    ) -> None:
         self.redis_url = redis_url
         self.log_dir = Path(log_dir)
         self.extra_env = env or {}
@@ -92,21 +117,35 @@ class WorkerPool:
         self.workers: list[WorkerProcess] = []
 
     def start(
-        self, queues: Sequence[str], *, concurrency: int = 2, processes: int = 1,
-        wait: float = 60.0, loglevel: str = "WARNING", events: bool = False,
-    ) -> list[WorkerProcess]:  # fmt: skip
+        self,
+        queues: Sequence[str],
+        *,
+        concurrency: int = 2,
+        processes: int = 1,
+        wait: float = 60.0,
+        loglevel: str = "WARNING",
+        events: bool = False,
+    ) -> list[WorkerProcess]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.extra_env, "ORCH_REDIS_URL": self.redis_url}
         started = []
         for _ in range(processes):
             hostname = f"orch-{uuid.uuid4().hex[:8]}@%h"
-            log_path = self.log_dir / f"{hostname.split('@')[0]}.log"
+            log_path = self.log_dir / f"{hostname.split('@', maxsplit=1)[0]}.log"
             with log_path.open("wb") as log:
                 proc = subprocess.Popen(
-                    worker_command(queues, concurrency=concurrency, hostname=hostname,
-                                   loglevel=loglevel, events=events),
-                    env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                )  # fmt: skip
+                    worker_command(
+                        queues,
+                        concurrency=concurrency,
+                        hostname=hostname,
+                        loglevel=loglevel,
+                        events=events,
+                    ),
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                )
             started.append(WorkerProcess(proc, hostname, log_path))
         self.workers += started
         self._wait_ready(started, wait)
@@ -127,7 +166,9 @@ class WorkerPool:
                             f"worker {w.hostname} exited at start; see {w.log_path}"
                         )
                 if pending and time.monotonic() > deadline:
-                    raise OrchestratorError(f"workers not ready after {timeout}s; see {self.log_dir}")
+                    raise OrchestratorError(
+                        f"workers not ready after {timeout}s; see {self.log_dir}"
+                    )
                 time.sleep(0.1)
         finally:
             client.close()

