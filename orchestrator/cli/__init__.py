@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import sys
 
-import click
 import typer
 
 from orchestrator.cli._app import app
@@ -28,26 +27,27 @@ def main(argv: list[str] | None = None) -> None:
     from orchestrator.cli import _dev, _run, _spec  # noqa: F401, PLC0415 - registers commands
 
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except OrchestratorError as exc:
         _fail(str(exc).splitlines()[0], exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        _fail("aborted", 130)
-    except click.UsageError as exc:
-        where = f"{exc.ctx.command_path}: " if exc.ctx is not None else ""
-        _fail(f"{where}{exc.format_message()}", EXIT_USAGE)
-    except click.ClickException as exc:
-        _fail(exc.format_message(), EXIT_USAGE)
-    except KeyboardInterrupt:
-        _fail("interrupted", 130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        _fail("interrupted", 130)
     except Exception as exc:
-        if os.environ.get("ORCH_DEBUG"):
-            raise
-        _fail(
-            f"internal error: {type(exc).__name__}: {exc} (ORCH_DEBUG=1 shows a traceback)",
-            EXIT_RUN_FAILED,
-        )
+        _fail(*_describe(exc))
+
+
+def _describe(exc: Exception) -> tuple[str, int]:
+    """One line for an exception that escaped a command, and its exit code."""
+    format_message = getattr(exc, "format_message", None)
+    if callable(format_message):  # a usage error from (Typer's vendored) click
+        ctx = getattr(exc, "ctx", None)
+        where = f"{ctx.command_path}: " if ctx is not None else ""
+        return f"{where}{format_message()}", EXIT_USAGE
+    if os.environ.get("ORCH_DEBUG"):
+        raise exc
+    message = f"internal error: {type(exc).__name__}: {exc} (ORCH_DEBUG=1 shows a traceback)"
+    return message, EXIT_RUN_FAILED
