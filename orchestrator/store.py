@@ -66,6 +66,7 @@ class RunStore:
         self._scripts = {
             name: client.register_script(script_source(name)) for name in _ENGINE + _PLAIN
         }
+        self._records: dict[str, dict[str, bytes]] = {}
 
     # -- registration -------------------------------------------------------
 
@@ -102,27 +103,45 @@ class RunStore:
 
     # -- run lifecycle ------------------------------------------------------
 
-    def _engine(self, name: str, run_id: str, *args: Any) -> list[Any]:
+    def records(self, ref: str) -> dict[str, bytes]:
+        """The plan's per-step records as stored (JSON); a plan never changes, so cached."""
+        found = self._records.get(ref)
+        if found is None:
+            raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.plan(ref)))
+            found = {k.decode(): v for k, v in raw.items() if k != b"__meta__"}
+            if not found:
+                raise NotFoundError(f"workflow {ref} has no registered plan")
+            self._records[ref] = found
+        return found
+
+    def _infos(self, ref: str, step: str, *, downstream: bool) -> bytes:
+        """The records a script needs, so it need not read the plan hash itself."""
+        records = self.records(ref)
+        names = [step, *json.loads(records[step])["d"]] if downstream else [step]
+        return b"{" + b",".join(b'"%s":%s' % (n.encode(), records[n]) for n in names) + b"}"
+
+    def _engine(self, name: str, run_id: str, infos: bytes, *args: Any) -> list[Any]:
         reply = self._scripts[name](
             keys=[self.keys.run(run_id), self.keys.events(run_id)],
-            args=[self.keys.prefix, run_id, self.run_ttl, *args],
+            args=[self.keys.prefix, run_id, self.run_ttl, infos, *args],
         )
         return cast(list[Any], reply)
 
     def submit(self, plan: Plan, run_input: str, *, key: str | None = None) -> tuple[str, bool]:
         """Create a run (or find the one created under ``key``); returns (id, created)."""
         key_name = self.keys.idempotency(plan.workflow, key) if key is not None else ""
-        reply = self._engine("submit", new_run_id(), plan.ref, run_input, key_name)
+        reply = self._engine("submit", new_run_id(), b"", plan.ref, run_input, key_name)
         status, run_id = _text(reply[0]), _text(reply[1])
         if status == "noplan":
             raise SpecError(f"workflow {run_id} is not registered")
         return run_id, status == "created"
 
     def claim(
-        self, run_id: str, step: str, index: int | None, token: str, worker: str
+        self, run_id: str, ref: str, step: str, index: int | None, token: str, worker: str
     ) -> Claim | str:
         """Start an attempt; returns a ``Claim``, or the reason the step must not run."""
-        reply = self._engine("claim", run_id, step, _idx(index), token, worker)
+        infos = self._infos(ref, step, downstream=False)
+        reply = self._engine("claim", run_id, infos, step, _idx(index), token, worker)
         if _text(reply[0]) != "run":
             return ":".join(_text(x) for x in reply)
         pairs = reply[3:]
@@ -133,16 +152,24 @@ class RunStore:
         return Claim(int(reply[1]), _text(reply[2]), upstream)
 
     def complete(
-        self, run_id: str, step: str, index: int | None, token: str, output: str, items: list[str]
+        self,
+        run_id: str,
+        ref: str,
+        step: str,
+        index: int | None,
+        token: str,
+        output: str,
+        items: list[str],
     ) -> str:
-        reply = self._engine(
-            "complete", run_id, step, _idx(index), token, output, self.max_payload, *items
-        )
-        return ":".join(_text(x) for x in reply)
+        """Record an output; the script queues whatever it made ready."""
+        infos = self._infos(ref, step, downstream=True)
+        args = (step, _idx(index), token, output, self.max_payload, *items)
+        return ":".join(_text(x) for x in self._engine("complete", run_id, infos, *args))
 
     def fail(
         self,
         run_id: str,
+        ref: str,
         step: str,
         index: int | None,
         token: str,
@@ -151,11 +178,11 @@ class RunStore:
         retry_in: float | None,
         edge: str = "",
     ) -> str:
+        """Record a failed attempt: retried after ``retry_in`` seconds, or final when None."""
+        infos = self._infos(ref, step, downstream=False)
         delay = "" if retry_in is None else f"{retry_in:.6f}"
-        reply = self._engine(
-            "fail", run_id, step, _idx(index), token, json.dumps(error), delay, edge
-        )
-        return ":".join(_text(x) for x in reply)
+        args = (step, _idx(index), token, json.dumps(error), delay, edge)
+        return ":".join(_text(x) for x in self._engine("fail", run_id, infos, *args))
 
     def promote_due(self, batch: int = 200) -> int:
         """Queue retries whose backoff has elapsed; returns how many moved."""

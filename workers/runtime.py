@@ -60,7 +60,7 @@ class StepRuntime:
     def execute(self, run_id: str, ref: str, step: str, index: int | None, worker: str) -> str:
         """Run one attempt of one step; returns what was recorded (for logs and tests)."""
         token = new_token()
-        claim = self.store.claim(run_id, step, index, token, worker)
+        claim = self.store.claim(run_id, ref, step, index, token, worker)
         if not isinstance(claim, Claim):
             log.info("run %s step %s[%s] not run: %s", run_id, step, index, claim)
             return claim
@@ -78,7 +78,7 @@ class StepRuntime:
             output, items = self._call(loaded, ctx, claim)
         except Exception as exc:  # every failure is recorded; the worker stays up
             return self._record_failure(loaded, ctx, token, exc)
-        return self.store.complete(run_id, step, index, token, output, items)
+        return self.store.complete(run_id, ref, step, index, token, output, items)
 
     def _call(
         self, loaded: LoadedWorkflow, ctx: StepContext, claim: Claim
@@ -119,6 +119,7 @@ class StepRuntime:
                 "run %s step %s attempt %d failed: %r", ctx.run_id, ctx.step, ctx.attempt, exc
             )
         edge = exc.edge if isinstance(exc, HandoffError) else ""
+        ref = loaded.workflow.ref
         return self.store.fail(
-            ctx.run_id, ctx.step, ctx.index, token, error, retry_in=retry_in, edge=edge
+            ctx.run_id, ref, ctx.step, ctx.index, token, error, retry_in=retry_in, edge=edge
         )

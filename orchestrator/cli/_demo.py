@@ -44,7 +44,7 @@ def run_demo(settings: Settings, *, runs: int, concurrency: int | None) -> bool:
     console.print(_runs_table(docs))
     console.print(_steps_table(docs))
     ok = sum(d["state"] == RunState.SUCCEEDED for d in docs)
-    retries = sum(s["attempts"] - 1 for d in docs for s in d["steps"].values() if s["attempts"] > 1)
+    retries = sum(_retries(s) for d in docs for s in d["steps"].values())
     console.print(
         f"{ok}/{len(docs)} runs succeeded · {retries} transient failures retried · "
         f"{wall:.1f} s wall time (including Redis and worker start-up)"
@@ -86,6 +86,12 @@ def _runs_table(docs: list[dict[str, Any]]) -> Table:
     return table
 
 
+def _retries(step: dict[str, Any]) -> int:
+    """Attempts beyond the first; a map step makes one first attempt per element."""
+    firsts = step.get("elements", 1)
+    return max(0, int(step["attempts"]) - int(firsts))
+
+
 def _ms(values: list[float]) -> str:
     return f"{statistics.median(values) * 1000:.0f} ms" if values else "-"
 
@@ -105,6 +111,6 @@ def _steps_table(docs: list[dict[str, Any]]) -> Table:
             if (x := seconds_between(s["started_at"], s["finished_at"])) is not None
         ]
         attempts = sum(s["attempts"] for s in steps)
-        retried = sum(1 for s in steps if s["attempts"] > 1 and "elements" not in s)
+        retried = sum(1 for s in steps if _retries(s) > 0)
         table.add_row(name, _ms(waits), _ms(ran), str(attempts), str(retried))
     return table

@@ -1,7 +1,12 @@
 -- A worker is about to run a step (or one element of a map step): record the
 -- attempt and hand back what the step needs, or say why it must not run.
--- ARGV[4] step, ARGV[5] element index or '', ARGV[6] attempt token, ARGV[7] worker.
-local s, idx, token, worker = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+-- ARGV[5] step, ARGV[6] element index or '', ARGV[7] attempt token, ARGV[8] worker.
+local s, idx, token, worker = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local want = {'state', 'wf', 'input', s .. '.state', s .. '.att'}
+if infos[s] then
+  for _, u in ipairs(infos[s].up) do want[#want + 1] = u .. '.out' end
+end
+load(want)
 local rs = run_state()
 if not rs then return {'gone'} end
 if rs ~= 'RUNNING' then return {'stop', rs} end
@@ -35,6 +40,9 @@ else
 end
 if idx == '' then hset(s .. '.att', att) end
 hset(s .. '.by', worker)
+local outs = {}
+for k, u in ipairs(i.up) do outs[k] = u .. '.out' end
+load(outs)
 local reply = {'run', tostring(att), hget('input')}
 for _, u in ipairs(i.up) do
   reply[#reply + 1] = u

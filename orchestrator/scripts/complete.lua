@@ -1,7 +1,12 @@
 -- Record a step's (or map element's) output and queue what became ready.
--- ARGV[4] step, ARGV[5] element index or '', ARGV[6] token, ARGV[7] output JSON,
--- ARGV[8] payload cap in bytes, ARGV[9..] the output's elements when mapped over.
-local s, idx, token, out, cap = ARGV[4], ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
+-- ARGV[5] step, ARGV[6] element index or '', ARGV[7] token, ARGV[8] output JSON,
+-- ARGV[9] payload cap in bytes, ARGV[10..] the output's elements when mapped over.
+local s, idx, token, out, cap = ARGV[5], ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9])
+local want = {'state', 'wf', 'left', s .. '.state', s .. '.tok', s .. '.att', s .. '.left', s .. '.n'}
+if infos[s] then
+  for _, d in ipairs(infos[s].d) do want[#want + 1] = d .. '.got' end
+end
+load(want)
 if not run_state() then return {'gone'} end
 use_plan(hget('wf'))
 if step_state(s) ~= 'RUNNING' then return {'stale', step_state(s)} end
@@ -10,13 +15,17 @@ local stats = P .. 'stats:' .. hget('wf')
 local function succeed(output, extra)
   move_step(s, 'SUCCEEDED', extra)
   hset(s .. '.out', output)
+  hset(s .. '.err', '')
   hset(s .. '.f', NOWS)
-  local n = #ARGV - 8
+  -- A step that succeeded after failed attempts has no error: the status shows
+  -- the outcome, and each failed attempt's error stays in the event history.
+  redis.call('HDEL', RK, s .. '.err')
+  local n = #ARGV - 9
   if info(s).mo then
     local IK = RK .. ':items:' .. s
-    for k = 9, #ARGV, 500 do
+    for k = 10, #ARGV, 500 do
       local args = {}
-      for j = k, math.min(k + 499, #ARGV) do args[#args + 1] = j - 9; args[#args + 1] = ARGV[j] end
+      for j = k, math.min(k + 499, #ARGV) do args[#args + 1] = j - 10; args[#args + 1] = ARGV[j] end
       redis.call('HSET', IK, unpack(args))
     end
     hset(s .. '.n', n)
@@ -51,7 +60,7 @@ else
       move_step(s, 'FAILED', {error = err})
       hset(s .. '.err', err)
       hset(s .. '.f', NOWS)
-      finish_run('FAILED', 'step ' .. s .. ' failed: ' .. err)
+      if run_state() == 'RUNNING' then finish_run('FAILED', 'step ' .. s .. ' failed: ' .. err) end
     else
       succeed(whole, {elements = n})
     end

@@ -1,8 +1,9 @@
--- Record a failed attempt: schedule a retry after ARGV[8] seconds, or, when
--- ARGV[8] is '', fail the step for good (and the run with it).
--- ARGV[4] step, ARGV[5] element index or '', ARGV[6] token, ARGV[7] error JSON,
--- ARGV[8] retry delay or '', ARGV[9] handoff edge that broke, or ''.
-local s, idx, token, err, delay, edge = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+-- Record a failed attempt: schedule a retry after ARGV[9] seconds, or, when
+-- ARGV[9] is '', fail the step for good (and the run with it).
+-- ARGV[5] step, ARGV[6] element index or '', ARGV[7] token, ARGV[8] error JSON,
+-- ARGV[9] retry delay or '', ARGV[10] handoff edge that broke, or ''.
+local s, idx, token, err, delay, edge = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+load({'state', 'wf', 'left', s .. '.state', s .. '.tok', s .. '.att'})
 if not run_state() then return {'gone'} end
 use_plan(hget('wf'))
 if step_state(s) ~= 'RUNNING' then return {'stale', step_state(s)} end
@@ -28,8 +29,12 @@ if delay ~= '' then
 else
   move_step(s, 'FAILED', {attempt = att, error = err, index = idx ~= '' and tonumber(idx) or nil})
   hset(s .. '.f', NOWS)
-  local e = cjson.decode(err)
-  finish_run('FAILED', 'step ' .. s .. ' failed: ' .. e.type .. ': ' .. e.message)
+  -- A parallel branch may have ended the run already: the step's own failure
+  -- is still recorded, but the run fails once, with the first error.
+  if run_state() == 'RUNNING' then
+    local e = cjson.decode(err)
+    finish_run('FAILED', 'step ' .. s .. ' failed: ' .. e.type .. ': ' .. e.message)
+  end
 end
 flush()
 return {'ok', ended or ''}

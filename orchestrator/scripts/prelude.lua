@@ -2,7 +2,9 @@
 -- by Python from orchestrator/states.py, so it has one source of truth.
 --
 -- Conventions: KEYS[1] run hash, KEYS[2] its event list; ARGV[1] key prefix,
--- ARGV[2] run id, ARGV[3] TTL of a finished run in seconds. Writes to the run
+-- ARGV[2] run id, ARGV[3] TTL of a finished run in seconds, ARGV[4] the plan
+-- records the caller already holds (a JSON object step -> record, or ''),
+-- which spares a read of the plan hash per step touched. Writes to the run
 -- hash and events are batched and flushed once at the end, so a script does
 -- one HSET and one RPUSH however many transitions it makes.
 local P, RUN, TTL = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -10,7 +12,8 @@ local RK, EK = KEYS[1], KEYS[2]
 local t = redis.call('TIME')
 local NOW = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local NOWS = string.format('%.6f', NOW)
-local sets, seen, events, infos, pushes = {}, {}, {}, {}, {}
+local sets, seen, events, pushes = {}, {}, {}, {}
+local infos = ARGV[4] ~= '' and cjson.decode(ARGV[4]) or {}
 local PK, META, ended, seq = nil, nil, false, 0
 
 local function hget(f)
@@ -21,11 +24,22 @@ local function hget(f)
   return v
 end
 local function hset(f, v) sets[f] = v end
+-- Read many fields in one HMGET, so later hget() calls cost nothing.
+local function load(fields)
+  local want = {}
+  for _, f in ipairs(fields) do
+    if sets[f] == nil and seen[f] == nil then want[#want + 1] = f end
+  end
+  if #want == 0 then return end
+  local vals = redis.call('HMGET', RK, unpack(want))
+  for k, f in ipairs(want) do seen[f] = vals[k] end
+end
 local function num(f) return tonumber(hget(f) or '0') end
 
-local function use_plan(ref)
-  PK = P .. 'plan:' .. ref
-  META = cjson.decode(redis.call('HGET', PK, '__meta__'))
+local function use_plan(ref) PK = P .. 'plan:' .. ref end
+local function meta()
+  if not META then META = cjson.decode(redis.call('HGET', PK, '__meta__')) end
+  return META
 end
 local function info(s)
   local i = infos[s]
@@ -78,7 +92,10 @@ local function push(list, msg)
 end
 
 local function result_json()
-  local finals = META.finals
+  local finals = meta().finals
+  local fields = {}
+  for k, f in ipairs(finals) do fields[k] = f .. '.out' end
+  load(fields)
   if #finals == 1 then return hget(finals[1] .. '.out') or 'null' end
   local parts = {}
   for k, f in ipairs(finals) do
@@ -132,7 +149,11 @@ local function settle(first)
     local left = num('left') - 1
     hset('left', left)
     if run_state() == 'RUNNING' then
-      for _, d in ipairs(info(s).d) do
+      local downs = info(s).d
+      local fields = {}
+      for k, d in ipairs(downs) do fields[k] = d .. '.got' end
+      load(fields)
+      for _, d in ipairs(downs) do
         local got = num(d .. '.got') + 1
         hset(d .. '.got', got)
         if got == #info(d).up and dispatch(d) then work[#work + 1] = d end
@@ -157,8 +178,8 @@ local function flush()
   if ended then
     redis.call('EXPIRE', RK, TTL)
     redis.call('EXPIRE', EK, TTL)
-    for _, s in ipairs(META.mapped_over) do redis.call('EXPIRE', RK .. ':items:' .. s, TTL) end
-    for _, s in ipairs(META.maps) do redis.call('DEL', RK .. ':parts:' .. s) end
+    for _, s in ipairs(meta().mapped_over) do redis.call('EXPIRE', RK .. ':items:' .. s, TTL) end
+    for _, s in ipairs(meta().maps) do redis.call('DEL', RK .. ':parts:' .. s) end
     local key = hget('key')
     if key and key ~= '' then redis.call('EXPIRE', key, TTL) end
     redis.call('ZREMRANGEBYSCORE', P .. 'runs', '-inf', NOW - TTL)

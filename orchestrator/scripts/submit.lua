@@ -1,6 +1,6 @@
 -- Create a run and queue its root steps, atomically.
--- ARGV[4] workflow ref, ARGV[5] input JSON, ARGV[6] idempotency key name or ''.
-local ref, input, key = ARGV[4], ARGV[5], ARGV[6]
+-- ARGV[5] workflow ref, ARGV[6] input JSON, ARGV[7] idempotency key name or ''.
+local ref, input, key = ARGV[5], ARGV[6], ARGV[7]
 if key ~= '' then
   local existing = redis.call('GET', key)
   if existing then return {'existing', existing} end
@@ -13,9 +13,9 @@ hset('wf', ref)
 hset('input', input)
 hset('created_at', NOWS)
 hset('key', key)
-hset('left', #META.order)
+hset('left', #meta().order)
 move_run('RUNNING')
-for _, r in ipairs(META.roots) do dispatch(r) end
+for _, r in ipairs(meta().roots) do dispatch(r) end
 if key ~= '' then redis.call('SET', key, RUN) end
 redis.call('ZADD', P .. 'runs', NOW, RUN)
 flush()

@@ -104,3 +104,8 @@ def flaky(ctx: StepContext, fail_times: int = 1) -> int:
     if ctx.attempt <= fail_times:
         raise RuntimeError(f"transient failure on attempt {ctx.attempt}")
     return ctx.attempt
+
+
+def noop() -> int:
+    """Does nothing and touches nothing: for counting the orchestrator's own cost."""
+    return 1

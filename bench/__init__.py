@@ -1,0 +1,1 @@
+"""The benchmark suite: the orchestrator against plain Celery, in the same run."""
