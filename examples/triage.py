@@ -97,10 +97,15 @@ def _latency(ctx: StepContext, low_ms: int, high_ms: int) -> None:
 
 
 def _sentence(rng: random.Random, topic: Topic) -> str:
-    words = [
-        rng.choice(_KEYWORDS[topic]) if rng.random() < 0.3 else rng.choice(_FILLER)
-        for _ in range(rng.randint(8, 14))
-    ]
+    words = []
+    for _ in range(rng.randint(8, 14)):
+        roll = rng.random()
+        if roll < 0.25:
+            words.append(rng.choice(_KEYWORDS[topic]))
+        elif roll < 0.3:  # some off-topic vocabulary, so confidence is not always 1.0
+            words.append(rng.choice(_KEYWORDS[rng.choice(list(_KEYWORDS))]))
+        else:
+            words.append(rng.choice(_FILLER))
     return " ".join(words).capitalize() + "."
 
 
