@@ -63,9 +63,10 @@ def _check_references(wf: Workflow, name: str, spec: StepSpec) -> None:
 def _check_backoff(wf: Workflow, name: str, visibility_timeout: float | None) -> None:
     policy = wf.policy_for(name)
     if visibility_timeout is not None and policy.max >= visibility_timeout:
+        inherited = "" if wf.steps[name].retry else " (the workflow's default retry)"
         raise SpecError(
-            f"max backoff {policy.max:g}s is not below the broker visibility timeout "
-            f"{visibility_timeout:g}s",
+            f"max backoff {policy.max:g}s{inherited} is not below the broker visibility "
+            f"timeout {visibility_timeout:g}s",
             where=_where(name, "retry.max"),
         )
 
@@ -86,7 +87,8 @@ def topological_order(wf: Workflow) -> list[str]:
                 heapq.heappush(ready, d)
     if len(order) != len(wf.steps):
         cycle = find_cycle(wf)
-        raise SpecError("cycle " + " → ".join(cycle), where=_where(cycle[0], "after"))
+        field = _cycle_field(wf, cycle)
+        raise SpecError("cycle " + " → ".join(cycle), where=_where(cycle[0], field))
     return order
 
 
@@ -99,27 +101,36 @@ def downstream_map(wf: Workflow) -> dict[str, list[str]]:
 
 
 def find_cycle(wf: Workflow) -> list[str]:
-    """One cycle as a closed path (first name repeated last), or [] if none."""
-    state: dict[str, int] = {}
-    stack: list[str] = []
+    """One cycle as a closed path in run order (``a → b`` means a runs before b), or [].
 
-    def visit(node: str) -> list[str]:
-        state[node] = 1
-        stack.append(node)
-        for up in wf.steps[node].upstreams:
-            if state.get(up) == 1:
-                path = stack[stack.index(up) :]
-                return [*reversed(path), path[-1]]
-            if up not in state and (found := visit(up)):
-                return found
-        stack.pop()
-        state[node] = 2
-        return []
-
-    for name in sorted(wf.steps):
-        if name not in state and (found := visit(name)):
-            return found
+    Iterative, so a cycle through thousands of steps is reported, not a RecursionError.
+    """
+    colour: dict[str, int] = {}
+    for start in sorted(wf.steps):
+        if start in colour:
+            continue
+        colour[start] = 1
+        path = [start]
+        pending = [iter(wf.steps[start].upstreams)]
+        while pending:
+            up = next(pending[-1], None)
+            if up is None:
+                colour[path.pop()] = 2
+                pending.pop()
+            elif colour.get(up) == 1:
+                loop = path[path.index(up) :]
+                return [*reversed(loop), loop[-1]]
+            elif up not in colour:
+                colour[up] = 1
+                path.append(up)
+                pending.append(iter(wf.steps[up].upstreams))
     return []
+
+
+def _cycle_field(wf: Workflow, cycle: list[str]) -> str:
+    """The field of ``cycle[0]`` that names its upstream in the cycle."""
+    spec, upstream = wf.steps[cycle[0]], cycle[-2]
+    return "map" if spec.map == upstream and upstream not in spec.after else "after"
 
 
 def final_steps(wf: Workflow) -> list[str]:

@@ -25,9 +25,13 @@ def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) 
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            mark = key_node.start_mark
-            raise SpecError(f"line {mark.line + 1}: duplicate key {key!r}")
+        line = key_node.start_mark.line + 1
+        try:
+            repeated = key in seen
+        except TypeError:  # a list or mapping used as a key
+            raise SpecError(f"line {line}: a key must be a plain value, not {key!r}") from None
+        if repeated:
+            raise SpecError(f"line {line}: duplicate key {key!r}")
         seen.add(key)
     return loader.construct_mapping(node, deep=deep)
 
@@ -65,9 +69,11 @@ def load_workflow(
     """Load and validate a YAML (or JSON) workflow file."""
     p = Path(path)
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(f"cannot read file: {exc.strerror}", where=str(p)) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"not UTF-8 text (byte {exc.start})", where=str(p)) from None
     try:
         data = yaml.load(text, Loader=_StrictLoader)
     except SpecError as exc:
@@ -75,7 +81,7 @@ def load_workflow(
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f"{mark.line + 1}:{mark.column + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise SpecError(f"{line}invalid YAML: {problem}", where=str(p)) from None
     wf = workflow_from_data(data, source=str(p))
     try:

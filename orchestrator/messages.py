@@ -23,11 +23,14 @@ RUN, IDX, TAG = "@RUN@", "@IDX@", "@TAG@"
 
 #: kombu's separator between a queue name and its priority suffix.
 PRIORITY_SEP = "\x06\x16"
+#: kombu's Redis transport keeps one list per step; a priority joins the step at or below it.
+PRIORITY_STEPS = (0, 3, 6, 9)
 
 
 def queue_list_key(queue: str, priority: int = 0) -> str:
-    """The Redis list kombu reads for ``queue`` at ``priority`` (0 is the plain list)."""
-    return queue if priority <= 0 else f"{queue}{PRIORITY_SEP}{priority}"
+    """The Redis list kombu reads for ``queue`` at ``priority`` (0, the plain list, goes first)."""
+    step = max(s for s in PRIORITY_STEPS if s <= max(0, priority))
+    return queue if step == 0 else f"{queue}{PRIORITY_SEP}{step}"
 
 
 def step_template(plan: Plan, step: StepPlan, *, origin: str = "orch") -> str:

@@ -1,0 +1,201 @@
+"""The run and step transition tables against DESIGN.md's "State machine" section.
+
+The expected sets are written out here from the design text, not derived from
+``orchestrator.states``, so a table edit that the design does not allow fails.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import pytest
+
+from orchestrator import states
+from orchestrator.states import (
+    RUN_TERMINAL,
+    RUN_TRANSITIONS,
+    STEP_TERMINAL,
+    STEP_TRANSITIONS,
+    RunState,
+    StepState,
+    lua_table,
+    run_transition_allowed,
+    step_transition_allowed,
+)
+
+RUN_STATES = {
+    "PENDING",
+    "RUNNING",
+    "SUCCEEDED",
+    "FAILED",
+    "COMPENSATING",
+    "COMPENSATED",
+    "COMPENSATION_FAILED",
+    "CANCELLING",
+    "CANCELLED",
+}
+STEP_STATES = {
+    "PENDING",
+    "QUEUED",
+    "RUNNING",
+    "RETRYING",
+    "SUCCEEDED",
+    "FAILED",
+    "SKIPPED",
+    "WAITING",
+    "COMPENSATING",
+    "COMPENSATED",
+    "COMPENSATION_FAILED",
+}
+
+# Run: PENDING → RUNNING → SUCCEEDED | FAILED | COMPENSATING → COMPENSATED |
+# COMPENSATION_FAILED; any non-terminal → CANCELLING → CANCELLED.
+RUN_NON_TERMINAL_CANCELLABLE = {"PENDING", "RUNNING", "COMPENSATING"}
+EXPECTED_RUN = {
+    ("PENDING", "RUNNING"),
+    ("RUNNING", "SUCCEEDED"),
+    ("RUNNING", "FAILED"),
+    ("RUNNING", "COMPENSATING"),
+    ("COMPENSATING", "COMPENSATED"),
+    ("COMPENSATING", "COMPENSATION_FAILED"),
+    *((src, "CANCELLING") for src in RUN_NON_TERMINAL_CANCELLABLE),
+    ("CANCELLING", "CANCELLED"),
+}
+EXPECTED_RUN_TERMINAL = {"SUCCEEDED", "FAILED", "COMPENSATED", "COMPENSATION_FAILED", "CANCELLED"}
+
+# Step: PENDING → QUEUED → RUNNING → SUCCEEDED | RETRYING → QUEUED | FAILED;
+# PENDING → SKIPPED; PENDING → WAITING → SUCCEEDED | FAILED;
+# SUCCEEDED → COMPENSATING → COMPENSATED | COMPENSATION_FAILED.
+EXPECTED_STEP = {
+    ("PENDING", "QUEUED"),
+    ("QUEUED", "RUNNING"),
+    ("RUNNING", "SUCCEEDED"),
+    ("RUNNING", "RETRYING"),
+    ("RUNNING", "FAILED"),
+    ("RETRYING", "QUEUED"),
+    ("PENDING", "SKIPPED"),
+    ("PENDING", "WAITING"),
+    ("WAITING", "SUCCEEDED"),
+    ("WAITING", "FAILED"),
+    ("SUCCEEDED", "COMPENSATING"),
+    ("COMPENSATING", "COMPENSATED"),
+    ("COMPENSATING", "COMPENSATION_FAILED"),
+}
+EXPECTED_STEP_TERMINAL = {"FAILED", "SKIPPED", "COMPENSATED", "COMPENSATION_FAILED"}
+
+
+def test_state_enums_are_exactly_the_designed_states() -> None:
+    assert {s.value for s in RunState} == RUN_STATES
+    assert {s.value for s in StepState} == STEP_STATES
+    assert all(s.value == s.name for s in (*RunState, *StepState))
+
+
+def test_tables_have_a_row_for_every_state() -> None:
+    assert set(RUN_TRANSITIONS) == set(RunState)
+    assert set(STEP_TRANSITIONS) == set(StepState)
+
+
+@pytest.mark.parametrize(
+    ("src", "dst"), list(itertools.product(sorted(RUN_STATES), sorted(RUN_STATES)))
+)
+def test_every_run_pair(src: str, dst: str) -> None:
+    allowed = run_transition_allowed(RunState(src), RunState(dst))
+    assert allowed == ((src, dst) in EXPECTED_RUN), f"run {src} → {dst}"
+
+
+@pytest.mark.parametrize(
+    ("src", "dst"), list(itertools.product(sorted(STEP_STATES), sorted(STEP_STATES)))
+)
+def test_every_step_pair(src: str, dst: str) -> None:
+    allowed = step_transition_allowed(StepState(src), StepState(dst))
+    assert allowed == ((src, dst) in EXPECTED_STEP), f"step {src} → {dst}"
+
+
+def test_terminal_states_have_no_way_out() -> None:
+    assert {s.value for s in RUN_TERMINAL} == EXPECTED_RUN_TERMINAL
+    assert {s.value for s in STEP_TERMINAL} == EXPECTED_STEP_TERMINAL
+    for src in EXPECTED_RUN_TERMINAL:
+        assert not any(run_transition_allowed(RunState(src), dst) for dst in RunState)
+    for src in EXPECTED_STEP_TERMINAL:
+        assert not any(step_transition_allowed(StepState(src), dst) for dst in StepState)
+
+
+def test_no_self_transitions() -> None:
+    assert not any(run_transition_allowed(s, s) for s in RunState)
+    assert not any(step_transition_allowed(s, s) for s in StepState)
+
+
+def test_every_state_is_reachable_from_pending() -> None:
+    def reachable(edges: set[tuple[str, str]]) -> set[str]:
+        seen, frontier = {"PENDING"}, ["PENDING"]
+        while frontier:
+            src = frontier.pop()
+            for a, b in edges:
+                if a == src and b not in seen:
+                    seen.add(b)
+                    frontier.append(b)
+        return seen
+
+    run_edges = {(a.value, b.value) for a, bs in RUN_TRANSITIONS.items() for b in bs}
+    step_edges = {(a.value, b.value) for a, bs in STEP_TRANSITIONS.items() for b in bs}
+    assert reachable(run_edges) == RUN_STATES
+    assert reachable(step_edges) == STEP_STATES
+
+
+def test_client_terminal_set_matches_the_table() -> None:
+    from orchestrator import client
+
+    assert set(client.TERMINAL) == EXPECTED_RUN_TERMINAL
+
+
+_SECTION = re.compile(r"\b(run|step)=\{((?:[A-Z_]+=\{[^{}]*\},?)*)\}")
+_ROW = re.compile(r"([A-Z_]+)=\{([^{}]*)\}")
+_TARGET = re.compile(r"^([A-Z_]+)=true$")
+
+
+def _parse_lua(text: str) -> dict[str, dict[str, set[str]]]:
+    tables: dict[str, dict[str, set[str]]] = {}
+    for section, body in _SECTION.findall(text):
+        rows: dict[str, set[str]] = {}
+        for src, inner in _ROW.findall(body):
+            assert src not in rows, f"{section}: duplicate row {src}"
+            targets = set()
+            for item in filter(None, inner.split(",")):
+                match = _TARGET.match(item)
+                assert match, f"{section}.{src}: unexpected entry {item!r}"
+                targets.add(match.group(1))
+            rows[src] = targets
+        tables[section] = rows
+    return tables
+
+
+def test_lua_table_encodes_exactly_the_designed_pairs() -> None:
+    text = lua_table()
+    assert text.startswith("local T = {")
+    tables = _parse_lua(text)
+    assert set(tables) == {"run", "step"}
+    assert set(tables["run"]) == RUN_STATES
+    assert set(tables["step"]) == STEP_STATES
+    run_pairs = {(a, b) for a, bs in tables["run"].items() for b in bs}
+    step_pairs = {(a, b) for a, bs in tables["step"].items() for b in bs}
+    assert run_pairs == EXPECTED_RUN
+    assert step_pairs == EXPECTED_STEP
+
+
+def test_lua_table_is_balanced_and_deterministic() -> None:
+    text = lua_table()
+    assert text.count("{") == text.count("}")
+    assert lua_table() == text
+    # Nothing in the literal but identifiers, braces, commas, '=' and 'true'.
+    literal = text.removeprefix("local T = ").strip()
+    assert re.fullmatch(r"[{}A-Za-z_=,\s]+", literal)
+
+
+def test_module_has_one_table_per_machine() -> None:
+    tables = [
+        name
+        for name, value in vars(states).items()
+        if isinstance(value, dict) and name.endswith("TRANSITIONS")
+    ]
+    assert sorted(tables) == ["RUN_TRANSITIONS", "STEP_TRANSITIONS"]
