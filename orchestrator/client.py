@@ -21,7 +21,7 @@ from orchestrator.errors import (
     RunTimeoutError,
     SpecError,
 )
-from orchestrator.graph import validate
+from orchestrator.graph import check_supported, validate
 from orchestrator.keys import Keys
 from orchestrator.loader import load_workflow
 from orchestrator.settings import Settings
@@ -81,6 +81,7 @@ class Client:
         cached = self._plans.get(wf.ref)
         if cached is not None and cached.content_hash == wf.content_hash:
             return cached
+        check_supported(wf)
         plan = compile_plan(wf, default_queue=self.settings.default_queue)
         with _reachable(self.url):
             self.store.register(wf, plan)

@@ -60,6 +60,30 @@ def _check_references(wf: Workflow, name: str, spec: StepSpec) -> None:
         raise SpecError(f"unknown dependency {spec.dependency!r}", where=_where(name, "dependency"))
 
 
+#: Spec fields this version validates but cannot yet honour, with the value that
+#: means "not used". Refusing them beats silently running a step whose `when`
+#: is false or a `wait_for` that no signal can end.
+_NOT_YET = {
+    "dependency": None,
+    "fallback": None,
+    "wait_for": None,
+    "when": None,
+    "timeout": None,
+    "compensate": None,
+    "trigger": "all_succeeded",
+    "on_timeout": "fail",
+    "effects": False,
+}
+
+
+def check_supported(wf: Workflow) -> None:
+    """Refuse fields this engine version cannot honour yet (run at validate and submit)."""
+    for name, spec in wf.steps.items():
+        for field, unused in _NOT_YET.items():
+            if getattr(spec, field) != unused:
+                raise SpecError("not supported yet by this version", where=_where(name, field))
+
+
 def _check_backoff(wf: Workflow, name: str, visibility_timeout: float | None) -> None:
     policy = wf.policy_for(name)
     if visibility_timeout is not None and policy.max >= visibility_timeout:

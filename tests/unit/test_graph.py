@@ -388,3 +388,46 @@ def test_validation_never_crashes_on_workflow_shaped_garbage(
     data: dict[str, Any], visibility: float | None
 ) -> None:
     _never_crashes(data, visibility)
+
+
+# --- fields validated but not yet honoured by the engine ----------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("dependency", "llm"),
+        ("fallback", "m:g"),
+        ("when", "m:p"),
+        ("timeout", "1d"),
+        ("compensate", "m:undo"),
+        ("trigger", "none_failed"),
+        ("on_timeout", "skip"),
+        ("effects", True),
+    ],
+)
+def test_unsupported_fields_are_refused_before_a_run(field: str, value: object) -> None:
+    from orchestrator.graph import check_supported
+
+    spec: dict[str, object] = {"task": "m:f", field: value}
+    deps = {"llm": {}} if field == "dependency" else {}
+    workflow = wf({"a": spec}, dependencies=deps)
+    validate(workflow)  # structurally fine
+    with pytest.raises(SpecError) as info:
+        check_supported(workflow)
+    assert str(info.value) == f"step 'a', field '{field}': not supported yet by this version"
+
+
+def test_supported_fields_pass_the_support_check() -> None:
+    from orchestrator.graph import check_supported
+
+    workflow = wf({"a": t(), "b": {"task": "m:f", "after": ["a"], "retry": {"max_attempts": 2}}})
+    check_supported(workflow)
+
+
+def test_wait_for_is_refused_before_a_run() -> None:
+    from orchestrator.graph import check_supported
+
+    workflow = wf({"a": t(), "review": {"wait_for": "approval", "after": ["a"]}})
+    with pytest.raises(SpecError, match="step 'review', field 'wait_for': not supported yet"):
+        check_supported(workflow)
