@@ -37,7 +37,9 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedR
 
 
 @pytest.fixture(scope="session")
-def workers(redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerPool]:
+def workers(
+    redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerPool]:
     """Two worker processes of two prefork children each, shared by the session."""
     pool = WorkerPool(redis_server.url, log_dir=tmp_path_factory.mktemp("worker-logs"))
     pool.start(TEST_QUEUES, concurrency=2, processes=2)

@@ -15,11 +15,10 @@ local stats = P .. 'stats:' .. hget('wf')
 local function succeed(output, extra)
   move_step(s, 'SUCCEEDED', extra)
   hset(s .. '.out', output)
-  hset(s .. '.err', '')
-  hset(s .. '.f', NOWS)
   -- A step that succeeded after failed attempts has no error: the status shows
   -- the outcome, and each failed attempt's error stays in the event history.
-  redis.call('HDEL', RK, s .. '.err')
+  hset(s .. '.err', '')
+  hset(s .. '.f', NOWS)
   local n = #ARGV - 9
   if info(s).mo then
     local IK = RK .. ':items:' .. s
@@ -28,6 +27,10 @@ local function succeed(output, extra)
       for j = k, math.min(k + 499, #ARGV) do args[#args + 1] = j - 10; args[#args + 1] = ARGV[j] end
       redis.call('HSET', IK, unpack(args))
     end
+    -- The run may have ended already (a parallel branch failed): its keys are
+    -- expiring, and this new one must expire with them rather than outlive it.
+    local ttl = redis.call('PTTL', RK)
+    if ttl > 0 then redis.call('PEXPIRE', IK, ttl) end
     hset(s .. '.n', n)
   end
   settle(s)
