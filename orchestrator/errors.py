@@ -41,10 +41,6 @@ class RedisUnavailableError(OrchestratorError):
     exit_code = EXIT_UNREACHABLE
 
 
-class PayloadTooLargeError(OrchestratorError):
-    """A step output or run input exceeds ORCH_MAX_PAYLOAD_BYTES."""
-
-
 class RunTimeoutError(OrchestratorError):
     """`Run.wait` gave up before the run reached a terminal state."""
 
@@ -59,6 +55,10 @@ class RunFailedError(OrchestratorError):
 
 class NonRetryableError(OrchestratorError):
     """Raised by step code to fail the step at once, without retries."""
+
+
+class PayloadTooLargeError(NonRetryableError):
+    """A step output or run input exceeds ORCH_MAX_PAYLOAD_BYTES; retrying cannot shrink it."""
 
 
 class HandoffError(NonRetryableError):

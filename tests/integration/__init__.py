@@ -1,0 +1,1 @@
+"""Integration tier: real redis-server, real Celery worker processes, no fakes."""
