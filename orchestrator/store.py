@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any, cast
@@ -42,6 +42,24 @@ def new_run_id() -> str:
 
 def new_token() -> str:
     return secrets.token_hex(6)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try of one step (or one map element) of one run, fenced by its token.
+
+    Only the holder of the current token can record an outcome, so an attempt
+    that was taken over (its worker presumed lost) cannot overwrite the result.
+    """
+
+    run_id: str
+    ref: str
+    step: str
+    index: int | None = None
+    token: str = field(default_factory=new_token)
+
+    def args(self) -> tuple[str, str, str]:
+        return self.step, "" if self.index is None else str(self.index), self.token
 
 
 @dataclass(frozen=True)
@@ -136,12 +154,10 @@ class RunStore:
             raise SpecError(f"workflow {run_id} is not registered")
         return run_id, status == "created"
 
-    def claim(
-        self, run_id: str, ref: str, step: str, index: int | None, token: str, worker: str
-    ) -> Claim | str:
+    def claim(self, attempt: Attempt, worker: str) -> Claim | str:
         """Start an attempt; returns a ``Claim``, or the reason the step must not run."""
-        infos = self._infos(ref, step, downstream=False)
-        reply = self._engine("claim", run_id, infos, step, _idx(index), token, worker)
+        infos = self._infos(attempt.ref, attempt.step, downstream=False)
+        reply = self._engine("claim", attempt.run_id, infos, *attempt.args(), worker)
         if _text(reply[0]) != "run":
             return ":".join(_text(x) for x in reply)
         pairs = reply[3:]
@@ -151,38 +167,20 @@ class RunStore:
         }
         return Claim(int(reply[1]), _text(reply[2]), upstream)
 
-    def complete(
-        self,
-        run_id: str,
-        ref: str,
-        step: str,
-        index: int | None,
-        token: str,
-        output: str,
-        items: list[str],
-    ) -> str:
+    def complete(self, attempt: Attempt, output: str, items: list[str]) -> str:
         """Record an output; the script queues whatever it made ready."""
-        infos = self._infos(ref, step, downstream=True)
-        args = (step, _idx(index), token, output, self.max_payload, *items)
-        return ":".join(_text(x) for x in self._engine("complete", run_id, infos, *args))
+        infos = self._infos(attempt.ref, attempt.step, downstream=True)
+        args = (*attempt.args(), output, self.max_payload, *items)
+        return ":".join(_text(x) for x in self._engine("complete", attempt.run_id, infos, *args))
 
     def fail(
-        self,
-        run_id: str,
-        ref: str,
-        step: str,
-        index: int | None,
-        token: str,
-        error: dict[str, Any],
-        *,
-        retry_in: float | None,
-        edge: str = "",
+        self, attempt: Attempt, error: dict[str, Any], *, retry_in: float | None, edge: str = ""
     ) -> str:
         """Record a failed attempt: retried after ``retry_in`` seconds, or final when None."""
-        infos = self._infos(ref, step, downstream=False)
+        infos = self._infos(attempt.ref, attempt.step, downstream=False)
         delay = "" if retry_in is None else f"{retry_in:.6f}"
-        args = (step, _idx(index), token, json.dumps(error), delay, edge)
-        return ":".join(_text(x) for x in self._engine("fail", run_id, infos, *args))
+        args = (*attempt.args(), json.dumps(error), delay, edge)
+        return ":".join(_text(x) for x in self._engine("fail", attempt.run_id, infos, *args))
 
     def promote_due(self, batch: int = 200) -> int:
         """Queue retries whose backoff has elapsed; returns how many moved."""
@@ -219,10 +217,6 @@ class RunStore:
     def illegal_transitions(self) -> dict[str, int]:
         raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.illegal))
         return {k.decode(): int(v) for k, v in raw.items()}
-
-
-def _idx(index: int | None) -> str:
-    return "" if index is None else str(index)
 
 
 def _meta(plan: Plan) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from orchestrator.errors import HandoffError, NonRetryableError, OrchestratorErr
 from orchestrator.resilience import backoff_delay, is_retryable
 from orchestrator.spec import Workflow
 from orchestrator.steps import StepContext, StepFunction, encode_output, import_task
-from orchestrator.store import Claim, RunStore, new_token
+from orchestrator.store import Attempt, Claim, RunStore
 
 log = logging.getLogger("orchestrator.runtime")
 
@@ -59,26 +59,19 @@ class StepRuntime:
 
     def execute(self, run_id: str, ref: str, step: str, index: int | None, worker: str) -> str:
         """Run one attempt of one step; returns what was recorded (for logs and tests)."""
-        token = new_token()
-        claim = self.store.claim(run_id, ref, step, index, token, worker)
+        attempt = Attempt(run_id, ref, step, index)
+        claim = self.store.claim(attempt, worker)
         if not isinstance(claim, Claim):
             log.info("run %s step %s[%s] not run: %s", run_id, step, index, claim)
             return claim
         loaded = self.load(ref)
-        ctx = StepContext(
-            run_id,
-            loaded.workflow.name,
-            loaded.workflow.version,
-            step,
-            claim.attempt,
-            index,
-            worker,
-        )
+        wf = loaded.workflow
+        ctx = StepContext(run_id, wf.name, wf.version, step, claim.attempt, index, worker)
         try:
             output, items = self._call(loaded, ctx, claim)
         except Exception as exc:  # every failure is recorded; the worker stays up
-            return self._record_failure(loaded, ctx, token, exc)
-        return self.store.complete(run_id, ref, step, index, token, output, items)
+            return self._record_failure(loaded, ctx, attempt, exc)
+        return self.store.complete(attempt, output, items)
 
     def _call(
         self, loaded: LoadedWorkflow, ctx: StepContext, claim: Claim
@@ -103,7 +96,7 @@ class StepRuntime:
         return output, items
 
     def _record_failure(
-        self, loaded: LoadedWorkflow, ctx: StepContext, token: str, exc: Exception
+        self, loaded: LoadedWorkflow, ctx: StepContext, attempt: Attempt, exc: Exception
     ) -> str:
         policy = loaded.workflow.policy_for(ctx.step)
         retry_in: float | None = None
@@ -119,7 +112,4 @@ class StepRuntime:
                 "run %s step %s attempt %d failed: %r", ctx.run_id, ctx.step, ctx.attempt, exc
             )
         edge = exc.edge if isinstance(exc, HandoffError) else ""
-        ref = loaded.workflow.ref
-        return self.store.fail(
-            ctx.run_id, ref, ctx.step, ctx.index, token, error, retry_in=retry_in, edge=edge
-        )
+        return self.store.fail(attempt, error, retry_in=retry_in, edge=edge)
