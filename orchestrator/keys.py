@@ -12,6 +12,8 @@ Layout (``P`` is ``ORCH_KEY_PREFIX``, default ``orch:``)::
     P key:{workflow}:{key}      STRING run id submitted under an idempotency key
     P runs                      ZSET  run id scored by creation time (listing)
     P delayed                   ZSET  step messages waiting for a retry, scored by due time
+    P leases                    ZSET  "{run}|{step}|{index}|{token}" of running attempts, scored
+                                      by lease expiry; heart-beaten while the attempt runs
     P stats:{name}:{version}    HASH  counters: handoff ok/bad per edge, illegal transitions
     P stats:illegal             HASH  "{from}>{to}" -> refused transitions
     P done:{id}                 PUBSUB channel told when the run ends
@@ -53,6 +55,10 @@ class Keys:
     @property
     def runs(self) -> str:
         return f"{self.prefix}runs"
+
+    @property
+    def leases(self) -> str:
+        return f"{self.prefix}leases"
 
     @property
     def delayed(self) -> str:

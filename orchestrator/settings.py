@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     visibility_timeout: int = Field(
         default=3600, gt=0, description="Seconds before Redis redelivers an unacknowledged step."
     )
+    lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A running attempt not heard from for this long is presumed lost and retried.",
+    )
     connect_timeout: float = Field(
         default=3.0, gt=0, description="Seconds to wait for Redis before reporting it unreachable."
     )

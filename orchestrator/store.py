@@ -24,7 +24,7 @@ from orchestrator.spec import Workflow
 from orchestrator.states import lua_table
 
 _ENGINE = ("submit", "claim", "complete", "fail")
-_PLAIN = ("promote", "register")
+_PLAIN = ("promote", "register", "sweep", "heartbeat")
 
 
 @cache
@@ -61,6 +61,16 @@ class Attempt:
     def args(self) -> tuple[str, str, str]:
         return self.step, "" if self.index is None else str(self.index), self.token
 
+    def lease_member(self) -> str:
+        """How the attempt is named in the lease set (the Lua prelude builds the same)."""
+        idx = "" if self.index is None else str(self.index)
+        return f"{self.run_id}|{self.step}|{idx}|{self.token}"
+
+    @classmethod
+    def from_lease_member(cls, member: str, ref: str = "") -> Attempt:
+        run_id, step, idx, token = member.split("|")
+        return cls(run_id, ref, step, int(idx) if idx else None, token)
+
 
 @dataclass(frozen=True)
 class Claim:
@@ -76,11 +86,20 @@ def _text(value: Any) -> str:
 
 
 class RunStore:
-    def __init__(self, client: redis.Redis, keys: Keys, *, run_ttl: int, max_payload: int) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        *,
+        run_ttl: int,
+        max_payload: int,
+        lease_seconds: float = 30.0,
+    ) -> None:
         self.redis = client
         self.keys = keys
         self.run_ttl = run_ttl
         self.max_payload = max_payload
+        self.lease_seconds = lease_seconds
         self._scripts = {
             name: client.register_script(script_source(name)) for name in _ENGINE + _PLAIN
         }
@@ -157,7 +176,8 @@ class RunStore:
     def claim(self, attempt: Attempt, worker: str) -> Claim | str:
         """Start an attempt; returns a ``Claim``, or the reason the step must not run."""
         infos = self._infos(attempt.ref, attempt.step, downstream=False)
-        reply = self._engine("claim", attempt.run_id, infos, *attempt.args(), worker)
+        args = (*attempt.args(), worker, self.lease_seconds)
+        reply = self._engine("claim", attempt.run_id, infos, *args)
         if _text(reply[0]) != "run":
             return ":".join(_text(x) for x in reply)
         pairs = reply[3:]
@@ -181,6 +201,31 @@ class RunStore:
         delay = "" if retry_in is None else f"{retry_in:.6f}"
         args = (*attempt.args(), json.dumps(error), delay, edge)
         return ":".join(_text(x) for x in self._engine("fail", attempt.run_id, infos, *args))
+
+    def heartbeat(self, attempt: Attempt) -> bool:
+        """Extend the attempt's lease; False once it was swept (presumed lost)."""
+        member = attempt.lease_member()
+        args: list[str | float] = [self.keys.prefix, self.lease_seconds, member]
+        return bool(self._scripts["heartbeat"](keys=[self.keys.leases], args=args))
+
+    def expired_leases(self, batch: int = 100) -> list[Attempt]:
+        """Attempts whose lease ran out, each handed to one caller per lease period."""
+        args: list[str | float] = [self.keys.prefix, self.lease_seconds, batch]
+        members = self._scripts["sweep"](keys=[self.keys.leases], args=args)
+        return [Attempt.from_lease_member(_text(m)) for m in members]
+
+    def attempts_of(self, attempt: Attempt) -> int:
+        """How many times this step (or map element) has been started."""
+        if attempt.index is None:
+            raw = self.redis.hget(self.keys.run(attempt.run_id), f"{attempt.step}.att")
+        else:
+            parts = f"{self.keys.run(attempt.run_id)}:parts:{attempt.step}"
+            raw = self.redis.hget(parts, f"a{attempt.index}")
+        return int(raw or 0)
+
+    def run_ref(self, run_id: str) -> str | None:
+        raw = self.redis.hget(self.keys.run(run_id), "wf")
+        return _text(raw) if raw is not None else None
 
     def promote_due(self, batch: int = 200) -> int:
         """Queue retries whose backoff has elapsed; returns how many moved."""

@@ -13,9 +13,11 @@ import threading
 from typing import Any
 
 from celery import Celery, Task, signals
+from celery.exceptions import Reject
 
 from orchestrator.compiler import STEP_TASK
 from orchestrator.connection import connect, resolve_url
+from orchestrator.errors import RedisUnavailableError
 from orchestrator.keys import Keys
 from orchestrator.settings import Settings
 from orchestrator.store import RunStore
@@ -36,7 +38,9 @@ def create_app(settings: Settings | None = None, *, redis_url: str | None = None
         result_backend=None,
         task_ignore_result=True,
         task_acks_late=True,
-        task_reject_on_worker_lost=True,
+        # A lost worker is found by its attempt's expired lease, which counts the
+        # attempt and bounds the retries; requeueing here would loop (celery#8969).
+        task_reject_on_worker_lost=False,
         worker_prefetch_multiplier=1,
         task_default_queue=settings.default_queue,
         broker_transport_options={"visibility_timeout": settings.visibility_timeout},
@@ -50,7 +54,11 @@ def create_app(settings: Settings | None = None, *, redis_url: str | None = None
 
     @app.task(name=STEP_TASK, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
     def run_step(self: Task, run_id: str, ref: str, step: str, index: int | None) -> str:
-        return holder.runtime().execute(run_id, ref, step, index, self.request.hostname or "")
+        try:
+            return holder.runtime().execute(run_id, ref, step, index, self.request.hostname or "")
+        except RedisUnavailableError as exc:
+            # Nothing was recorded: give the message back rather than lose the step.
+            raise Reject(str(exc), requeue=True) from None
 
     del run_step
     _start_promoter_when_ready(app, holder)
@@ -75,6 +83,7 @@ class _RuntimeHolder:
                 Keys(self.settings.key_prefix),
                 run_ttl=self.settings.run_ttl,
                 max_payload=self.settings.max_payload_bytes,
+                lease_seconds=self.settings.lease_seconds,
             )
             self._runtime = StepRuntime(store, default_queue=self.settings.default_queue)
             self._pid = os.getpid()
@@ -86,13 +95,15 @@ def _start_promoter_when_ready(app: Celery, holder: _RuntimeHolder) -> None:
     stop = threading.Event()
 
     def loop(hostname: str, queues: str) -> None:
-        store = holder.runtime().store
+        runtime = holder.runtime()
+        store = runtime.store
         beat = store.keys.worker(hostname)
         ticks = 0
         while not stop.wait(0.2):
             try:
-                if ticks % 10 == 0:
+                if ticks % 5 == 0:
                     store.redis.set(beat, queues, ex=10)
+                    runtime.recover_lost()
                 ticks += 1
                 store.promote_due()
             except Exception:  # Redis restarting: keep trying, never die

@@ -10,17 +10,32 @@ from __future__ import annotations
 import json
 import logging
 import random
-from dataclasses import dataclass, field
-from typing import Any
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+
+import redis
 
 from orchestrator.compiler import Plan, compile_plan
-from orchestrator.errors import HandoffError, NonRetryableError, OrchestratorError
+from orchestrator.errors import (
+    HandoffError,
+    NonRetryableError,
+    OrchestratorError,
+    RedisUnavailableError,
+)
 from orchestrator.resilience import backoff_delay, is_retryable
 from orchestrator.spec import Workflow
 from orchestrator.steps import StepContext, StepFunction, encode_output, import_task
 from orchestrator.store import Attempt, Claim, RunStore
+from workers.leases import LeaseKeeper
 
 log = logging.getLogger("orchestrator.runtime")
+T = TypeVar("T")
+
+#: How long a worker keeps trying to reach Redis before it gives an attempt up
+#: (its lease then expires and the step is retried once Redis is back).
+REDIS_PATIENCE = 60.0
 
 
 @dataclass
@@ -47,6 +62,7 @@ class StepRuntime:
         self.store = store
         self.default_queue = default_queue
         self._loaded: dict[str, LoadedWorkflow] = {}
+        self.leases = LeaseKeeper(store)
 
     def load(self, ref: str) -> LoadedWorkflow:
         loaded = self._loaded.get(ref)
@@ -60,18 +76,55 @@ class StepRuntime:
     def execute(self, run_id: str, ref: str, step: str, index: int | None, worker: str) -> str:
         """Run one attempt of one step; returns what was recorded (for logs and tests)."""
         attempt = Attempt(run_id, ref, step, index)
-        claim = self.store.claim(attempt, worker)
+        claim = self._patiently(lambda: self.store.claim(attempt, worker))
         if not isinstance(claim, Claim):
             log.info("run %s step %s[%s] not run: %s", run_id, step, index, claim)
             return claim
         loaded = self.load(ref)
         wf = loaded.workflow
         ctx = StepContext(run_id, wf.name, wf.version, step, claim.attempt, index, worker)
-        try:
-            output, items = self._call(loaded, ctx, claim)
-        except Exception as exc:  # every failure is recorded; the worker stays up
-            return self._record_failure(loaded, ctx, attempt, exc)
-        return self.store.complete(attempt, output, items)
+        with self.leases.held(attempt):
+            try:
+                output, items = self._call(loaded, ctx, claim)
+            except Exception as exc:  # every failure is recorded; the worker stays up
+                return self._record_failure(loaded, ctx, attempt, exc)
+        return self._patiently(lambda: self.store.complete(attempt, output, items))
+
+    def recover_lost(self) -> int:
+        """Record attempts whose lease ran out as failed (WorkerLostError): retry or fail."""
+        recovered = 0
+        for lost in self.store.expired_leases():
+            ref = self.store.run_ref(lost.run_id)
+            if ref is None:  # the run itself expired: nothing left to record
+                self.store.redis.zrem(self.store.keys.leases, lost.lease_member())
+                continue
+            attempt = replace(lost, ref=ref)
+            policy = self.load(ref).workflow.policy_for(attempt.step)
+            count = self.store.attempts_of(attempt)
+            retry_in = backoff_delay(policy, count) if count < policy.max_attempts else None
+            error = {
+                "type": "WorkerLostError",
+                "message": f"attempt {count} went silent for {self.store.lease_seconds:g}s: its "
+                "worker was killed, ran out of memory or hit its hard time limit",
+                "attempt": count,
+            }
+            log.warning("run %s step %s: %s", attempt.run_id, attempt.step, error["message"])
+            self.store.fail(attempt, error, retry_in=retry_in)
+            recovered += 1
+        return recovered
+
+    def _patiently(self, call: Callable[[], T]) -> T:
+        """Retry a Redis call through a short outage (scripts are safe to repeat)."""
+        deadline = time.monotonic() + REDIS_PATIENCE
+        pause = 0.1
+        while True:
+            try:
+                return call()
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if time.monotonic() > deadline:
+                    raise RedisUnavailableError(f"Redis unreachable: {exc}") from None
+                time.sleep(pause)
+                pause = min(2.0, pause * 2)
 
     def _call(
         self, loaded: LoadedWorkflow, ctx: StepContext, claim: Claim
@@ -112,4 +165,6 @@ class StepRuntime:
                 "run %s step %s attempt %d failed: %r", ctx.run_id, ctx.step, ctx.attempt, exc
             )
         edge = exc.edge if isinstance(exc, HandoffError) else ""
-        return self.store.fail(attempt, error, retry_in=retry_in, edge=edge)
+        return self._patiently(
+            lambda: self.store.fail(attempt, error, retry_in=retry_in, edge=edge)
+        )

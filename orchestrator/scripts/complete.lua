@@ -7,6 +7,9 @@ if infos[s] then
   for _, d in ipairs(infos[s].d) do want[#want + 1] = d .. '.got' end
 end
 load(want)
+-- The attempt is over whatever is recorded below; its lease goes first, so
+-- not even a run that has expired can leave it behind.
+redis.call('ZREM', LEASES, lease_member(s, idx, token))
 if not run_state() then return {'gone'} end
 use_plan(hget('wf'))
 if step_state(s) ~= 'RUNNING' then return {'stale', step_state(s)} end

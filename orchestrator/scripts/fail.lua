@@ -4,6 +4,7 @@
 -- ARGV[9] retry delay or '', ARGV[10] handoff edge that broke, or ''.
 local s, idx, token, err, delay, edge = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 load({'state', 'wf', 'left', s .. '.state', s .. '.tok', s .. '.att'})
+redis.call('ZREM', LEASES, lease_member(s, idx, token))
 if not run_state() then return {'gone'} end
 use_plan(hget('wf'))
 if step_state(s) ~= 'RUNNING' then return {'stale', step_state(s)} end

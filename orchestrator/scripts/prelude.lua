@@ -15,6 +15,10 @@ local NOWS = string.format('%.6f', NOW)
 local sets, seen, events, pushes = {}, {}, {}, {}
 local infos = ARGV[4] ~= '' and cjson.decode(ARGV[4]) or {}
 local PK, META, ended, seq = nil, nil, false, 0
+local LEASES = P .. 'leases'
+
+-- The member naming one attempt in the lease set (see keys.py).
+local function lease_member(s, idx, tok) return RUN .. '|' .. s .. '|' .. idx .. '|' .. tok end
 
 local function hget(f)
   local v = sets[f]
