@@ -35,6 +35,9 @@ class StepPlan:
     final: bool
     trigger: str
     wait_for: str | None
+    timeout: float | None = None
+    fallback: str | None = None
+    dependency: dict[str, Any] | None = None
 
     def task_id(self, run_id: str, index: int | None = None) -> str:
         base = f"{run_id}-{self.name}"
@@ -104,6 +107,9 @@ def compile_plan(wf: Workflow, *, default_queue: str = "orch") -> Plan:
             final=name in finals,
             trigger=spec.trigger,
             wait_for=spec.wait_for,
+            timeout=wf.policy_for(name).timeout,
+            fallback=spec.fallback,
+            dependency=_dependency(wf, spec.dependency),
         )
         for name, spec in wf.steps.items()
     }
@@ -117,6 +123,24 @@ def compile_plan(wf: Workflow, *, default_queue: str = "orch") -> Plan:
         finals=tuple(finals),
         segments=tuple(_segments(order, steps)),
     )
+
+
+def _dependency(wf: Workflow, name: str | None) -> dict[str, Any] | None:
+    """The limits the dispatch scripts enforce for a step's dependency (see deps.lua)."""
+    if name is None:
+        return None
+    dep = wf.dependencies[name]
+    record: dict[str, Any] = {"n": name}
+    if dep.rate is not None:
+        record |= {"rate": dep.rate, "burst": dep.burst or max(1.0, dep.rate)}
+    if dep.concurrency is not None:
+        record["conc"] = dep.concurrency
+    if dep.retry_budget is not None:
+        record |= {"ratio": dep.retry_budget.ratio, "minps": dep.retry_budget.min_per_s}
+    if dep.breaker is not None:
+        b = dep.breaker
+        record |= {"fr": b.failure_rate, "mc": b.min_calls, "of": b.open_for}
+    return record
 
 
 def _segments(order: list[str], steps: dict[str, StepPlan]) -> list[Segment]:

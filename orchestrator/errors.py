@@ -61,6 +61,10 @@ class PayloadTooLargeError(NonRetryableError):
     """A step output or run input exceeds ORCH_MAX_PAYLOAD_BYTES; retrying cannot shrink it."""
 
 
+class CircuitOpenError(NonRetryableError):
+    """The step's dependency has an open circuit breaker and the step has no fallback."""
+
+
 class HandoffError(NonRetryableError):
     """An upstream output does not fit the parameter annotation it feeds."""
 

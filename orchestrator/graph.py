@@ -64,8 +64,6 @@ def _check_references(wf: Workflow, name: str, spec: StepSpec) -> None:
 #: means "not used". Refusing them beats silently running a step whose `when`
 #: is false or a `wait_for` that no signal can end.
 _NOT_YET = {
-    "dependency": None,
-    "fallback": None,
     "wait_for": None,
     "when": None,
     "timeout": None,

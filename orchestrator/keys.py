@@ -16,6 +16,10 @@ Layout (``P`` is ``ORCH_KEY_PREFIX``, default ``orch:``)::
                                       by lease expiry; heart-beaten while the attempt runs
     P stats:{name}:{version}    HASH  counters: handoff ok/bad per edge, illegal transitions
     P stats:illegal             HASH  "{from}>{to}" -> refused transitions
+    P dep:{name}:bucket         HASH  token bucket of a dependency's rate limit (tokens, ts)
+    P dep:{name}:slots          ZSET  attempt tokens holding a concurrency slot, by lease expiry
+    P dep:{name}:breaker        HASH  circuit breaker: state, until, probe
+    P dep:{name}:{kind}         ZSET  calls in the last 10 s by kind (first, retry, ok, fail)
     P done:{id}                 PUBSUB channel told when the run ends
     P worker:{hostname}         STRING queues of a live worker; expires 10 s after its last beat
 

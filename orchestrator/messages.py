@@ -33,6 +33,18 @@ def queue_list_key(queue: str, priority: int = 0) -> str:
     return queue if step == 0 else f"{queue}{PRIORITY_SEP}{step}"
 
 
+def time_limits(timeout: float | None) -> list[float | None]:
+    """Celery's ``[hard, soft]`` limits for a per-attempt timeout.
+
+    The soft limit raises inside the step, which then fails (and retries) like
+    any error; the hard limit, a little later, kills a step that ignores it,
+    and the attempt's lease then expires and is counted as a lost attempt.
+    """
+    if timeout is None:
+        return [None, None]
+    return [timeout + max(2.0, timeout * 0.2), timeout]
+
+
 def step_template(plan: Plan, step: StepPlan, *, origin: str = "orch") -> str:
     """The full message for one step of any run, with placeholders."""
     mapped = step.map_source is not None
@@ -54,7 +66,7 @@ def step_template(plan: Plan, step: StepPlan, *, origin: str = "orch") -> str:
         "group": None,
         "group_index": None,
         "retries": 0,
-        "timelimit": [None, None],
+        "timelimit": time_limits(step.timeout),
         "root_id": RUN,
         "parent_id": None,
         "argsrepr": repr(args),

@@ -122,6 +122,11 @@ class Dependency(_Model):
     """A shared external resource; limits are enforced across all workers."""
 
     rate: Rate | None = Field(default=None, description="Calls per second, e.g. 60/m.")
+    burst: float | None = Field(
+        default=None,
+        ge=1,
+        description="Calls allowed at once after a quiet spell (default: rate × 1 s, at least 1).",
+    )
     concurrency: int | None = Field(default=None, ge=1, description="Calls in flight at once.")
     retry_budget: RetryBudget | None = None
     breaker: Breaker | None = None

@@ -47,6 +47,8 @@ def status_document(run_id: str, fields: dict[str, str], order: list[str]) -> di
         }
         if f"{step}.n" in fields and f"{step}.left" in fields:
             entry["elements"] = int(fields[f"{step}.n"])
+        if fields.get(f"{step}.fb"):
+            entry["fallback"] = True
         steps[step] = entry
     return {
         "id": run_id,

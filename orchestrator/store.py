@@ -32,7 +32,9 @@ def script_source(name: str) -> str:
     """The Lua source of one script, with the transition table (and prelude) prepended."""
     folder = resources.files("orchestrator") / "scripts"
     body = (folder / f"{name}.lua").read_text()
-    prelude = (folder / "prelude.lua").read_text() if name in _ENGINE else ""
+    prelude = ""
+    if name in _ENGINE:
+        prelude = (folder / "prelude.lua").read_text() + (folder / "deps.lua").read_text()
     return lua_table() + prelude + body
 
 
@@ -57,6 +59,7 @@ class Attempt:
     step: str
     index: int | None = None
     token: str = field(default_factory=new_token)
+    dependency: str = ""
 
     def args(self) -> tuple[str, str, str]:
         return self.step, "" if self.index is None else str(self.index), self.token
@@ -78,6 +81,7 @@ class Claim:
 
     attempt: int
     input_json: str
+    mode: str
     upstream_json: dict[str, str | None]
 
 
@@ -180,32 +184,52 @@ class RunStore:
         reply = self._engine("claim", attempt.run_id, infos, *args)
         if _text(reply[0]) != "run":
             return ":".join(_text(x) for x in reply)
-        pairs = reply[3:]
+        pairs = reply[4:]
         upstream = {
             _text(pairs[k]): (_text(pairs[k + 1]) if pairs[k + 1] is not None else None)
             for k in range(0, len(pairs), 2)
         }
-        return Claim(int(reply[1]), _text(reply[2]), upstream)
+        return Claim(int(reply[1]), _text(reply[2]), _text(reply[3]), upstream)
 
-    def complete(self, attempt: Attempt, output: str, items: list[str]) -> str:
-        """Record an output; the script queues whatever it made ready."""
+    def complete(self, attempt: Attempt, output: str, items: list[str], *, how: str = "") -> str:
+        """Record an output; the script queues whatever it made ready.
+
+        ``how`` is ``call`` when the step's dependency was called (it counts for
+        the breaker), ``fallback`` when the fallback produced the output.
+        """
         infos = self._infos(attempt.ref, attempt.step, downstream=True)
-        args = (*attempt.args(), output, self.max_payload, *items)
+        args = (*attempt.args(), output, self.max_payload, how, *items)
         return ":".join(_text(x) for x in self._engine("complete", attempt.run_id, infos, *args))
 
     def fail(
-        self, attempt: Attempt, error: dict[str, Any], *, retry_in: float | None, edge: str = ""
+        self,
+        attempt: Attempt,
+        error: dict[str, Any],
+        *,
+        retry_in: float | None,
+        edge: str = "",
+        called: bool = False,
     ) -> str:
-        """Record a failed attempt: retried after ``retry_in`` seconds, or final when None."""
+        """Record a failed attempt: retried after ``retry_in`` seconds, or final when None.
+
+        Returns ``fallback:...`` when the retry budget refused the retry and the
+        step has a fallback, which the caller then runs in this same attempt.
+        """
         infos = self._infos(attempt.ref, attempt.step, downstream=False)
         delay = "" if retry_in is None else f"{retry_in:.6f}"
-        args = (*attempt.args(), json.dumps(error), delay, edge)
+        args = (*attempt.args(), json.dumps(error), delay, edge, "1" if called else "")
         return ":".join(_text(x) for x in self._engine("fail", attempt.run_id, infos, *args))
 
     def heartbeat(self, attempt: Attempt) -> bool:
         """Extend the attempt's lease; False once it was swept (presumed lost)."""
         member = attempt.lease_member()
-        args: list[str | float] = [self.keys.prefix, self.lease_seconds, member]
+        args: list[str | float] = [
+            self.keys.prefix,
+            self.lease_seconds,
+            member,
+            attempt.dependency,
+            attempt.token,
+        ]
         return bool(self._scripts["heartbeat"](keys=[self.keys.leases], args=args))
 
     def expired_leases(self, batch: int = 100) -> list[Attempt]:
@@ -288,4 +312,8 @@ def _step_record(plan: Plan, name: str, queue: str) -> dict[str, Any]:
         record["m"] = sp.map_source
     if sp.wait_for is not None:
         record["w"] = sp.wait_for
+    if sp.dependency is not None:
+        record["dep"] = sp.dependency
+    if sp.fallback is not None:
+        record["fb"] = True
     return record

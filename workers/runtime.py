@@ -19,6 +19,7 @@ import redis
 
 from orchestrator.compiler import Plan, compile_plan
 from orchestrator.errors import (
+    CircuitOpenError,
     HandoffError,
     NonRetryableError,
     OrchestratorError,
@@ -44,17 +45,33 @@ class LoadedWorkflow:
 
     workflow: Workflow
     plan: Plan
-    functions: dict[str, StepFunction] = field(default_factory=dict)
+    functions: dict[tuple[str, str], StepFunction] = field(default_factory=dict)
 
-    def function(self, step: str) -> StepFunction:
-        fn = self.functions.get(step)
+    def function(self, step: str, field_name: str = "task") -> StepFunction:
+        """The step's ``task`` (or ``fallback``) function, imported on first use."""
+        fn = self.functions.get((step, field_name))
         if fn is None:
-            path = self.workflow.steps[step].task
+            path = getattr(self.workflow.steps[step], field_name)
             if path is None:
-                raise NonRetryableError(f"step {step!r} has no task to run")
-            fn = StepFunction.wrap(import_task(path, where=f"step {step!r}, field 'task'"))
-            self.functions[step] = fn
+                raise NonRetryableError(f"step {step!r} has no {field_name} to run")
+            where = f"step {step!r}, field {field_name!r}"
+            fn = StepFunction.wrap(import_task(path, where=where))
+            self.functions[(step, field_name)] = fn
         return fn
+
+
+@dataclass(frozen=True)
+class Call:
+    """One attempt in progress: where it runs, what it was given, how it runs."""
+
+    loaded: LoadedWorkflow
+    ctx: StepContext
+    attempt: Attempt
+    claim: Claim
+
+    @property
+    def has_fallback(self) -> bool:
+        return self.loaded.workflow.steps[self.ctx.step].fallback is not None
 
 
 class StepRuntime:
@@ -75,20 +92,87 @@ class StepRuntime:
 
     def execute(self, run_id: str, ref: str, step: str, index: int | None, worker: str) -> str:
         """Run one attempt of one step; returns what was recorded (for logs and tests)."""
-        attempt = Attempt(run_id, ref, step, index)
+        loaded = self.load(ref)
+        dependency = loaded.workflow.steps[step].dependency or ""
+        attempt = Attempt(run_id, ref, step, index, dependency=dependency)
         claim = self._patiently(lambda: self.store.claim(attempt, worker))
         if not isinstance(claim, Claim):
             log.info("run %s step %s[%s] not run: %s", run_id, step, index, claim)
             return claim
-        loaded = self.load(ref)
         wf = loaded.workflow
         ctx = StepContext(run_id, wf.name, wf.version, step, claim.attempt, index, worker)
+        call = Call(loaded, ctx, attempt, claim)
         with self.leases.held(attempt):
+            if claim.mode == "open":
+                message = f"dependency {dependency!r} is failing: its circuit breaker is open"
+                return self._record_failure(call, CircuitOpenError(message), called=False)
+            if claim.mode == "fallback":
+                return self._run_fallback(call)
             try:
-                output, items = self._call(loaded, ctx, claim)
+                output, items = self._call(call, "task")
             except Exception as exc:  # every failure is recorded; the worker stays up
-                return self._record_failure(loaded, ctx, attempt, exc)
-        return self._patiently(lambda: self.store.complete(attempt, output, items))
+                return self._record_failure(call, exc, called=bool(dependency))
+        how = "call" if dependency else ""
+        return self._patiently(lambda: self.store.complete(attempt, output, items, how=how))
+
+    def _call(self, call: Call, field_name: str) -> tuple[str, list[str]]:
+        ctx, claim = call.ctx, call.claim
+        fn = call.loaded.function(ctx.step, field_name)
+        upstream = {
+            k: json.loads(v) if v is not None else None for k, v in claim.upstream_json.items()
+        }
+        kwargs = fn.bind(ctx.step, upstream, json.loads(claim.input_json), ctx)
+        value = fn.func(**kwargs)
+        what = f"step {ctx.step!r}" + (f" element {ctx.index}" if ctx.index is not None else "")
+        output = encode_output(value, limit=self.store.max_payload, what=what)
+        items: list[str] = []
+        if call.loaded.plan.steps[ctx.step].mapped_over:
+            decoded = json.loads(output)
+            if not isinstance(decoded, list):
+                raise NonRetryableError(
+                    f"{what}: output must be a list because a step maps over it, got "
+                    f"{type(decoded).__name__}"
+                )
+            items = [json.dumps(e, separators=(",", ":")) for e in decoded]
+        return output, items
+
+    def _run_fallback(self, call: Call) -> str:
+        """Produce the step's output with its fallback, in this same attempt."""
+        try:
+            output, items = self._call(call, "fallback")
+        except Exception as exc:
+            error = _error(exc, call.ctx.attempt, f"fallback failed: {exc}")
+            return self._patiently(lambda: self.store.fail(call.attempt, error, retry_in=None))
+        return self._patiently(
+            lambda: self.store.complete(call.attempt, output, items, how="fallback")
+        )
+
+    def _record_failure(self, call: Call, exc: Exception, *, called: bool) -> str:
+        ctx = call.ctx
+        policy = call.loaded.workflow.policy_for(ctx.step)
+        retry_in: float | None = None
+        if is_retryable(exc, policy) and ctx.attempt < policy.max_attempts:
+            retry_in = backoff_delay(policy, ctx.attempt, random.random)
+        final = retry_in is None
+        if final and call.has_fallback and not isinstance(exc, HandoffError):
+            return self._run_fallback(call)
+        message = str(exc)
+        if type(exc).__name__ == "SoftTimeLimitExceeded":  # Celery's soft time limit
+            message = f"attempt {ctx.attempt} exceeded its {policy.timeout:g}s timeout"
+        if not isinstance(exc, OrchestratorError):
+            log.warning(
+                "run %s step %s attempt %d failed: %r", ctx.run_id, ctx.step, ctx.attempt, exc
+            )
+        edge = exc.edge if isinstance(exc, HandoffError) else ""
+        error = _error(exc, ctx.attempt, message)
+        outcome = self._patiently(
+            lambda: self.store.fail(
+                call.attempt, error, retry_in=retry_in, edge=edge, called=called
+            )
+        )
+        if outcome.startswith("fallback"):  # the retry budget said no; the fallback may answer
+            return self._run_fallback(call)
+        return outcome
 
     def recover_lost(self) -> int:
         """Record attempts whose lease ran out as failed (WorkerLostError): retry or fail."""
@@ -109,7 +193,9 @@ class StepRuntime:
                 "attempt": count,
             }
             log.warning("run %s step %s: %s", attempt.run_id, attempt.step, error["message"])
-            self.store.fail(attempt, error, retry_in=retry_in)
+            outcome = self.store.fail(attempt, error, retry_in=retry_in)
+            if outcome.startswith("fallback"):  # budget spent: the sweeper runs no user code
+                self.store.fail(attempt, error, retry_in=None)
             recovered += 1
         return recovered
 
@@ -126,45 +212,6 @@ class StepRuntime:
                 time.sleep(pause)
                 pause = min(2.0, pause * 2)
 
-    def _call(
-        self, loaded: LoadedWorkflow, ctx: StepContext, claim: Claim
-    ) -> tuple[str, list[str]]:
-        fn = loaded.function(ctx.step)
-        upstream = {
-            k: json.loads(v) if v is not None else None for k, v in claim.upstream_json.items()
-        }
-        kwargs = fn.bind(ctx.step, upstream, json.loads(claim.input_json), ctx)
-        value = fn.func(**kwargs)
-        what = f"step {ctx.step!r}" + (f" element {ctx.index}" if ctx.index is not None else "")
-        output = encode_output(value, limit=self.store.max_payload, what=what)
-        items: list[str] = []
-        if loaded.plan.steps[ctx.step].mapped_over:
-            decoded = json.loads(output)
-            if not isinstance(decoded, list):
-                raise NonRetryableError(
-                    f"{what}: output must be a list because a step maps over it, got "
-                    f"{type(decoded).__name__}"
-                )
-            items = [json.dumps(e, separators=(",", ":")) for e in decoded]
-        return output, items
 
-    def _record_failure(
-        self, loaded: LoadedWorkflow, ctx: StepContext, attempt: Attempt, exc: Exception
-    ) -> str:
-        policy = loaded.workflow.policy_for(ctx.step)
-        retry_in: float | None = None
-        if is_retryable(exc, policy) and ctx.attempt < policy.max_attempts:
-            retry_in = backoff_delay(policy, ctx.attempt, random.random)
-        error: dict[str, Any] = {
-            "type": type(exc).__name__,
-            "message": str(exc),
-            "attempt": ctx.attempt,
-        }
-        if not isinstance(exc, OrchestratorError):
-            log.warning(
-                "run %s step %s attempt %d failed: %r", ctx.run_id, ctx.step, ctx.attempt, exc
-            )
-        edge = exc.edge if isinstance(exc, HandoffError) else ""
-        return self._patiently(
-            lambda: self.store.fail(attempt, error, retry_in=retry_in, edge=edge)
-        )
+def _error(exc: Exception, attempt: int, message: str) -> dict[str, Any]:
+    return {"type": type(exc).__name__, "message": message, "attempt": attempt}

@@ -1,7 +1,10 @@
 -- Record a step's (or map element's) output and queue what became ready.
 -- ARGV[5] step, ARGV[6] element index or '', ARGV[7] token, ARGV[8] output JSON,
--- ARGV[9] payload cap in bytes, ARGV[10..] the output's elements when mapped over.
-local s, idx, token, out, cap = ARGV[5], ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9])
+-- ARGV[9] payload cap in bytes, ARGV[10] how the output was made: 'call' (the
+-- step's dependency was called), 'fallback', or ''; ARGV[11..] the output's
+-- elements when something maps over it.
+local s, idx, token, out, cap, how = ARGV[5], ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9]), ARGV[10]
+local FIRST_ITEM = 11
 local want = {'state', 'wf', 'left', s .. '.state', s .. '.tok', s .. '.att', s .. '.left', s .. '.n'}
 if infos[s] then
   for _, d in ipairs(infos[s].d) do want[#want + 1] = d .. '.got' end
@@ -14,6 +17,17 @@ if not run_state() then return {'gone'} end
 use_plan(hget('wf'))
 if step_state(s) ~= 'RUNNING' then return {'stale', step_state(s)} end
 local stats = P .. 'stats:' .. hget('wf')
+local function account()
+  local d = info(s).dep
+  if d then
+    free_slot(d, token)
+    if how == 'call' then note(d, 'ok', token); breaker_after(d, s, token, true) end
+  end
+  if how == 'fallback' then
+    hset(s .. '.fb', '1')
+    event({step = s, index = idx ~= '' and tonumber(idx) or nil, fallback = true})
+  end
+end
 
 local function succeed(output, extra)
   move_step(s, 'SUCCEEDED', extra)
@@ -22,12 +36,15 @@ local function succeed(output, extra)
   -- the outcome, and each failed attempt's error stays in the event history.
   hset(s .. '.err', '')
   hset(s .. '.f', NOWS)
-  local n = #ARGV - 9
+  local n = #ARGV - FIRST_ITEM + 1
   if info(s).mo then
     local IK = RK .. ':items:' .. s
-    for k = 10, #ARGV, 500 do
+    for k = FIRST_ITEM, #ARGV, 500 do
       local args = {}
-      for j = k, math.min(k + 499, #ARGV) do args[#args + 1] = j - 10; args[#args + 1] = ARGV[j] end
+      for j = k, math.min(k + 499, #ARGV) do
+        args[#args + 1] = j - FIRST_ITEM
+        args[#args + 1] = ARGV[j]
+      end
       redis.call('HSET', IK, unpack(args))
     end
     -- The run may have ended already (a parallel branch failed): its keys are
@@ -41,12 +58,14 @@ end
 
 if idx == '' then
   if hget(s .. '.tok') ~= token then return {'stale', 'token'} end
+  account()
   redis.call('HINCRBY', stats, 'ok:' .. s, 1)
   succeed(out, {attempt = num(s .. '.att')})
 else
   local PT = RK .. ':parts:' .. s
   local part = redis.call('HMGET', PT, 't' .. idx, 'o' .. idx)
   if part[1] ~= token or part[2] then return {'stale', 'token'} end
+  account()
   redis.call('HINCRBY', stats, 'ok:' .. s, 1)
   redis.call('HSET', PT, 'o' .. idx, out)
   local left = num(s .. '.left') - 1

@@ -1,13 +1,17 @@
 -- Record a failed attempt: schedule a retry after ARGV[9] seconds, or, when
 -- ARGV[9] is '', fail the step for good (and the run with it).
 -- ARGV[5] step, ARGV[6] element index or '', ARGV[7] token, ARGV[8] error JSON,
--- ARGV[9] retry delay or '', ARGV[10] handoff edge that broke, or ''.
+-- ARGV[9] retry delay or '', ARGV[10] handoff edge that broke, or '',
+-- ARGV[11] '1' when the step's dependency was actually called.
+-- Replies {'ok', ended-state}, {'stale', why}, {'gone'}, or {'fallback', dep}
+-- when the retry budget refused a retry and the step has a fallback to run.
 local s, idx, token, err, delay, edge = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local called = ARGV[11] == '1'
+local lease_of = lease_member(s, idx, token)
 load({'state', 'wf', 'left', s .. '.state', s .. '.tok', s .. '.att'})
-redis.call('ZREM', LEASES, lease_member(s, idx, token))
-if not run_state() then return {'gone'} end
+if not run_state() then redis.call('ZREM', LEASES, lease_of); return {'gone'} end
 use_plan(hget('wf'))
-if step_state(s) ~= 'RUNNING' then return {'stale', step_state(s)} end
+if step_state(s) ~= 'RUNNING' then redis.call('ZREM', LEASES, lease_of); return {'stale', step_state(s)} end
 local PT = RK .. ':parts:' .. s
 if idx == '' then
   if hget(s .. '.tok') ~= token then return {'stale', 'token'} end
@@ -15,11 +19,25 @@ else
   local part = redis.call('HMGET', PT, 't' .. idx, 'o' .. idx)
   if part[1] ~= token or part[2] then return {'stale', 'token'} end
 end
+local i = info(s)
+local d = i.dep
+if d and delay ~= '' and not budget_allows(d, token) then
+  event({step = s, dependency = d.n, budget = 'denied'})
+  if i.fb then flush(); return {'fallback', d.n} end
+  delay = ''
+  local e = cjson.decode(err)
+  e.message = e.message .. ' (no retry: the retry budget of ' .. d.n .. ' is spent)'
+  err = cjson.encode(e)
+end
+redis.call('ZREM', LEASES, lease_of)
+if d then
+  free_slot(d, token)
+  if called then note(d, 'fail', token); breaker_after(d, s, token, false) end
+end
 if edge ~= '' then redis.call('HINCRBY', P .. 'stats:' .. hget('wf'), 'bad:' .. edge, 1) end
 local att = num(s .. '.att')
 hset(s .. '.err', err)
 if delay ~= '' then
-  local i = info(s)
   if idx == '' then
     move_step(s, 'RETRYING', {attempt = att, error = err, delay = tonumber(delay)})
   else

@@ -109,3 +109,37 @@ def flaky(ctx: StepContext, fail_times: int = 1) -> int:
 def noop() -> int:
     """Does nothing and touches nothing: for counting the orchestrator's own cost."""
     return 1
+
+
+@step
+def stubborn(ctx: StepContext, seconds: float = 5.0) -> int:
+    """Sleeps through its soft time limit once (attempt 1), then returns quickly."""
+    record(ctx)
+    if ctx.attempt == 1:
+        time.sleep(seconds)
+    return ctx.attempt
+
+
+@step
+def provider(ctx: StepContext, outage_until: float = 0.0, hold: float = 0.0) -> str:
+    """A simulated LLM call: fails while ``time.time() < outage_until``; counts calls."""
+    r = _redis()
+    r.incr(f"test:calls:{ctx.workflow}")
+    now = r.incr(f"test:inflight:{ctx.workflow}")
+    r.execute_command("SET", f"test:peak:{ctx.workflow}", now, "GET")
+    peak = int(r.get(f"test:peakmax:{ctx.workflow}") or 0)
+    if now > peak:
+        r.set(f"test:peakmax:{ctx.workflow}", now)
+    r.rpush(f"test:calltimes:{ctx.workflow}", f"{time.time():.6f}")
+    try:
+        time.sleep(hold)
+        if time.time() < outage_until:
+            raise RuntimeError("provider unavailable")
+        return "label"
+    finally:
+        r.decr(f"test:inflight:{ctx.workflow}")
+
+
+def small_model(ctx: StepContext, **_: Any) -> str:
+    """The fallback of ``provider``: a smaller, always-available model."""
+    return "small-label"
