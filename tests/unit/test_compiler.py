@@ -186,3 +186,41 @@ def test_plan_metadata() -> None:
     assert plan.workflow == "meta"
     assert plan.version == 7
     assert plan.content_hash == wf.content_hash
+
+
+# --- dependency limits and timeouts reach the plan -----------------------------
+
+
+def test_dependency_limits_compile_into_the_step_record() -> None:
+    from orchestrator.spec import Workflow
+
+    workflow = Workflow.model_validate(
+        {
+            "name": "deps",
+            "version": 1,
+            "dependencies": {
+                "llm": {
+                    "rate": "60/m",
+                    "concurrency": 4,
+                    "retry_budget": {"ratio": 0.2, "min_per_s": 2},
+                    "breaker": {"failure_rate": 0.5, "min_calls": 20, "open_for": "30s"},
+                },
+                "db": {"rate": "100/s", "burst": 5},
+            },
+            "steps": {
+                "a": {"task": "m:f", "dependency": "llm", "retry": {"timeout": "2s"}},
+                "b": {"task": "m:f", "dependency": "db", "after": ["a"]},
+                "c": {"task": "m:f", "after": ["a"], "fallback": "m:g"},
+            },
+        }
+    )
+    plan = compile_plan(workflow)
+    assert plan.steps["a"].dependency == {
+        "n": "llm", "rate": 1.0, "burst": 1.0, "conc": 4,
+        "ratio": 0.2, "minps": 2.0, "fr": 0.5, "mc": 20, "of": 30.0,
+    }  # fmt: skip
+    assert plan.steps["b"].dependency == {"n": "db", "rate": 100.0, "burst": 5.0}
+    assert plan.steps["c"].dependency is None
+    assert plan.steps["c"].fallback == "m:g"
+    assert plan.steps["a"].timeout == 2.0
+    assert plan.steps["b"].timeout is None

@@ -162,3 +162,25 @@ def test_every_priority_maps_to_a_list_kombu_reads() -> None:
     read_by_kombu = {kombu_key("embed", p) for p in Channel.priority_steps}
     stranded = [p for p in range(0, 12) if queue_list_key("embed", p) not in read_by_kombu]
     assert stranded == [], f"priorities whose list no kombu consumer reads: {stranded}"
+
+
+def test_time_limits_give_a_soft_limit_and_a_later_hard_one() -> None:
+    from orchestrator.messages import time_limits
+
+    assert time_limits(None) == [None, None]
+    hard, soft = time_limits(1.0)
+    assert soft == 1.0
+    assert hard is not None and hard >= soft + 2.0
+    hard, soft = time_limits(100.0)
+    assert soft == 100.0 and hard == 120.0
+
+
+def test_lease_member_round_trips() -> None:
+    from orchestrator.store import Attempt
+
+    for index in (None, 0, 17):
+        attempt = Attempt("run1", "wf:1", "embed", index)
+        back = Attempt.from_lease_member(attempt.lease_member(), "wf:1")
+        assert (back.run_id, back.ref, back.step, back.index, back.token) == (
+            "run1", "wf:1", "embed", index, attempt.token,
+        )  # fmt: skip
