@@ -110,9 +110,18 @@ class Client:
         return Run(self, run_id)
 
     def runs(
-        self, *, limit: int = 20, workflow: str | None = None, state: str | None = None
+        self,
+        *,
+        limit: int = 20,
+        workflow: str | None = None,
+        state: str | None = None,
+        stuck_after: float | None = None,
     ) -> list[dict[str, Any]]:
-        """Recent runs, newest first, as status documents without step detail."""
+        """Recent runs, newest first, as status documents.
+
+        With ``stuck_after`` (seconds), only runs that look stuck are listed,
+        each with a ``stuck`` reason (see ``Run.stuck``).
+        """
         out: list[dict[str, Any]] = []
         for run_id in self.store.recent_runs(max(limit * 5, 100)):
             try:
@@ -121,6 +130,11 @@ class Client:
                 continue
             if (workflow and doc["workflow"] != workflow) or (state and doc["state"] != state):
                 continue
+            if stuck_after is not None:
+                reason = Run(self, run_id).stuck(stuck_after, doc)
+                if reason is None:
+                    continue
+                doc["stuck"] = reason
             out.append(doc)
             if len(out) >= limit:
                 break
@@ -150,6 +164,28 @@ class Run:
 
     def state(self) -> str:
         return str(self.status()["state"])
+
+    def stuck(self, after: float, doc: dict[str, Any] | None = None) -> str | None:
+        """Why the run looks stuck, or None when it has ended or is still moving.
+
+        A run is stuck when it is not terminal, no attempt of it holds a live
+        lease, none of its steps waits in the delayed set, and nothing has
+        been recorded for ``after`` seconds: its queued messages were lost
+        (for example a Redis restart without an fsynced AOF) or no worker
+        consumes their queue.
+        """
+        doc = doc or self.status()
+        if doc["state"] in TERMINAL:
+            return None
+        store = self.client.store
+        leases, delayed = store.pending_work(self.id)
+        last = store.last_event_time(self.id)
+        idle = time.time() - last if last is not None else float("inf")
+        if leases or delayed or idle < after:
+            return None
+        queued = [name for name, s in doc["steps"].items() if s["state"] == "QUEUED"]
+        waiting_on = f"; queued steps {', '.join(queued)} were not picked up" if queued else ""
+        return f"no progress for {idle:.0f}s{waiting_on} (is a worker consuming their queue?)"
 
     def events(self) -> list[dict[str, Any]]:
         return self.client.store.events(self.id)

@@ -275,6 +275,21 @@ class RunStore:
         raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.plan(ref)))
         return {k.decode(): json.loads(v) for k, v in raw.items() if k != b"__meta__"}
 
+    def last_event_time(self, run_id: str) -> float | None:
+        raw = cast(bytes | None, self.redis.lindex(self.keys.events(run_id), -1))
+        return float(json.loads(raw)["t"]) if raw else None
+
+    def pending_work(self, run_id: str) -> tuple[int, int]:
+        """(live leases, delayed messages) of a run: signs that it is still moving."""
+        now = float(self.redis.time()[0])
+        leases = sum(
+            1
+            for _, expiry in self.redis.zscan_iter(self.keys.leases, match=f"{run_id}|*")
+            if expiry > now
+        )
+        delayed = sum(1 for _ in self.redis.zscan_iter(self.keys.delayed, match=f"*{run_id}*"))
+        return leases, delayed
+
     def recent_runs(self, limit: int) -> list[str]:
         ids = cast(list[bytes], self.redis.zrevrange(self.keys.runs, 0, limit - 1))
         return [i.decode() for i in ids]

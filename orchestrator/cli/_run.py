@@ -132,25 +132,29 @@ def runs(
         str | None, typer.Option("--workflow", "-w", help="Only this workflow.")
     ] = None,
     state: Annotated[str | None, typer.Option("--state", help="Only runs in this state.")] = None,
+    stuck: Annotated[
+        bool, typer.Option("--stuck", help="Only runs that made no progress (see --stuck-after).")
+    ] = False,
+    stuck_after: Annotated[
+        float, typer.Option("--stuck-after", min=0, help="Seconds without progress.")
+    ] = 600.0,
     as_json: AsJson = False,
 ) -> None:
     """List recent runs, newest first, with version, state and duration."""
     with Client() as client:
-        docs = client.runs(limit=limit, workflow=workflow, state=state)
+        after = stuck_after if stuck else None
+        docs = client.runs(limit=limit, workflow=workflow, state=state, stuck_after=after)
     if as_json:
         print_json([{k: v for k, v in d.items() if k != "steps"} for d in docs])
         return
-    table = Table(title=f"{len(docs)} recent runs", title_justify="left")
-    for col in ("run", "workflow", "version", "state", "created", "took"):
+    title = f"{len(docs)} stuck runs" if stuck else f"{len(docs)} recent runs"
+    table = Table(title=title, title_justify="left")
+    columns = ["run", "workflow", "version", "state", "created", "took"]
+    for col in [*columns, "stuck"] if stuck else columns:
         table.add_column(col)
     for d in docs:
         took = seconds_between(d["created_at"], d["finished_at"])
-        table.add_row(
-            d["id"],
-            d["workflow"],
-            str(d["version"]),
-            _styled(d["state"]),
-            d["created_at"],
-            f"{took:.2f} s" if took is not None else "",
-        )
+        row = [d["id"], d["workflow"], str(d["version"]), _styled(d["state"]), d["created_at"]]
+        row.append(f"{took:.2f} s" if took is not None else "")
+        table.add_row(*row, *([d["stuck"]] if stuck else []))
     console.print(table)
