@@ -136,16 +136,21 @@ class StepRuntime:
             items = [json.dumps(e, separators=(",", ":")) for e in decoded]
         return output, items
 
-    def _run_fallback(self, call: Call) -> str:
-        """Produce the step's output with its fallback, in this same attempt."""
+    def _run_fallback(self, call: Call, *, called: bool = False) -> str:
+        """Produce the step's output with its fallback, in this same attempt.
+
+        ``called`` says the dependency was called and failed first: that failure
+        counts for the breaker whatever the fallback makes of the step.
+        """
         try:
             output, items = self._call(call, "fallback")
         except Exception as exc:
             error = _error(exc, call.ctx.attempt, f"fallback failed: {exc}")
-            return self._patiently(lambda: self.store.fail(call.attempt, error, retry_in=None))
-        return self._patiently(
-            lambda: self.store.complete(call.attempt, output, items, how="fallback")
-        )
+            return self._patiently(
+                lambda: self.store.fail(call.attempt, error, retry_in=None, called=called)
+            )
+        how = "fallback-after-call" if called else "fallback"
+        return self._patiently(lambda: self.store.complete(call.attempt, output, items, how=how))
 
     def _record_failure(self, call: Call, exc: Exception, *, called: bool) -> str:
         ctx = call.ctx
@@ -155,7 +160,7 @@ class StepRuntime:
             retry_in = backoff_delay(policy, ctx.attempt, random.random)
         final = retry_in is None
         if final and call.has_fallback and not isinstance(exc, HandoffError):
-            return self._run_fallback(call)
+            return self._run_fallback(call, called=called)
         message = str(exc)
         if type(exc).__name__ == "SoftTimeLimitExceeded":  # Celery's soft time limit
             message = f"attempt {ctx.attempt} exceeded its {policy.timeout:g}s timeout"
@@ -171,7 +176,7 @@ class StepRuntime:
             )
         )
         if outcome.startswith("fallback"):  # the retry budget said no; the fallback may answer
-            return self._run_fallback(call)
+            return self._run_fallback(call, called=called)
         return outcome
 
     def recover_lost(self) -> int:

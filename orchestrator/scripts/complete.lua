@@ -1,8 +1,10 @@
 -- Record a step's (or map element's) output and queue what became ready.
 -- ARGV[5] step, ARGV[6] element index or '', ARGV[7] token, ARGV[8] output JSON,
 -- ARGV[9] payload cap in bytes, ARGV[10] how the output was made: 'call' (the
--- step's dependency was called), 'fallback', or ''; ARGV[11..] the output's
--- elements when something maps over it.
+-- step's dependency was called), 'fallback', 'fallback-after-call' (the
+-- dependency was called and failed, then the fallback answered: the failure
+-- counts for the breaker), or ''; ARGV[11..] the output's elements when
+-- something maps over it.
 local s, idx, token, out, cap, how = ARGV[5], ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9]), ARGV[10]
 local FIRST_ITEM = 11
 local want = {'state', 'wf', 'left', s .. '.state', s .. '.tok', s .. '.att', s .. '.left', s .. '.n'}
@@ -22,8 +24,11 @@ local function account()
   if d then
     free_slot(d, token)
     if how == 'call' then note(d, 'ok', token); breaker_after(d, s, token, true) end
+    if how == 'fallback-after-call' then
+      note(d, 'fail', token); breaker_after(d, s, token, false)
+    end
   end
-  if how == 'fallback' then
+  if how == 'fallback' or how == 'fallback-after-call' then
     hset(s .. '.fb', '1')
     event({step = s, index = idx ~= '' and tonumber(idx) or nil, fallback = true})
   end
