@@ -194,8 +194,10 @@ class RunStore:
     def complete(self, attempt: Attempt, output: str, items: list[str], *, how: str = "") -> str:
         """Record an output; the script queues whatever it made ready.
 
-        ``how`` is ``call`` when the step's dependency was called (it counts for
-        the breaker), ``fallback`` when the fallback produced the output.
+        ``how`` is ``call`` when the step's dependency was called and answered
+        (a success for its breaker), ``fallback`` when the fallback produced the
+        output without a call, ``fallback-after-call`` when the call failed and
+        the fallback answered (a failure for the breaker, the output marked).
         """
         infos = self._infos(attempt.ref, attempt.step, downstream=True)
         args = (*attempt.args(), output, self.max_payload, how, *items)

@@ -198,9 +198,10 @@ class StepRuntime:
                 "attempt": count,
             }
             log.warning("run %s step %s: %s", attempt.run_id, attempt.step, error["message"])
-            outcome = self.store.fail(attempt, error, retry_in=retry_in)
+            called = self.load(ref).workflow.steps[attempt.step].dependency is not None
+            outcome = self.store.fail(attempt, error, retry_in=retry_in, called=called)
             if outcome.startswith("fallback"):  # budget spent: the sweeper runs no user code
-                self.store.fail(attempt, error, retry_in=None)
+                self.store.fail(attempt, error, retry_in=None, called=called)
             recovered += 1
         return recovered
 

@@ -40,12 +40,21 @@ if d then
     event({step = s, dependency = d.n, breaker = 'open', outcome = mode})
   else
     local why, wait = nil, 0
+    -- A rate token reserved on an earlier visit (see take_token) is used now.
+    local rsv_key, rsv_field = RK, s .. '.rsv'
+    if idx ~= '' then rsv_key, rsv_field = PT, 'r' .. idx end
+    local reserved = d.rate and redis.call('HDEL', rsv_key, rsv_field) == 1
     if not take_slot(d, token, lease) then
       -- Spread the waiters: a fraction of a second, varied by the token.
       why, wait = 'concurrency', 0.1 + (tonumber(string.sub(token, 1, 4), 16) / 65535) * 0.4
-    else
+      if reserved then redis.call('HSET', rsv_key, rsv_field, '1') end
+    elseif not reserved then
       wait = take_token(d)
-      if wait > 0 then free_slot(d, token); why = 'rate' end
+      if wait > 0 then
+        free_slot(d, token)
+        why = 'rate'
+        redis.call('HSET', rsv_key, rsv_field, '1')
+      end
     end
     if why then
       breaker_return_probe(d, token)

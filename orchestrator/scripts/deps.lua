@@ -79,16 +79,19 @@ local function free_slot(d, token)
 end
 
 -- Rate: a token bucket of `burst` tokens refilled at `rate` per second.
--- Returns 0 when a token was taken, else the seconds until one will be there.
+-- Returns 0 when a token was taken, else the seconds until the caller's token
+-- will be there. A caller that must wait reserves its token now (the bucket
+-- goes into debt), so waiters come back one per token, in order, instead of
+-- all at once to fight over the next one.
 local function take_token(d)
   if not d.rate then return 0 end
   local k = dkey(d, 'bucket')
   local b = redis.call('HMGET', k, 'tokens', 'ts')
   local tokens = tonumber(b[1] or d.burst)
   local ts = tonumber(b[2] or NOW)
-  tokens = math.min(d.burst, tokens + (NOW - ts) * d.rate)
+  tokens = math.min(d.burst, tokens + (NOW - ts) * d.rate) - 1
   local wait = 0
-  if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / d.rate end
+  if tokens < 0 then wait = -tokens / d.rate end
   redis.call('HSET', k, 'tokens', tostring(tokens), 'ts', tostring(NOW))
   redis.call('EXPIRE', k, 3600)
   return wait
