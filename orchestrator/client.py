@@ -140,6 +140,22 @@ class Client:
                 break
         return out
 
+    def coverage(self, workflow: Workflow | str | Path) -> dict[str, Any]:
+        """Branch coverage of a workflow version: which edges runs have taken."""
+        wf = self.resolve(workflow)
+        taken = self.store.coverage(wf.ref)
+        edges = [(up, name) for name in wf.steps for up in wf.steps[name].upstreams]
+        never = [f"{up} → {name}" for up, name in edges if (up, name) not in taken]
+        share = (len(edges) - len(never)) / len(edges) if edges else 1.0
+        return {
+            "workflow": wf.name,
+            "version": wf.version,
+            "edges": len(edges),
+            "taken": len(edges) - len(never),
+            "coverage": round(share, 4),
+            "never_taken": never,
+        }
+
     def stats(self, workflow: str, version: int) -> dict[str, int]:
         return self.store.stats(f"{workflow}:{version}")
 

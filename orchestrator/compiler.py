@@ -37,6 +37,7 @@ class StepPlan:
     wait_for: str | None
     timeout: float | None = None
     fallback: str | None = None
+    when: str | None = None
     dependency: dict[str, Any] | None = None
 
     def task_id(self, run_id: str, index: int | None = None) -> str:
@@ -109,6 +110,7 @@ def compile_plan(wf: Workflow, *, default_queue: str = "orch") -> Plan:
             wait_for=spec.wait_for,
             timeout=wf.policy_for(name).timeout,
             fallback=spec.fallback,
+            when=spec.when,
             dependency=_dependency(wf, spec.dependency),
         )
         for name, spec in wf.steps.items()

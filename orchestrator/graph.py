@@ -56,6 +56,8 @@ def _check_references(wf: Workflow, name: str, spec: StepSpec) -> None:
         raise SpecError(f"unknown step {spec.map!r}", where=_where(name, "map"))
     if spec.map == name:
         raise SpecError("a step cannot map over itself", where=_where(name, "map"))
+    if spec.when is not None and spec.map is not None:
+        raise SpecError("a map step cannot have a `when` predicate", where=_where(name, "when"))
     if spec.dependency is not None and spec.dependency not in wf.dependencies:
         raise SpecError(f"unknown dependency {spec.dependency!r}", where=_where(name, "dependency"))
 
@@ -65,10 +67,8 @@ def _check_references(wf: Workflow, name: str, spec: StepSpec) -> None:
 #: is false or a `wait_for` that no signal can end.
 _NOT_YET = {
     "wait_for": None,
-    "when": None,
     "timeout": None,
     "compensate": None,
-    "trigger": "all_succeeded",
     "on_timeout": "fail",
     "effects": False,
 }

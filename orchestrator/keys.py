@@ -14,7 +14,8 @@ Layout (``P`` is ``ORCH_KEY_PREFIX``, default ``orch:``)::
     P delayed                   ZSET  step messages waiting for a retry, scored by due time
     P leases                    ZSET  "{run}|{step}|{index}|{token}" of running attempts, scored
                                       by lease expiry; heart-beaten while the attempt runs
-    P stats:{name}:{version}    HASH  counters: handoff ok/bad per edge, illegal transitions
+    P stats:{name}:{version}    HASH  counters: handoff ok/bad per edge
+    P stats:{name}:{version}:edges SET "{upstream}>{step}" edges some run took (branch coverage)
     P stats:illegal             HASH  "{from}>{to}" -> refused transitions
     P dep:{name}:bucket         HASH  token bucket of a dependency's rate limit (tokens, ts)
     P dep:{name}:slots          ZSET  attempt tokens holding a concurrency slot, by lease expiry

@@ -23,7 +23,7 @@ from orchestrator.messages import queue_list_key, step_template
 from orchestrator.spec import Workflow
 from orchestrator.states import lua_table
 
-_ENGINE = ("submit", "claim", "complete", "fail")
+_ENGINE = ("submit", "claim", "complete", "fail", "skip")
 _PLAIN = ("promote", "register", "sweep", "heartbeat")
 
 
@@ -177,10 +177,14 @@ class RunStore:
             raise SpecError(f"workflow {run_id} is not registered")
         return run_id, status == "created"
 
-    def claim(self, attempt: Attempt, worker: str) -> Claim | str:
-        """Start an attempt; returns a ``Claim``, or the reason the step must not run."""
+    def claim(self, attempt: Attempt, worker: str, *, gate_open: bool = False) -> Claim | str:
+        """Start an attempt; returns a ``Claim``, or the reason the step must not run.
+
+        A ``Claim`` with mode ``gate`` starts nothing: it carries the inputs of
+        the step's ``when`` predicate; claim again with ``gate_open`` if it holds.
+        """
         infos = self._infos(attempt.ref, attempt.step, downstream=False)
-        args = (*attempt.args(), worker, self.lease_seconds)
+        args = (*attempt.args(), worker, self.lease_seconds, "open" if gate_open else "")
         reply = self._engine("claim", attempt.run_id, infos, *args)
         if _text(reply[0]) != "run":
             return ":".join(_text(x) for x in reply)
@@ -221,6 +225,16 @@ class RunStore:
         delay = "" if retry_in is None else f"{retry_in:.6f}"
         args = (*attempt.args(), json.dumps(error), delay, edge, "1" if called else "")
         return ":".join(_text(x) for x in self._engine("fail", attempt.run_id, infos, *args))
+
+    def skip(self, attempt: Attempt) -> str:
+        """Skip a gated step whose ``when`` predicate was false."""
+        infos = self._infos(attempt.ref, attempt.step, downstream=True)
+        return ":".join(_text(x) for x in self._engine("skip", attempt.run_id, infos, attempt.step))
+
+    def coverage(self, ref: str) -> set[tuple[str, str]]:
+        """Edges ``(upstream, step)`` some run of this version has taken."""
+        members = cast(set[bytes], self.redis.smembers(f"{self.keys.stats(ref)}:edges"))
+        return {cast(tuple[str, str], tuple(_text(m).split(">", 1))) for m in members}
 
     def heartbeat(self, attempt: Attempt) -> bool:
         """Extend the attempt's lease; False once it was swept (presumed lost)."""
@@ -313,6 +327,7 @@ def _meta(plan: Plan) -> dict[str, Any]:
         "hash": plan.content_hash,
         "mapped_over": sorted(n for n, sp in plan.steps.items() if sp.mapped_over),
         "maps": sorted(n for n, sp in plan.steps.items() if sp.map_source is not None),
+        "edges": [[up, name] for name in plan.order for up in plan.steps[name].upstreams],
     }
 
 
@@ -333,4 +348,8 @@ def _step_record(plan: Plan, name: str, queue: str) -> dict[str, Any]:
         record["dep"] = sp.dependency
     if sp.fallback is not None:
         record["fb"] = True
+    if sp.when is not None:
+        record["wh"] = True
+    if sp.trigger != "all_succeeded":
+        record["tr"] = sp.trigger
     return record

@@ -96,6 +96,9 @@ class StepRuntime:
         dependency = loaded.workflow.steps[step].dependency or ""
         attempt = Attempt(run_id, ref, step, index, dependency=dependency)
         claim = self._patiently(lambda: self.store.claim(attempt, worker))
+        predicate_error: Exception | None = None
+        if isinstance(claim, Claim) and claim.mode == "gate":
+            claim, predicate_error = self._gate(loaded, attempt, claim, worker)
         if not isinstance(claim, Claim):
             log.info("run %s step %s[%s] not run: %s", run_id, step, index, claim)
             return claim
@@ -103,6 +106,9 @@ class StepRuntime:
         ctx = StepContext(run_id, wf.name, wf.version, step, claim.attempt, index, worker)
         call = Call(loaded, ctx, attempt, claim)
         with self.leases.held(attempt):
+            if predicate_error is not None:
+                error = NonRetryableError(f"`when` predicate failed: {predicate_error!r}")
+                return self._record_failure(call, error, called=False)
             if claim.mode == "open":
                 message = f"dependency {dependency!r} is failing: its circuit breaker is open"
                 return self._record_failure(call, CircuitOpenError(message), called=False)
@@ -115,14 +121,38 @@ class StepRuntime:
         how = "call" if dependency else ""
         return self._patiently(lambda: self.store.complete(attempt, output, items, how=how))
 
-    def _call(self, call: Call, field_name: str) -> tuple[str, list[str]]:
+    def _gate(
+        self, loaded: LoadedWorkflow, attempt: Attempt, claim: Claim, worker: str
+    ) -> tuple[Claim | str, Exception | None]:
+        """Evaluate a step's `when` predicate: skip the step, or open its gate and claim it.
+
+        A predicate that raises opens the gate too, so that the step fails with
+        the predicate's error in plain sight instead of being silently skipped.
+        """
+        wf = loaded.workflow
+        ctx = StepContext(attempt.run_id, wf.name, wf.version, attempt.step, 0, None, worker)
+        error: Exception | None = None
+        try:
+            holds = bool(self._invoke(Call(loaded, ctx, attempt, claim), "when"))
+        except Exception as exc:
+            holds, error = True, exc
+        if not holds:
+            return self._patiently(lambda: self.store.skip(attempt)), None
+        return self._patiently(lambda: self.store.claim(attempt, worker, gate_open=True)), error
+
+    def _invoke(self, call: Call, field_name: str) -> Any:
+        """Call the step's ``task``, ``fallback`` or ``when`` with its bound inputs."""
         ctx, claim = call.ctx, call.claim
         fn = call.loaded.function(ctx.step, field_name)
         upstream = {
             k: json.loads(v) if v is not None else None for k, v in claim.upstream_json.items()
         }
         kwargs = fn.bind(ctx.step, upstream, json.loads(claim.input_json), ctx)
-        value = fn.func(**kwargs)
+        return fn.func(**kwargs)
+
+    def _call(self, call: Call, field_name: str) -> tuple[str, list[str]]:
+        ctx = call.ctx
+        value = self._invoke(call, field_name)
         what = f"step {ctx.step!r}" + (f" element {ctx.index}" if ctx.index is not None else "")
         output = encode_output(value, limit=self.store.max_payload, what=what)
         items: list[str] = []

@@ -158,3 +158,22 @@ def runs(
         row.append(f"{took:.2f} s" if took is not None else "")
         table.add_row(*row, *([d["stuck"]] if stuck else []))
     console.print(table)
+
+
+@app.command()
+def coverage(
+    workflow: Annotated[str, typer.Argument(help="YAML file, or name[:version] submitted before.")],
+    as_json: AsJson = False,
+) -> None:
+    """Branch coverage: the edges of a workflow version no run has taken yet."""
+    with Client() as client:
+        doc = client.coverage(workflow)
+    if as_json:
+        print_json(doc)
+        return
+    console.print(
+        f"{doc['workflow']} v{doc['version']}: {doc['taken']}/{doc['edges']} edges taken "
+        f"({doc['coverage']:.0%})"
+    )
+    for edge in doc["never_taken"]:
+        console.print(f"  never taken: {edge}")

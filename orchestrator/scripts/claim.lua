@@ -1,13 +1,16 @@
 -- A worker is about to run a step (or one element of a map step): record the
 -- attempt and hand back what the step needs, or say why it must not run.
 -- ARGV[5] step, ARGV[6] element index or '', ARGV[7] attempt token, ARGV[8] worker,
--- ARGV[9] lease seconds. A step already running is never taken over here: a
+-- ARGV[9] lease seconds, ARGV[10] 'open' once the worker found the step's
+-- `when` predicate true. A step already running is never taken over here: a
 -- lost attempt is found by its expired lease (sweep), which counts it.
 -- Replies: {'run', attempt, input, mode, upstream, output, ...} with mode 'task',
--- 'fallback' or 'open' (breaker open, no fallback: fail fast); {'wait', why,
+-- 'fallback' or 'open' (breaker open, no fallback: fail fast), or 'gate' (the
+-- inputs for the `when` predicate; nothing was recorded); {'wait', why,
 -- seconds} (requeued for later, holding no worker); {'skip'|'stop'|'gone', ...}.
 local s, idx, token, worker, lease = ARGV[5], ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9])
-local want = {'state', 'wf', 'input', s .. '.state', s .. '.att'}
+local gate = ARGV[10]
+local want = {'state', 'wf', 'input', s .. '.state', s .. '.att', s .. '.gate'}
 if infos[s] then
   for _, u in ipairs(infos[s].up) do want[#want + 1] = u .. '.out' end
 end
@@ -20,6 +23,30 @@ local i = info(s)
 local st = step_state(s)
 local PT = RK .. ':parts:' .. s
 local att = num(s .. '.att') + 1
+
+-- The step's inputs, as the step (or its predicate) receives them.
+local function reply(mode)
+  local outs = {}
+  for k, u in ipairs(i.up) do outs[k] = u .. '.out' end
+  load(outs)
+  local r = {'run', tostring(att), hget('input'), mode}
+  for _, u in ipairs(i.up) do
+    r[#r + 1] = u
+    if idx ~= '' and u == i.m then
+      r[#r + 1] = redis.call('HGET', RK .. ':items:' .. u, idx)
+    else
+      r[#r + 1] = hget(u .. '.out')
+    end
+  end
+  return r
+end
+
+if idx == '' and st == 'PENDING' and hget(s .. '.gate') == '1' then
+  if gate ~= 'open' then return reply('gate') end
+  hset(s .. '.gate', '')
+  move_step(s, 'QUEUED', {when = true})
+  st = 'QUEUED'
+end
 if idx == '' then
   if st ~= 'QUEUED' then return {'skip', st} end
 else
@@ -85,17 +112,6 @@ else
 end
 hset(s .. '.by', worker)
 redis.call('ZADD', LEASES, NOW + lease, lease_member(s, idx, token))
-local outs = {}
-for k, u in ipairs(i.up) do outs[k] = u .. '.out' end
-load(outs)
-local reply = {'run', tostring(att), hget('input'), mode}
-for _, u in ipairs(i.up) do
-  reply[#reply + 1] = u
-  if idx ~= '' and u == i.m then
-    reply[#reply + 1] = redis.call('HGET', RK .. ':items:' .. u, idx)
-  else
-    reply[#reply + 1] = hget(u .. '.out')
-  end
-end
+local r = reply(mode)
 flush()
-return reply
+return r

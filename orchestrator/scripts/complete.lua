@@ -58,7 +58,7 @@ local function succeed(output, extra)
     if ttl > 0 then redis.call('PEXPIRE', IK, ttl) end
     hset(s .. '.n', n)
   end
-  settle(s)
+  settle(s, false)
 end
 
 if idx == '' then

@@ -108,8 +108,28 @@ local function result_json()
   return '{' .. table.concat(parts, ',') .. '}'
 end
 
+-- Branch coverage: an edge u -> v is taken when v ran after u succeeded.
+local RAN = {RUNNING = true, RETRYING = true, SUCCEEDED = true, FAILED = true,
+  COMPENSATING = true, COMPENSATED = true, COMPENSATION_FAILED = true}
+local DONE = {SUCCEEDED = true, COMPENSATING = true, COMPENSATED = true, COMPENSATION_FAILED = true}
+local function record_coverage()
+  local edges = meta().edges
+  if #edges == 0 then return end
+  local fields = {}
+  for k, s in ipairs(meta().order) do fields[k] = s .. '.state' end
+  load(fields)
+  local taken = {}
+  for _, e in ipairs(edges) do
+    if DONE[step_state(e[1])] and RAN[step_state(e[2])] then
+      taken[#taken + 1] = e[1] .. '>' .. e[2]
+    end
+  end
+  if #taken > 0 then redis.call('SADD', P .. 'stats:' .. hget('wf') .. ':edges', unpack(taken)) end
+end
+
 local function finish_run(to, err)
   if not move_run(to, err and {error = err} or nil) then return end
+  record_coverage()
   hset('finished_at', NOWS)
   if to == 'SUCCEEDED' then hset('result', result_json()) end
   if err then hset('error', err) end
@@ -123,6 +143,13 @@ local function dispatch(s)
   local i = info(s)
   if i.w then move_step(s, 'WAITING', {signal = i.w}); return false end
   hset(s .. '.q', NOWS)
+  if i.wh then
+    -- Gated by a `when` predicate: the step stays PENDING until a worker has
+    -- evaluated it (claim opens the gate, the skip script closes it).
+    hset(s .. '.gate', '1')
+    push(i.q, message(i, nil))
+    return false
+  end
   if not i.m then
     move_step(s, 'QUEUED')
     push(i.q, message(i, nil))
@@ -146,21 +173,48 @@ end
 
 -- Step s has succeeded: count it against each dependant's join and queue the
 -- dependants whose last upstream this was; end the run when nothing is left.
-local function settle(first)
-  local work = {first}
+-- Whether a step whose upstreams are all done must be skipped: by default any
+-- skipped upstream skips it; `none_failed` runs it anyway (skipped inputs are
+-- null); `any_succeeded` runs it if at least one upstream succeeded.
+local function must_skip(d, skipped)
+  if skipped == 0 then return false end
+  local tr = info(d).tr or 'all_succeeded'
+  if tr == 'none_failed' then return false end
+  return tr == 'all_succeeded' or skipped == #info(d).up
+end
+
+-- Step s has succeeded (or was skipped): count it against each dependant's
+-- join and queue (or skip) the dependants whose last upstream this was; end
+-- the run when nothing is left.
+local function settle(first, first_skipped)
+  local work = {{first, first_skipped}}
   while #work > 0 do
-    local s = table.remove(work)
+    local item = table.remove(work)
+    local s, was_skipped = item[1], item[2]
     local left = num('left') - 1
     hset('left', left)
     if run_state() == 'RUNNING' then
       local downs = info(s).d
       local fields = {}
-      for k, d in ipairs(downs) do fields[k] = d .. '.got' end
+      for _, d in ipairs(downs) do
+        fields[#fields + 1] = d .. '.got'
+        fields[#fields + 1] = d .. '.skp'
+      end
       load(fields)
       for _, d in ipairs(downs) do
         local got = num(d .. '.got') + 1
         hset(d .. '.got', got)
-        if got == #info(d).up and dispatch(d) then work[#work + 1] = d end
+        local skipped = num(d .. '.skp')
+        if was_skipped then skipped = skipped + 1; hset(d .. '.skp', skipped) end
+        if got == #info(d).up then
+          if must_skip(d, skipped) then
+            move_step(d, 'SKIPPED', {reason = 'upstream skipped'})
+            hset(d .. '.f', NOWS)
+            work[#work + 1] = {d, true}
+          elseif dispatch(d) then
+            work[#work + 1] = {d, false}
+          end
+        end
       end
       if left == 0 then finish_run('SUCCEEDED') end
     end

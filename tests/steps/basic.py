@@ -143,3 +143,12 @@ def provider(ctx: StepContext, outage_until: float = 0.0, hold: float = 0.0) -> 
 def small_model(ctx: StepContext, **_: Any) -> str:
     """The fallback of ``provider``: a smaller, always-available model."""
     return "small-label"
+
+
+def is_big(emit: int) -> bool:
+    """A `when` predicate over an upstream output."""
+    return emit > 10
+
+
+def explodes(emit: int) -> bool:
+    raise ValueError("predicate bug")

@@ -396,10 +396,8 @@ def test_validation_never_crashes_on_workflow_shaped_garbage(
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("when", "m:p"),
         ("timeout", "1d"),
         ("compensate", "m:undo"),
-        ("trigger", "none_failed"),
         ("on_timeout", "skip"),
         ("effects", True),
     ],
@@ -419,7 +417,7 @@ def test_supported_fields_pass_the_support_check() -> None:
     from orchestrator.graph import check_supported
 
     b = {"task": "m:f", "after": ["a"], "retry": {"max_attempts": 2}}
-    b |= {"dependency": "llm", "fallback": "m:g"}
+    b |= {"dependency": "llm", "fallback": "m:g", "when": "m:p", "trigger": "any_succeeded"}
     workflow = wf({"a": t(), "b": b}, dependencies={"llm": {"rate": "60/m"}})
     check_supported(workflow)
 
@@ -430,3 +428,8 @@ def test_wait_for_is_refused_before_a_run() -> None:
     workflow = wf({"a": t(), "review": {"wait_for": "approval", "after": ["a"]}})
     with pytest.raises(SpecError, match="step 'review', field 'wait_for': not supported yet"):
         check_supported(workflow)
+
+
+def test_a_map_step_cannot_have_a_predicate() -> None:
+    workflow = wf({"a": t(), "b": {"task": "m:f", "map": "a", "when": "m:p"}})
+    assert refused(workflow) == "step 'b', field 'when': a map step cannot have a `when` predicate"
