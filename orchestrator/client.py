@@ -14,7 +14,9 @@ import redis
 from orchestrator.compiler import Plan, compile_plan
 from orchestrator.connection import connect, resolve_url
 from orchestrator.errors import (
+    HandoffError,
     NotFoundError,
+    OrchestratorError,
     PayloadTooLargeError,
     RedisUnavailableError,
     RunFailedError,
@@ -28,6 +30,7 @@ from orchestrator.settings import Settings
 from orchestrator.spec import Workflow
 from orchestrator.states import RunState
 from orchestrator.status import status_document
+from orchestrator.steps import StepFunction, import_task
 from orchestrator.store import RunStore
 
 TERMINAL = {
@@ -139,6 +142,29 @@ class Client:
             if len(out) >= limit:
                 break
         return out
+
+    def signal(self, run_id: str, name: str, data: Any = None) -> list[str]:
+        """Send signal ``name`` to a run: the steps waiting for it succeed with ``data``.
+
+        Returns the steps it completed. The data is checked against the
+        parameters it will feed, where the client can import their steps.
+        """
+        fields = self.store.run_fields(run_id)
+        wf = self.resolve(fields["wf"])
+        waiting = [s for s, spec in wf.steps.items() if spec.wait_for == name]
+        if not waiting:
+            raise NotFoundError(f"run {run_id}: no step of {wf.ref} waits for signal {name!r}")
+        payload = _encode_value(data, self.settings.max_payload_bytes, where=f"signal {name!r}")
+        for step in waiting:
+            _check_signal_contract(wf, step, data)
+        with _reachable(self.url):
+            reply = self.store.signal(run_id, name, payload)
+        if reply[0] == "ok":
+            return reply[2:]
+        if reply[0] == "none":
+            now = ", ".join(f"{s} is {st}" for s, st in zip(reply[1::2], reply[2::2], strict=True))
+            raise OrchestratorError(f"run {run_id}: no step waits for signal {name!r} now ({now})")
+        raise OrchestratorError(f"run {run_id} is {reply[1] if len(reply) > 1 else 'gone'}")
 
     def coverage(self, workflow: Workflow | str | Path) -> dict[str, Any]:
         """Branch coverage of a workflow version: which edges runs have taken."""
@@ -262,12 +288,31 @@ class _reachable:
 def _encode_input(value: Mapping[str, Any], limit: int) -> str:
     if not isinstance(value, Mapping):
         raise SpecError("run input must be a JSON object", where="input")
+    return _encode_value(value, limit, where="input")
+
+
+def _encode_value(value: Any, limit: int, *, where: str) -> str:
     try:
         data = pydantic_core.to_json(value)
     except pydantic_core.PydanticSerializationError as exc:
-        raise SpecError(f"not JSON-serialisable: {exc}", where="input") from None
+        raise SpecError(f"not JSON-serialisable: {exc}", where=where) from None
     if len(data) > limit:
         raise PayloadTooLargeError(
-            f"input: {len(data)} bytes, above ORCH_MAX_PAYLOAD_BYTES={limit}"
+            f"{where}: {len(data)} bytes, above ORCH_MAX_PAYLOAD_BYTES={limit}"
         )
     return data.decode()
+
+
+def _check_signal_contract(wf: Workflow, step: str, data: Any) -> None:
+    """Refuse signal data a downstream step's annotation would refuse, when importable."""
+    for name, spec in wf.steps.items():
+        if step not in spec.upstreams or spec.task is None:
+            continue
+        try:
+            fn = StepFunction.wrap(import_task(spec.task))
+        except SpecError:
+            continue  # the client does not ship this step's code; the worker will check
+        try:
+            fn.bind(name, {step: data}, {}, None, only=step)
+        except HandoffError as exc:
+            raise SpecError(f"signal data does not fit: {exc}", where=f"step {step!r}") from None

@@ -38,6 +38,8 @@ class StepPlan:
     timeout: float | None = None
     fallback: str | None = None
     when: str | None = None
+    wait_timeout: float | None = None
+    on_timeout: str = "fail"
     dependency: dict[str, Any] | None = None
 
     def task_id(self, run_id: str, index: int | None = None) -> str:
@@ -111,6 +113,8 @@ def compile_plan(wf: Workflow, *, default_queue: str = "orch") -> Plan:
             timeout=wf.policy_for(name).timeout,
             fallback=spec.fallback,
             when=spec.when,
+            wait_timeout=spec.timeout,
+            on_timeout=spec.on_timeout,
             dependency=_dependency(wf, spec.dependency),
         )
         for name, spec in wf.steps.items()

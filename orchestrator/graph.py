@@ -25,6 +25,7 @@ def validate(
     """Return ``wf`` if it is runnable; raise a one-line ``SpecError`` otherwise."""
     for name, spec in wf.steps.items():
         _check_references(wf, name, spec)
+        _check_combinations(name, spec)
         _check_backoff(wf, name, visibility_timeout)
     topological_order(wf)
     if import_tasks:
@@ -56,8 +57,6 @@ def _check_references(wf: Workflow, name: str, spec: StepSpec) -> None:
         raise SpecError(f"unknown step {spec.map!r}", where=_where(name, "map"))
     if spec.map == name:
         raise SpecError("a step cannot map over itself", where=_where(name, "map"))
-    if spec.when is not None and spec.map is not None:
-        raise SpecError("a map step cannot have a `when` predicate", where=_where(name, "when"))
     if spec.dependency is not None and spec.dependency not in wf.dependencies:
         raise SpecError(f"unknown dependency {spec.dependency!r}", where=_where(name, "dependency"))
 
@@ -66,10 +65,7 @@ def _check_references(wf: Workflow, name: str, spec: StepSpec) -> None:
 #: means "not used". Refusing them beats silently running a step whose `when`
 #: is false or a `wait_for` that no signal can end.
 _NOT_YET = {
-    "wait_for": None,
-    "timeout": None,
     "compensate": None,
-    "on_timeout": "fail",
     "effects": False,
 }
 
@@ -80,6 +76,18 @@ def check_supported(wf: Workflow) -> None:
         for field, unused in _NOT_YET.items():
             if getattr(spec, field) != unused:
                 raise SpecError("not supported yet by this version", where=_where(name, field))
+
+
+def _check_combinations(name: str, spec: StepSpec) -> None:
+    """Fields that only make sense together, or never together."""
+    if spec.wait_for is None and (spec.timeout is not None or spec.on_timeout != "fail"):
+        field = "timeout" if spec.timeout is not None else "on_timeout"
+        raise SpecError(
+            "only a wait_for step waits; a task's time limit is retry.timeout",
+            where=_where(name, field),
+        )
+    if spec.when is not None and spec.map is not None:
+        raise SpecError("a map step cannot have a `when` predicate", where=_where(name, "when"))
 
 
 def _check_backoff(wf: Workflow, name: str, visibility_timeout: float | None) -> None:

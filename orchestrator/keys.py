@@ -12,6 +12,7 @@ Layout (``P`` is ``ORCH_KEY_PREFIX``, default ``orch:``)::
     P key:{workflow}:{key}      STRING run id submitted under an idempotency key
     P runs                      ZSET  run id scored by creation time (listing)
     P delayed                   ZSET  step messages waiting for a retry, scored by due time
+    P timeouts                  ZSET  "{run}|{step}" of waiting steps, scored by their deadline
     P leases                    ZSET  "{run}|{step}|{index}|{token}" of running attempts, scored
                                       by lease expiry; heart-beaten while the attempt runs
     P stats:{name}:{version}    HASH  counters: handoff ok/bad per edge
@@ -60,6 +61,10 @@ class Keys:
     @property
     def runs(self) -> str:
         return f"{self.prefix}runs"
+
+    @property
+    def timeouts(self) -> str:
+        return f"{self.prefix}timeouts"
 
     @property
     def leases(self) -> str:

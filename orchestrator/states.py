@@ -55,7 +55,8 @@ STEP_TRANSITIONS: dict[StepState, frozenset[StepState]] = {
     S.QUEUED: frozenset({S.RUNNING}),
     S.RUNNING: frozenset({S.SUCCEEDED, S.RETRYING, S.FAILED}),
     S.RETRYING: frozenset({S.QUEUED}),
-    S.WAITING: frozenset({S.SUCCEEDED, S.FAILED}),
+    # WAITING -> SKIPPED serves `on_timeout: skip` (a step nobody signalled in time).
+    S.WAITING: frozenset({S.SUCCEEDED, S.FAILED, S.SKIPPED}),
     S.SUCCEEDED: frozenset({S.COMPENSATING}),
     S.COMPENSATING: frozenset({S.COMPENSATED, S.COMPENSATION_FAILED}),
     S.FAILED: frozenset(),

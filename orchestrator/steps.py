@@ -104,10 +104,17 @@ class StepFunction:
         upstream: Mapping[str, Any],
         run_input: Mapping[str, Any],
         ctx: StepContext | None,
+        *,
+        only: str | None = None,
     ) -> dict[str, Any]:
-        """Build keyword arguments, validating each handoff against its annotation."""
+        """Build keyword arguments, validating each handoff against its annotation.
+
+        ``only`` checks just the parameter of that name (a signal's data, say).
+        """
         kwargs: dict[str, Any] = {}
         for p in self.params:
+            if only is not None and p.name != only:
+                continue
             if p.name in upstream:
                 edge, value = f"{p.name} → {step}", upstream[p.name]
             elif p.name in run_input:

@@ -23,8 +23,8 @@ from orchestrator.messages import queue_list_key, step_template
 from orchestrator.spec import Workflow
 from orchestrator.states import lua_table
 
-_ENGINE = ("submit", "claim", "complete", "fail", "skip")
-_PLAIN = ("promote", "register", "sweep", "heartbeat")
+_ENGINE = ("submit", "claim", "complete", "fail", "skip", "signal", "timeout")
+_PLAIN = ("promote", "register", "sweep", "heartbeat", "due")
 
 
 @cache
@@ -226,6 +226,18 @@ class RunStore:
         args = (*attempt.args(), json.dumps(error), delay, edge, "1" if called else "")
         return ":".join(_text(x) for x in self._engine("fail", attempt.run_id, infos, *args))
 
+    def signal(self, run_id: str, name: str, data: str) -> list[str]:
+        """Complete the steps of ``run_id`` waiting for signal ``name``; see signal.lua."""
+        return [_text(x) for x in self._engine("signal", run_id, b"", name, data)]
+
+    def expire_waits(self, batch: int = 100) -> int:
+        """Time out waiting steps whose ``timeout`` passed with no signal."""
+        due = self._scripts["due"](keys=[self.keys.timeouts], args=[batch])
+        for member in due:
+            run_id, step = _text(member).split("|")
+            self._engine("timeout", run_id, b"", step)
+        return len(due)
+
     def skip(self, attempt: Attempt) -> str:
         """Skip a gated step whose ``when`` predicate was false."""
         infos = self._infos(attempt.ref, attempt.step, downstream=True)
@@ -328,7 +340,18 @@ def _meta(plan: Plan) -> dict[str, Any]:
         "mapped_over": sorted(n for n, sp in plan.steps.items() if sp.mapped_over),
         "maps": sorted(n for n, sp in plan.steps.items() if sp.map_source is not None),
         "edges": [[up, name] for name in plan.order for up in plan.steps[name].upstreams],
+        "waits": _waits(plan),
     }
+
+
+def _waits(plan: Plan) -> dict[str, list[str]]:
+    """Signal name -> the steps that wait for it."""
+    waits: dict[str, list[str]] = {}
+    for name in plan.order:
+        signal = plan.steps[name].wait_for
+        if signal is not None:
+            waits.setdefault(signal, []).append(name)
+    return waits
 
 
 def _step_record(plan: Plan, name: str, queue: str) -> dict[str, Any]:
@@ -344,6 +367,9 @@ def _step_record(plan: Plan, name: str, queue: str) -> dict[str, Any]:
         record["m"] = sp.map_source
     if sp.wait_for is not None:
         record["w"] = sp.wait_for
+        if sp.wait_timeout is not None:
+            record["to"] = sp.wait_timeout
+        record["ot"] = sp.on_timeout
     if sp.dependency is not None:
         record["dep"] = sp.dependency
     if sp.fallback is not None:

@@ -104,6 +104,7 @@ def _start_promoter_when_ready(app: Celery, holder: _RuntimeHolder) -> None:
                 if ticks % 5 == 0:
                     store.redis.set(beat, queues, ex=10)
                     runtime.recover_lost()
+                    store.expire_waits()
                 ticks += 1
                 store.promote_due()
             except Exception:  # Redis restarting: keep trying, never die

@@ -30,23 +30,30 @@ def print_json(data: Any) -> None:
 
 
 def parse_input(text: str | None) -> dict[str, Any]:
-    """``--input``: inline JSON, or ``@path`` to a JSON file."""
+    """``--input``: inline JSON, or ``@path`` to a JSON file; must be an object."""
     if text is None:
         return {}
-    source = "--input"
+    value = parse_json_value(text, option="--input")
+    if not isinstance(value, dict):
+        raise SpecError("the run input must be a JSON object", where="--input")
+    return value
+
+
+def parse_json_value(text: str | None, *, option: str = "--data") -> Any:
+    """Any JSON value, inline or from ``@path``; None when the option was not given."""
+    if text is None:
+        return None
+    source = option
     if text.startswith("@"):
         path = Path(text[1:])
-        source = f"--input {path}"
+        source = f"{option} {path}"
         try:
             text = path.read_text()
         except OSError as exc:
             raise SpecError(f"cannot read file: {exc.strerror}", where=source) from None
     try:
-        value = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise SpecError(
             f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", where=source
         ) from None
-    if not isinstance(value, dict):
-        raise SpecError("the run input must be a JSON object", where=source)
-    return value

@@ -10,7 +10,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from orchestrator.cli._app import app, console, parse_input, print_json
+from orchestrator.cli._app import app, console, parse_input, parse_json_value, print_json
 from orchestrator.client import TERMINAL, Client
 from orchestrator.errors import EXIT_RUN_FAILED
 from orchestrator.states import RunState
@@ -177,3 +177,20 @@ def coverage(
     )
     for edge in doc["never_taken"]:
         console.print(f"  never taken: {edge}")
+
+
+@app.command()
+def signal(
+    run_id: Annotated[str, typer.Argument(help="Run id.")],
+    name: Annotated[str, typer.Argument(help="Signal name (a step's wait_for).")],
+    data: Annotated[str | None, typer.Option("--data", "-d", help="JSON, or @file.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Send a signal: the run's steps waiting for it succeed with the data as output."""
+    value = parse_json_value(data)
+    with Client() as client:
+        steps = client.signal(run_id, name, value)
+    if as_json:
+        print_json({"id": run_id, "signal": name, "completed": steps})
+    else:
+        console.print(f"run {run_id}: signal {name!r} completed {', '.join(steps)}")

@@ -141,7 +141,11 @@ end
 -- (a map over an empty list), so the caller settles its dependants too.
 local function dispatch(s)
   local i = info(s)
-  if i.w then move_step(s, 'WAITING', {signal = i.w}); return false end
+  if i.w then
+    move_step(s, 'WAITING', {signal = i.w})
+    if i.to then redis.call('ZADD', P .. 'timeouts', NOW + i.to, RUN .. '|' .. s) end
+    return false
+  end
   hset(s .. '.q', NOWS)
   if i.wh then
     -- Gated by a `when` predicate: the step stays PENDING until a worker has

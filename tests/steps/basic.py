@@ -152,3 +152,17 @@ def is_big(emit: int) -> bool:
 
 def explodes(emit: int) -> bool:
     raise ValueError("predicate bug")
+
+
+class Approval(BaseModel):
+    approved: bool
+    by: str
+
+
+@step
+def publish(ctx: StepContext, review: Approval | None, emit: int) -> str:
+    """Downstream of a human approval; the signal's data arrives as ``review``."""
+    record(ctx)
+    if review is None:
+        return f"published {emit} without review"
+    return f"published {emit} approved={review.approved} by {review.by}"

@@ -396,9 +396,7 @@ def test_validation_never_crashes_on_workflow_shaped_garbage(
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("timeout", "1d"),
         ("compensate", "m:undo"),
-        ("on_timeout", "skip"),
         ("effects", True),
     ],
 )
@@ -422,12 +420,15 @@ def test_supported_fields_pass_the_support_check() -> None:
     check_supported(workflow)
 
 
-def test_wait_for_is_refused_before_a_run() -> None:
-    from orchestrator.graph import check_supported
-
-    workflow = wf({"a": t(), "review": {"wait_for": "approval", "after": ["a"]}})
-    with pytest.raises(SpecError, match="step 'review', field 'wait_for': not supported yet"):
-        check_supported(workflow)
+def test_wait_timeouts_belong_to_wait_for_steps() -> None:
+    message = refused(wf({"a": t(timeout="1d")}))
+    assert message == (
+        "step 'a', field 'timeout': "
+        "only a wait_for step waits; a task's time limit is retry.timeout"
+    )
+    assert "field 'on_timeout'" in refused(wf({"a": t(on_timeout="skip")}))
+    ok = wf({"a": t(), "b": {"wait_for": "approval", "after": ["a"], "timeout": "1d"}})
+    assert validate(ok) is ok
 
 
 def test_a_map_step_cannot_have_a_predicate() -> None:

@@ -78,6 +78,8 @@ EXPECTED_STEP = {
     ("PENDING", "WAITING"),
     ("WAITING", "SUCCEEDED"),
     ("WAITING", "FAILED"),
+    # Beyond DESIGN.md's diagram: `on_timeout: skip` skips a step nobody signalled.
+    ("WAITING", "SKIPPED"),
     ("SUCCEEDED", "COMPENSATING"),
     ("COMPENSATING", "COMPENSATED"),
     ("COMPENSATING", "COMPENSATION_FAILED"),
