@@ -23,7 +23,7 @@ from orchestrator.errors import (
     RunTimeoutError,
     SpecError,
 )
-from orchestrator.graph import check_supported, validate
+from orchestrator.graph import validate
 from orchestrator.keys import Keys
 from orchestrator.loader import load_workflow
 from orchestrator.settings import Settings
@@ -84,7 +84,6 @@ class Client:
         cached = self._plans.get(wf.ref)
         if cached is not None and cached.content_hash == wf.content_hash:
             return cached
-        check_supported(wf)
         plan = compile_plan(wf, default_queue=self.settings.default_queue)
         with _reachable(self.url):
             self.store.register(wf, plan)
@@ -166,6 +165,26 @@ class Client:
             raise OrchestratorError(f"run {run_id}: no step waits for signal {name!r} now ({now})")
         raise OrchestratorError(f"run {run_id} is {reply[1] if len(reply) > 1 else 'gone'}")
 
+    def cancel(self, run_id: str, reason: str = "") -> str:
+        """Cancel a run (idempotent); returns its state after the request."""
+        reply = self.store.cancel(run_id, reason)
+        if reply[0] == "gone":
+            raise NotFoundError(f"run {run_id!r} not found (unknown, or expired)")
+        return reply[1]
+
+    def retry(self, run_id: str) -> Run:
+        """Resume a FAILED run from its failed steps, as a new run linked to it.
+
+        Completed steps keep their outputs and are not run again; the new run
+        uses the same workflow version. Resuming twice gives the same new run.
+        """
+        status, value = self.store.resume(run_id)
+        if status == "gone":
+            raise NotFoundError(f"run {run_id!r} not found (unknown, or expired)")
+        if status == "state":
+            raise OrchestratorError(f"run {run_id} is {value}; only a FAILED run can be resumed")
+        return Run(self, value)
+
     def coverage(self, workflow: Workflow | str | Path) -> dict[str, Any]:
         """Branch coverage of a workflow version: which edges runs have taken."""
         wf = self.resolve(workflow)
@@ -206,6 +225,9 @@ class Run:
 
     def state(self) -> str:
         return str(self.status()["state"])
+
+    def cancel(self, reason: str = "") -> str:
+        return self.client.cancel(self.id, reason)
 
     def stuck(self, after: float, doc: dict[str, Any] | None = None) -> str | None:
         """Why the run looks stuck, or None when it has ended or is still moving.

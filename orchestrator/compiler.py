@@ -38,6 +38,7 @@ class StepPlan:
     timeout: float | None = None
     fallback: str | None = None
     when: str | None = None
+    compensate: str | None = None
     wait_timeout: float | None = None
     on_timeout: str = "fail"
     dependency: dict[str, Any] | None = None
@@ -113,6 +114,7 @@ def compile_plan(wf: Workflow, *, default_queue: str = "orch") -> Plan:
             timeout=wf.policy_for(name).timeout,
             fallback=spec.fallback,
             when=spec.when,
+            compensate=spec.compensate if spec.compensate != "none" else None,
             wait_timeout=spec.timeout,
             on_timeout=spec.on_timeout,
             dependency=_dependency(wf, spec.dependency),

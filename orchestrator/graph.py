@@ -61,23 +61,6 @@ def _check_references(wf: Workflow, name: str, spec: StepSpec) -> None:
         raise SpecError(f"unknown dependency {spec.dependency!r}", where=_where(name, "dependency"))
 
 
-#: Spec fields this version validates but cannot yet honour, with the value that
-#: means "not used". Refusing them beats silently running a step whose `when`
-#: is false or a `wait_for` that no signal can end.
-_NOT_YET = {
-    "compensate": None,
-    "effects": False,
-}
-
-
-def check_supported(wf: Workflow) -> None:
-    """Refuse fields this engine version cannot honour yet (run at validate and submit)."""
-    for name, spec in wf.steps.items():
-        for field, unused in _NOT_YET.items():
-            if getattr(spec, field) != unused:
-                raise SpecError("not supported yet by this version", where=_where(name, field))
-
-
 def _check_combinations(name: str, spec: StepSpec) -> None:
     """Fields that only make sense together, or never together."""
     if spec.wait_for is None and (spec.timeout is not None or spec.on_timeout != "fail"):
@@ -85,6 +68,11 @@ def _check_combinations(name: str, spec: StepSpec) -> None:
         raise SpecError(
             "only a wait_for step waits; a task's time limit is retry.timeout",
             where=_where(name, field),
+        )
+    if spec.effects and spec.compensate is None:
+        raise SpecError(
+            "a step with effects needs a compensation; say `compensate: none` if it needs none",
+            where=_where(name, "compensate"),
         )
     if spec.when is not None and spec.map is not None:
         raise SpecError("a map step cannot have a `when` predicate", where=_where(name, "when"))

@@ -45,11 +45,19 @@ def time_limits(timeout: float | None) -> list[float | None]:
     return [timeout + max(2.0, timeout * 0.2), timeout]
 
 
-def step_template(plan: Plan, step: StepPlan, *, origin: str = "orch") -> str:
-    """The full message for one step of any run, with placeholders."""
-    mapped = step.map_source is not None
-    task_id = f"{RUN}-{step.name}" + (f"-{IDX}" if mapped else "")
-    args: list[object] = [RUN, plan.ref, step.name, IDX if mapped else None]
+def step_template(
+    plan: Plan, step: StepPlan, *, origin: str = "orch", compensation: bool = False
+) -> str:
+    """The full message for one step of any run, with placeholders.
+
+    A compensation's message is the step's own with element index -1.
+    """
+    mapped = step.map_source is not None and not compensation
+    task_id = (
+        f"{RUN}-{step.name}" + (f"-{IDX}" if mapped else "") + ("-undo" if compensation else "")
+    )
+    index: object = -1 if compensation else (IDX if mapped else None)
+    args: list[object] = [RUN, plan.ref, step.name, index]
     body = json.dumps(
         [args, {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}],
         separators=(",", ":"),
@@ -60,7 +68,7 @@ def step_template(plan: Plan, step: StepPlan, *, origin: str = "orch") -> str:
         "lang": "py",
         "task": STEP_TASK,
         "id": task_id,
-        "shadow": f"{plan.workflow}.{step.name}",
+        "shadow": f"{plan.workflow}.{step.name}" + (".undo" if compensation else ""),
         "eta": None,
         "expires": None,
         "group": None,

@@ -153,7 +153,9 @@ class StepSpec(_Model):
     on_timeout: Literal["fail", "skip"] = "fail"
     trigger: Literal["all_succeeded", "none_failed", "any_succeeded"] = "all_succeeded"
     compensate: str | None = Field(
-        default=None, description="module:function that undoes it, or none."
+        default=None,
+        pattern=r"^(none|[A-Za-z_][\w.]*:[A-Za-z_][\w.]*)$",
+        description="module:function that undoes it, or none.",
     )
     effects: bool = Field(default=False, description="The step changes the outside world.")
     retry: RetryPolicy | None = Field(default=None, description="Overrides the workflow's policy.")

@@ -43,11 +43,20 @@ class StepContext:
     attempt: int
     index: int | None = None
     worker: str = ""
+    compensating: bool = False
+    is_cancelled: Callable[[], bool] | None = field(default=None, compare=False, repr=False)
 
     @property
     def idempotency_key(self) -> str:
+        """Stable per step (and element); a compensation has its own, ending in ``/undo``."""
         base = f"{self.run_id}/{self.step}"
-        return base if self.index is None else f"{base}/{self.index}"
+        base = base if self.index is None else f"{base}/{self.index}"
+        return f"{base}/undo" if self.compensating else base
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the run is being cancelled: a long step may stop early."""
+        return self.is_cancelled() if self.is_cancelled is not None else False
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,10 @@ from orchestrator.messages import queue_list_key, step_template
 from orchestrator.spec import Workflow
 from orchestrator.states import lua_table
 
-_ENGINE = ("submit", "claim", "complete", "fail", "skip", "signal", "timeout")
+_ENGINE = (
+    "submit", "claim", "complete", "fail", "skip", "signal", "timeout",
+    "undo_claim", "undo_done", "cancel", "resume",
+)  # fmt: skip
 _PLAIN = ("promote", "register", "sweep", "heartbeat", "due")
 
 
@@ -34,7 +37,8 @@ def script_source(name: str) -> str:
     body = (folder / f"{name}.lua").read_text()
     prelude = ""
     if name in _ENGINE:
-        prelude = (folder / "prelude.lua").read_text() + (folder / "deps.lua").read_text()
+        parts = ("prelude.lua", "deps.lua", "saga.lua")
+        prelude = "".join((folder / part).read_text() for part in parts)
     return lua_table() + prelude + body
 
 
@@ -185,15 +189,7 @@ class RunStore:
         """
         infos = self._infos(attempt.ref, attempt.step, downstream=False)
         args = (*attempt.args(), worker, self.lease_seconds, "open" if gate_open else "")
-        reply = self._engine("claim", attempt.run_id, infos, *args)
-        if _text(reply[0]) != "run":
-            return ":".join(_text(x) for x in reply)
-        pairs = reply[4:]
-        upstream = {
-            _text(pairs[k]): (_text(pairs[k + 1]) if pairs[k + 1] is not None else None)
-            for k in range(0, len(pairs), 2)
-        }
-        return Claim(int(reply[1]), _text(reply[2]), _text(reply[3]), upstream)
+        return _claim_from(self._engine("claim", attempt.run_id, infos, *args))
 
     def complete(self, attempt: Attempt, output: str, items: list[str], *, how: str = "") -> str:
         """Record an output; the script queues whatever it made ready.
@@ -238,6 +234,35 @@ class RunStore:
             self._engine("timeout", run_id, b"", step)
         return len(due)
 
+    def undo_claim(self, attempt: Attempt, worker: str) -> Claim | str:
+        """Start a compensation attempt (``attempt.index`` is -1)."""
+        infos = self._infos(attempt.ref, attempt.step, downstream=False)
+        args = (attempt.step, attempt.token, worker, self.lease_seconds)
+        reply = self._engine("undo_claim", attempt.run_id, infos, *args)
+        return _claim_from(reply)
+
+    def undo_done(
+        self,
+        attempt: Attempt,
+        error: dict[str, Any] | None = None,
+        *,
+        retry_in: float | None = None,
+    ) -> str:
+        """Record a compensation's outcome: done, retried after ``retry_in``, or failed."""
+        infos = self._infos(attempt.ref, attempt.step, downstream=False)
+        err = "" if error is None else json.dumps(error)
+        delay = "" if retry_in is None else f"{retry_in:.6f}"
+        args = (attempt.step, attempt.token, err, delay)
+        return ":".join(_text(x) for x in self._engine("undo_done", attempt.run_id, infos, *args))
+
+    def cancel(self, run_id: str, reason: str = "") -> list[str]:
+        return [_text(x) for x in self._engine("cancel", run_id, b"", reason)]
+
+    def resume(self, run_id: str) -> tuple[str, str]:
+        """Resume a FAILED run as a new one; returns (status, run id or state)."""
+        reply = self._engine("resume", new_run_id(), b"", run_id)
+        return _text(reply[0]), _text(reply[1]) if len(reply) > 1 else ""
+
     def skip(self, attempt: Attempt) -> str:
         """Skip a gated step whose ``when`` predicate was false."""
         infos = self._infos(attempt.ref, attempt.step, downstream=True)
@@ -267,13 +292,19 @@ class RunStore:
         return [Attempt.from_lease_member(_text(m)) for m in members]
 
     def attempts_of(self, attempt: Attempt) -> int:
-        """How many times this step (or map element) has been started."""
-        if attempt.index is None:
+        """How many times this step (map element, compensation) has been started."""
+        if attempt.index == -1:
+            raw = self.redis.hget(self.keys.run(attempt.run_id), f"{attempt.step}.catt")
+        elif attempt.index is None:
             raw = self.redis.hget(self.keys.run(attempt.run_id), f"{attempt.step}.att")
         else:
             parts = f"{self.keys.run(attempt.run_id)}:parts:{attempt.step}"
             raw = self.redis.hget(parts, f"a{attempt.index}")
         return int(raw or 0)
+
+    def is_cancelling(self, run_id: str) -> bool:
+        state = self.redis.hget(self.keys.run(run_id), "state")
+        return state in (b"CANCELLING", b"CANCELLED")
 
     def run_ref(self, run_id: str) -> str | None:
         raw = self.redis.hget(self.keys.run(run_id), "wf")
@@ -341,7 +372,19 @@ def _meta(plan: Plan) -> dict[str, Any]:
         "maps": sorted(n for n, sp in plan.steps.items() if sp.map_source is not None),
         "edges": [[up, name] for name in plan.order for up in plan.steps[name].upstreams],
         "waits": _waits(plan),
+        "compensable": [n for n in plan.order if plan.steps[n].compensate is not None],
     }
+
+
+def _claim_from(reply: list[Any]) -> Claim | str:
+    if _text(reply[0]) != "run":
+        return ":".join(_text(x) for x in reply)
+    pairs = reply[4:]
+    upstream = {
+        _text(pairs[k]): (_text(pairs[k + 1]) if pairs[k + 1] is not None else None)
+        for k in range(0, len(pairs), 2)
+    }
+    return Claim(int(reply[1]), _text(reply[2]), _text(reply[3]), upstream)
 
 
 def _waits(plan: Plan) -> dict[str, list[str]]:
@@ -376,6 +419,9 @@ def _step_record(plan: Plan, name: str, queue: str) -> dict[str, Any]:
         record["fb"] = True
     if sp.when is not None:
         record["wh"] = True
+    if sp.compensate is not None:
+        record["cp"] = True
+        record["tc"] = step_template(plan, sp, compensation=True)
     if sp.trigger != "all_succeeded":
         record["tr"] = sp.trigger
     return record

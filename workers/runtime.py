@@ -26,7 +26,7 @@ from orchestrator.errors import (
     RedisUnavailableError,
 )
 from orchestrator.resilience import backoff_delay, is_retryable
-from orchestrator.spec import Workflow
+from orchestrator.spec import RetryPolicy, Workflow
 from orchestrator.steps import StepContext, StepFunction, encode_output, import_task
 from orchestrator.store import Attempt, Claim, RunStore
 from workers.leases import LeaseKeeper
@@ -92,6 +92,8 @@ class StepRuntime:
 
     def execute(self, run_id: str, ref: str, step: str, index: int | None, worker: str) -> str:
         """Run one attempt of one step; returns what was recorded (for logs and tests)."""
+        if index == -1:
+            return self.compensate(run_id, ref, step, worker)
         loaded = self.load(ref)
         dependency = loaded.workflow.steps[step].dependency or ""
         attempt = Attempt(run_id, ref, step, index, dependency=dependency)
@@ -102,8 +104,7 @@ class StepRuntime:
         if not isinstance(claim, Claim):
             log.info("run %s step %s[%s] not run: %s", run_id, step, index, claim)
             return claim
-        wf = loaded.workflow
-        ctx = StepContext(run_id, wf.name, wf.version, step, claim.attempt, index, worker)
+        ctx = self._context(loaded, attempt, claim, worker)
         call = Call(loaded, ctx, attempt, claim)
         with self.leases.held(attempt):
             if predicate_error is not None:
@@ -120,6 +121,52 @@ class StepRuntime:
                 return self._record_failure(call, exc, called=bool(dependency))
         how = "call" if dependency else ""
         return self._patiently(lambda: self.store.complete(attempt, output, items, how=how))
+
+    def compensate(self, run_id: str, ref: str, step: str, worker: str) -> str:
+        """Run one attempt of a step's compensation (saga): undo what it did."""
+        loaded = self.load(ref)
+        attempt = Attempt(run_id, ref, step, -1)
+        claim = self._patiently(lambda: self.store.undo_claim(attempt, worker))
+        if not isinstance(claim, Claim):
+            log.info("run %s compensation of %s not run: %s", run_id, step, claim)
+            return claim
+        ctx = self._context(loaded, attempt, claim, worker, compensating=True)
+        with self.leases.held(attempt):
+            try:
+                self._invoke(Call(loaded, ctx, attempt, claim), "compensate")
+            except Exception as exc:
+                policy = loaded.workflow.policy_for(step)
+                retry_in = None
+                if is_retryable(exc, policy) and claim.attempt < policy.max_attempts:
+                    retry_in = backoff_delay(policy, claim.attempt, random.random)
+                error = _error(exc, claim.attempt, str(exc))
+                return self._patiently(
+                    lambda: self.store.undo_done(attempt, error, retry_in=retry_in)
+                )
+        return self._patiently(lambda: self.store.undo_done(attempt))
+
+    def _context(
+        self,
+        loaded: LoadedWorkflow,
+        attempt: Attempt,
+        claim: Claim,
+        worker: str,
+        *,
+        compensating: bool = False,
+    ) -> StepContext:
+        wf = loaded.workflow
+        index = None if compensating else attempt.index
+        return StepContext(
+            attempt.run_id,
+            wf.name,
+            wf.version,
+            attempt.step,
+            claim.attempt,
+            index,
+            worker,
+            compensating,
+            lambda: self.store.is_cancelling(attempt.run_id),
+        )
 
     def _gate(
         self, loaded: LoadedWorkflow, attempt: Attempt, claim: Claim, worker: str
@@ -219,6 +266,10 @@ class StepRuntime:
                 continue
             attempt = replace(lost, ref=ref)
             policy = self.load(ref).workflow.policy_for(attempt.step)
+            if attempt.index == -1:
+                self._recover_compensation(attempt, policy)
+                recovered += 1
+                continue
             count = self.store.attempts_of(attempt)
             retry_in = backoff_delay(policy, count) if count < policy.max_attempts else None
             error = {
@@ -234,6 +285,13 @@ class StepRuntime:
                 self.store.fail(attempt, error, retry_in=None, called=called)
             recovered += 1
         return recovered
+
+    def _recover_compensation(self, attempt: Attempt, policy: RetryPolicy) -> None:
+        count = self.store.attempts_of(attempt)
+        retry_in = backoff_delay(policy, count) if count < policy.max_attempts else None
+        message = f"compensation attempt {count} went silent: its worker was lost"
+        error = {"type": "WorkerLostError", "message": message, "attempt": count}
+        self.store.undo_done(attempt, error, retry_in=retry_in)
 
     def _patiently(self, call: Callable[[], T]) -> T:
         """Retry a Redis call through a short outage (scripts are safe to repeat)."""

@@ -194,3 +194,36 @@ def signal(
         print_json({"id": run_id, "signal": name, "completed": steps})
     else:
         console.print(f"run {run_id}: signal {name!r} completed {', '.join(steps)}")
+
+
+@app.command()
+def cancel(
+    run_id: Annotated[str, typer.Argument(help="Run id.")],
+    reason: Annotated[str, typer.Option("--reason", help="Recorded in the run's history.")] = "",
+    as_json: AsJson = False,
+) -> None:
+    """Cancel a run: no new steps start, completed ones are compensated, it ends CANCELLED."""
+    with Client() as client:
+        state = client.cancel(run_id, reason)
+    if as_json:
+        print_json({"id": run_id, "state": state})
+    else:
+        console.print(f"run {run_id}: {state}")
+
+
+@app.command()
+def retry(
+    run_id: Annotated[str, typer.Argument(help="Id of a FAILED run.")],
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the new run to end.")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Resume a FAILED run from its failed steps (a new run; completed steps are kept)."""
+    with Client() as client:
+        run = client.retry(run_id)
+        doc = run.wait() if wait else None
+    if as_json:
+        print_json(doc if doc is not None else {"id": run.id, "resumed_from": run_id})
+    else:
+        print(run.id)
+    if doc is not None:
+        _exit_for(doc)

@@ -10,8 +10,6 @@ from rich.table import Table
 
 from orchestrator.cli._app import app, console, print_json
 from orchestrator.compiler import Plan, compile_plan
-from orchestrator.errors import SpecError
-from orchestrator.graph import check_supported
 from orchestrator.loader import load_workflow
 from orchestrator.settings import Settings
 from orchestrator.spec import Workflow, json_schema
@@ -37,10 +35,6 @@ def validate(
 ) -> None:
     """Check a workflow spec; exit 2 with one line naming step and field if invalid."""
     wf = _load(workflow, import_tasks=import_)
-    try:
-        check_supported(wf)
-    except SpecError as exc:
-        raise SpecError(str(exc), where=str(workflow)) from None
     summary = {
         "workflow": wf.name,
         "version": wf.version,

@@ -10,7 +10,7 @@
 -- seconds} (requeued for later, holding no worker); {'skip'|'stop'|'gone', ...}.
 local s, idx, token, worker, lease = ARGV[5], ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9])
 local gate = ARGV[10]
-local want = {'state', 'wf', 'input', s .. '.state', s .. '.att', s .. '.gate'}
+local want = {'state', 'wf', 'input', 'inflight', s .. '.state', s .. '.att', s .. '.gate'}
 if infos[s] then
   for _, u in ipairs(infos[s].up) do want[#want + 1] = u .. '.out' end
 end
@@ -111,6 +111,7 @@ else
   hset(s .. '.att', num(s .. '.att') + 1)
 end
 hset(s .. '.by', worker)
+hset('inflight', num('inflight') + 1)
 redis.call('ZADD', LEASES, NOW + lease, lease_member(s, idx, token))
 local r = reply(mode)
 flush()

@@ -7,7 +7,8 @@
 -- something maps over it.
 local s, idx, token, out, cap, how = ARGV[5], ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9]), ARGV[10]
 local FIRST_ITEM = 11
-local want = {'state', 'wf', 'left', s .. '.state', s .. '.tok', s .. '.att', s .. '.left', s .. '.n'}
+local want = {'state', 'wf', 'left', 'inflight', 'done', 'undoing',
+  s .. '.state', s .. '.tok', s .. '.att', s .. '.left', s .. '.n'}
 if infos[s] then
   for _, d in ipairs(infos[s].d) do want[#want + 1] = d .. '.got' end
 end
@@ -41,6 +42,7 @@ local function succeed(output, extra)
   -- the outcome, and each failed attempt's error stays in the event history.
   hset(s .. '.err', '')
   hset(s .. '.f', NOWS)
+  mark_done(s)
   local n = #ARGV - FIRST_ITEM + 1
   if info(s).mo then
     local IK = RK .. ':items:' .. s
@@ -90,11 +92,12 @@ else
       move_step(s, 'FAILED', {error = err})
       hset(s .. '.err', err)
       hset(s .. '.f', NOWS)
-      if run_state() == 'RUNNING' then finish_run('FAILED', 'step ' .. s .. ' failed: ' .. err) end
+      fail_run('step ' .. s .. ' failed: ' .. err)
     else
       succeed(whole, {elements = n})
     end
   end
 end
+attempt_over()
 flush()
 return {'ok', ended or ''}

@@ -8,7 +8,7 @@
 local s, idx, token, err, delay, edge = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local called = ARGV[11] == '1'
 local lease_of = lease_member(s, idx, token)
-load({'state', 'wf', 'left', s .. '.state', s .. '.tok', s .. '.att'})
+load({'state', 'wf', 'left', 'inflight', 'undoing', s .. '.state', s .. '.tok', s .. '.att'})
 if not run_state() then redis.call('ZREM', LEASES, lease_of); return {'gone'} end
 use_plan(hget('wf'))
 if step_state(s) ~= 'RUNNING' then redis.call('ZREM', LEASES, lease_of); return {'stale', step_state(s)} end
@@ -50,10 +50,9 @@ else
   hset(s .. '.f', NOWS)
   -- A parallel branch may have ended the run already: the step's own failure
   -- is still recorded, but the run fails once, with the first error.
-  if run_state() == 'RUNNING' then
-    local e = cjson.decode(err)
-    finish_run('FAILED', 'step ' .. s .. ' failed: ' .. e.type .. ': ' .. e.message)
-  end
+  local e = cjson.decode(err)
+  fail_run('step ' .. s .. ' failed: ' .. e.type .. ': ' .. e.message)
 end
+attempt_over()
 flush()
 return {'ok', ended or ''}

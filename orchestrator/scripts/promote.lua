@@ -13,7 +13,11 @@ for _, member in ipairs(due) do
   local rs = redis.call('HGET', rk, 'state')
   local field = d.s .. '.state'
   local st = redis.call('HGET', rk, field)
-  if rs == 'RUNNING' and d.w and (st == 'QUEUED' or (d.i ~= '' and st == 'RUNNING')) then
+  if d.c and (rs == 'COMPENSATING' or rs == 'CANCELLING') and st == 'COMPENSATING' then
+    -- A compensation waiting for its retry.
+    redis.call('LPUSH', d.q, d.m)
+    moved = moved + 1
+  elseif rs == 'RUNNING' and d.w and (st == 'QUEUED' or (d.i ~= '' and st == 'RUNNING')) then
     -- A step that waited for a rate token or a concurrency slot: still queued.
     redis.call('LPUSH', d.q, d.m)
     moved = moved + 1

@@ -17,6 +17,7 @@ for _, s in ipairs(steps) do
     move_step(s, 'SUCCEEDED', {signal = name})
     hset(s .. '.out', data)
     hset(s .. '.f', NOWS)
+    mark_done(s)
     redis.call('ZREM', P .. 'timeouts', RUN .. '|' .. s)
     settle(s, false)
     done[#done + 1] = s

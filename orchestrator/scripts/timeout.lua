@@ -15,7 +15,7 @@ else
   local err = cjson.encode({type = 'SignalTimeoutError', message = msg})
   move_step(s, 'FAILED', {error = err})
   hset(s .. '.err', err)
-  finish_run('FAILED', 'step ' .. s .. ' failed: SignalTimeoutError: ' .. msg)
+  fail_run('step ' .. s .. ' failed: SignalTimeoutError: ' .. msg)
 end
 flush()
 return {'ok', ended or ''}

@@ -390,34 +390,25 @@ def test_validation_never_crashes_on_workflow_shaped_garbage(
     _never_crashes(data, visibility)
 
 
-# --- fields validated but not yet honoured by the engine ----------------------
+# --- field combinations ---------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("field", "value"),
-    [
-        ("compensate", "m:undo"),
-        ("effects", True),
-    ],
-)
-def test_unsupported_fields_are_refused_before_a_run(field: str, value: object) -> None:
-    from orchestrator.graph import check_supported
-
-    spec: dict[str, object] = {"task": "m:f", field: value}
-    workflow = wf({"a": spec})
-    validate(workflow)  # structurally fine
-    with pytest.raises(SpecError) as info:
-        check_supported(workflow)
-    assert str(info.value) == f"step 'a', field '{field}': not supported yet by this version"
+def test_an_effectful_step_needs_a_compensation_or_says_none() -> None:
+    message = refused(wf({"a": t(effects=True)}))
+    assert message == (
+        "step 'a', field 'compensate': a step with effects needs a compensation; "
+        "say `compensate: none` if it needs none"
+    )
+    for compensate in ("none", "m:undo"):
+        ok = wf({"a": t(effects=True, compensate=compensate)})
+        assert validate(ok) is ok
 
 
-def test_supported_fields_pass_the_support_check() -> None:
-    from orchestrator.graph import check_supported
+def test_compensate_must_be_a_task_path_or_none() -> None:
+    from orchestrator.loader import workflow_from_data
 
-    b = {"task": "m:f", "after": ["a"], "retry": {"max_attempts": 2}}
-    b |= {"dependency": "llm", "fallback": "m:g", "when": "m:p", "trigger": "any_succeeded"}
-    workflow = wf({"a": t(), "b": b}, dependencies={"llm": {"rate": "60/m"}})
-    check_supported(workflow)
+    with pytest.raises(SpecError, match="step 'a', field 'compensate'"):
+        workflow_from_data({"name": "x", "version": 1, "steps": {"a": t(compensate="undo it")}})
 
 
 def test_wait_timeouts_belong_to_wait_for_steps() -> None:

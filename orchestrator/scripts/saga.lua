@@ -1,0 +1,71 @@
+-- Sagas: undoing completed steps when a run fails or is cancelled.
+--
+-- Completed steps that declare a compensation are appended to the run's
+-- `done` list in completion order. When the run fails (or is cancelled) it
+-- waits until no attempt is in flight (`inflight`), so that a step finishing
+-- late is undone too, then compensates one step at a time, latest first,
+-- each exactly once (`undoing` marks the one in progress). A compensation is
+-- claimed, leased and fenced like an attempt, with element index -1.
+
+local function mark_done(s)
+  if info(s).cp then hset('done', (hget('done') or '') .. s .. ',') end
+end
+
+local function undo_message(i)
+  seq = seq + 1
+  local m = string.gsub(i.tc, '@RUN@', RUN)
+  m = string.gsub(m, '@TAG@', RUN .. '.' .. NOWS .. '.u' .. seq)
+  return m
+end
+
+-- Queue the compensation of the latest completed step not yet undone.
+local function start_next_compensation()
+  local order = {}
+  for s in string.gmatch(hget('done') or '', '([^,]+)') do order[#order + 1] = s end
+  for k = #order, 1, -1 do
+    local s = order[k]
+    if step_state(s) == 'SUCCEEDED' then
+      move_step(s, 'COMPENSATING')
+      hset(s .. '.q', NOWS)
+      push(info(s).q, undo_message(info(s)))
+      hset('undoing', s)
+      return true
+    end
+  end
+  return false
+end
+
+-- A failed or cancelled run moves on once nothing is in flight: the next
+-- compensation, or its end state.
+local function wind_down()
+  local rs = run_state()
+  if rs ~= 'COMPENSATING' and rs ~= 'CANCELLING' then return end
+  if num('inflight') > 0 or (hget('undoing') or '') ~= '' then return end
+  if start_next_compensation() then return end
+  if rs == 'COMPENSATING' then finish_run('COMPENSATED') else finish_run('CANCELLED') end
+end
+
+-- The run failed because of `err`: compensate if a completed (or still
+-- running) step can be undone, else end FAILED at once.
+local function fail_run(err)
+  if run_state() ~= 'RUNNING' then return end
+  local fields = {}
+  for k, s in ipairs(meta().compensable) do fields[k] = s .. '.state' end
+  load(fields)
+  for _, s in ipairs(meta().compensable) do
+    local st = step_state(s)
+    if st == 'SUCCEEDED' or st == 'RUNNING' then
+      move_run('COMPENSATING', {error = err})
+      hset('error', err)
+      wind_down()
+      return
+    end
+  end
+  finish_run('FAILED', err)
+end
+
+-- An attempt ended (recorded or given up): one less in flight.
+local function attempt_over()
+  hset('inflight', math.max(0, num('inflight') - 1))
+  wind_down()
+end
