@@ -2,7 +2,7 @@
 
 Both spellings must produce the same ``Workflow``: identity is the content
 hash, so a DSL build and the YAML file are interchangeable for ``submit`` and
-can never register as two different contents for ``document-triage:1``.
+can never register as two different contents for ``document-triage:2``.
 Run ``python -m examples.flows`` to compare the two hashes.
 """
 
@@ -26,13 +26,34 @@ def triage_flow() -> Workflow:
         "retry_on": ["ProviderError"],
     }
     return (
-        Flow("document-triage", 1, description=DESCRIPTION, input={"url": "str"})
+        Flow("document-triage", 2, description=DESCRIPTION, input={"url": "str"})
         .step("fetch", triage.fetch)
         .step("chunk", triage.chunk, after=["fetch"])
         .step("embed", triage.embed, after=["chunk"], map="chunk")
         .step("classify", triage.classify, after=["fetch"], retry=classify_retry)
         .step("summarize", triage.summarize, after=["chunk", "classify"])
-        .step("store", triage.store, after=["embed", "classify", "summarize"])
+        .step(
+            "review",
+            wait_for="approval",
+            after=["classify"],
+            when=triage.needs_review,
+            timeout="1h",
+        )
+        .step(
+            "store",
+            triage.store,
+            after=["embed", "classify", "summarize", "review"],
+            trigger="none_failed",
+            effects=True,
+            compensate=triage.unstore,
+        )
+        .step(
+            "publish",
+            triage.publish,
+            after=["store", "review"],
+            trigger="none_failed",
+            retry={"max_attempts": 1},
+        )
         .build(import_tasks=True)
     )
 

@@ -7,7 +7,9 @@ input, and latencies and transient failures from a ``random.Random`` seeded by
 dice as its first attempt, which is what makes a run's behaviour reproducible.
 
 Graph: fetch → chunk → embed (one per chunk); fetch → classify; summarize
-waits for both chunk and classify; store joins embed, classify and summarize.
+waits for both chunk and classify; review (a human approval) happens only
+when ``needs_review`` says so; store joins embed, classify, summarize and
+review, and is undone by ``unstore`` if a later step fails; publish is last.
 """
 
 from __future__ import annotations
@@ -194,3 +196,36 @@ def store(
         dims=len(embed[0].vector) if embed else 0,
         summary_chars=len(summarize.text),
     )
+
+
+class Approval(BaseModel):
+    approved: bool
+    by: str
+
+
+class Published(BaseModel):
+    record_id: str
+    reviewed_by: str | None
+
+
+class PublishError(RuntimeError):
+    """Publishing refused the document: a failure after store, which the saga undoes."""
+
+
+def needs_review(classify: Label) -> bool:
+    """Only documents the model is unsure about go to a person."""
+    return classify.confidence < 0.9
+
+
+def unstore(store: StoredDoc, ctx: StepContext) -> None:
+    """Compensation of ``store``: delete the record again (simulated, idempotent)."""
+    _latency(ctx, 2, 10)
+
+
+@step
+def publish(store: StoredDoc, review: Approval | None, ctx: StepContext) -> Published:
+    """The last step; a document whose URL says ``broken`` is refused here, after store."""
+    _latency(ctx, 2, 10)
+    if "broken" in store.url:
+        raise PublishError(f"{store.url}: the publishing service refused it")
+    return Published(record_id=store.record_id, reviewed_by=review.by if review else None)

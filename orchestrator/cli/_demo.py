@@ -1,8 +1,10 @@
 """``orch demo``: the document-triage example on the embedded default, with timings.
 
 It is the project's "main job": it starts a private Redis and a worker pool,
-submits a batch of documents, follows them with a progress bar, and prints
-per-run and per-step tables, so a new user sees the whole product in a minute.
+submits a batch of documents plus one that a late step refuses, follows them
+with a progress bar while playing the human reviewer (approving the documents
+whose label is uncertain), and prints per-run and per-step tables. A new user
+sees retries, a human approval and a compensated saga in under a minute.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from orchestrator.settings import Settings
 from orchestrator.states import RunState
 
 DEMO_SPEC = "document-triage.yaml"
+BROKEN_URL = "https://example.com/doc/broken"
+REVIEWER = {"approved": True, "by": "demo-reviewer"}
 
 
 def run_demo(settings: Settings, *, runs: int, concurrency: int | None) -> bool:
@@ -36,36 +40,45 @@ def run_demo(settings: Settings, *, runs: int, concurrency: int | None) -> bool:
     with dev_environment(settings, concurrency=processes) as env:
         console.print(f"Redis {env.url} · 1 worker × {processes} processes · {wf.ref}")
         with Client(env.url, settings=settings) as client:
-            handles = [
-                client.submit(wf, {"url": f"https://example.com/doc/{i}"}) for i in range(runs)
-            ]
-            docs = _follow(handles)
+            urls = [f"https://example.com/doc/{i}" for i in range(runs)] + [BROKEN_URL]
+            handles = [client.submit(wf, {"url": url}) for url in urls]
+            docs, approved = _follow(client, handles)
     wall = time.monotonic() - started
     console.print(_runs_table(docs))
     console.print(_steps_table(docs))
-    ok = sum(d["state"] == RunState.SUCCEEDED for d in docs)
+    normal, broken = docs[:-1], docs[-1]
+    ok = sum(d["state"] == RunState.SUCCEEDED for d in normal)
     retries = sum(_retries(s) for d in docs for s in d["steps"].values())
+    undone = [n for n, s in broken["steps"].items() if s["state"] == "COMPENSATED"]
     console.print(
-        f"{ok}/{len(docs)} runs succeeded · {retries} transient failures retried · "
-        f"{wall:.1f} s wall time (including Redis and worker start-up)"
+        f"{ok}/{len(normal)} documents succeeded · {retries} transient failures retried · "
+        f"{approved} approved by a reviewer · the broken document ended {broken['state']}"
+        f" ({', '.join(undone) or 'nothing'} undone) · {wall:.1f} s wall time "
+        "(including Redis and worker start-up)"
     )
-    return bool(ok == len(docs))
+    return bool(ok == len(normal) and broken["state"] == RunState.COMPENSATED)
 
 
-def _follow(handles: list[Run]) -> list[dict[str, Any]]:
+def _follow(client: Client, handles: list[Run]) -> tuple[list[dict[str, Any]], int]:
+    """Wait for every run, approving the reviews they wait for; returns (docs, approvals)."""
     columns = (TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     done: dict[str, dict[str, Any]] = {}
+    approved = 0
     with Progress(*columns, console=console, transient=False) as progress:
         bar = progress.add_task("runs", total=len(handles))
         while len(done) < len(handles):
             for run in handles:
-                if run.id not in done:
-                    doc = run.status()
-                    if doc["state"] in TERMINAL:
-                        done[run.id] = doc
+                if run.id in done:
+                    continue
+                doc = run.status()
+                if doc["state"] in TERMINAL:
+                    done[run.id] = doc
+                elif doc["steps"]["review"]["state"] == "WAITING":
+                    client.signal(run.id, "approval", REVIEWER)
+                    approved += 1
             progress.update(bar, completed=len(done))
             time.sleep(0.1)
-    return [done[run.id] for run in handles]
+    return [done[run.id] for run in handles], approved
 
 
 def _runs_table(docs: list[dict[str, Any]]) -> Table:

@@ -44,6 +44,11 @@ end
 if idx == '' and st == 'PENDING' and hget(s .. '.gate') == '1' then
   if gate ~= 'open' then return reply('gate') end
   hset(s .. '.gate', '')
+  if i.w then  -- a gated approval: the predicate says it is needed
+    wait_for_signal(s, i)
+    flush()
+    return {'waiting', s}
+  end
   move_step(s, 'QUEUED', {when = true})
   st = 'QUEUED'
 end

@@ -136,22 +136,26 @@ local function finish_run(to, err)
   ended = to
 end
 
+local function wait_for_signal(s, i)
+  move_step(s, 'WAITING', {signal = i.w})
+  if i.to then redis.call('ZADD', P .. 'timeouts', NOW + i.to, RUN .. '|' .. s) end
+end
+
 -- Make step s ready: queue it (once, or once per element for a map), or
 -- start waiting for its signal. Returns true when s completed on the spot
 -- (a map over an empty list), so the caller settles its dependants too.
 local function dispatch(s)
   local i = info(s)
-  if i.w then
-    move_step(s, 'WAITING', {signal = i.w})
-    if i.to then redis.call('ZADD', P .. 'timeouts', NOW + i.to, RUN .. '|' .. s) end
-    return false
-  end
   hset(s .. '.q', NOWS)
   if i.wh then
     -- Gated by a `when` predicate: the step stays PENDING until a worker has
     -- evaluated it (claim opens the gate, the skip script closes it).
     hset(s .. '.gate', '1')
     push(i.q, message(i, nil))
+    return false
+  end
+  if i.w then
+    wait_for_signal(s, i)
     return false
   end
   if not i.m then
