@@ -30,6 +30,9 @@ if d and delay ~= '' and not budget_allows(d, token) then
   err = cjson.encode(e)
 end
 redis.call('ZREM', LEASES, lease_of)
+-- A run that has already ended (or is winding down) starts nothing new, so a
+-- retry could never be promoted: the step's failure is final.
+if run_state() ~= 'RUNNING' then delay = '' end
 if d then
   free_slot(d, token)
   if called then note(d, 'fail', token); breaker_after(d, s, token, false) end

@@ -1,0 +1,1 @@
+"""Fault-injection tests: killed processes, poison steps, duplicates, a Redis restart."""
