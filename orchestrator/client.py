@@ -33,6 +33,9 @@ from orchestrator.status import status_document
 from orchestrator.steps import StepFunction, import_task
 from orchestrator.store import RunStore
 
+#: Seconds `Run.wait` rides out an unreachable Redis before it reports it.
+WAIT_PATIENCE = 15.0
+
 TERMINAL = {
     s.value
     for s in (
@@ -255,8 +258,24 @@ class Run:
         return self.client.store.events(self.id)
 
     def wait(self, timeout: float | None = None) -> dict[str, Any]:
-        """Block until the run is terminal; returns its status document."""
+        """Block until the run is terminal; returns its status document.
+
+        A Redis outage shorter than ``WAIT_PATIENCE`` (a restart, a failover) is
+        waited out rather than reported, since the run goes on regardless.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
+        outage_since: float | None = None
+        while True:
+            try:
+                return self._wait_once(deadline, timeout)
+            except RedisUnavailableError:
+                now = time.monotonic()
+                outage_since = outage_since or now
+                if now - outage_since > WAIT_PATIENCE or (deadline is not None and now > deadline):
+                    raise
+                time.sleep(0.5)
+
+    def _wait_once(self, deadline: float | None, timeout: float | None) -> dict[str, Any]:
         for _ in _done_notifications(self.client, self.id, deadline):
             doc = self.status()
             if doc["state"] in TERMINAL:

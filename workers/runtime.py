@@ -268,23 +268,26 @@ class StepRuntime:
             policy = self.load(ref).workflow.policy_for(attempt.step)
             if attempt.index == -1:
                 self._recover_compensation(attempt, policy)
-                recovered += 1
-                continue
-            count = self.store.attempts_of(attempt)
-            retry_in = backoff_delay(policy, count) if count < policy.max_attempts else None
-            error = {
-                "type": "WorkerLostError",
-                "message": f"attempt {count} went silent for {self.store.lease_seconds:g}s: its "
-                "worker was killed, ran out of memory or hit its hard time limit",
-                "attempt": count,
-            }
-            log.warning("run %s step %s: %s", attempt.run_id, attempt.step, error["message"])
-            called = self.load(ref).workflow.steps[attempt.step].dependency is not None
-            outcome = self.store.fail(attempt, error, retry_in=retry_in, called=called)
-            if outcome.startswith("fallback"):  # budget spent: the sweeper runs no user code
-                self.store.fail(attempt, error, retry_in=None, called=called)
+            else:
+                self._recover_step(attempt, policy)
             recovered += 1
         return recovered
+
+    def _recover_step(self, attempt: Attempt, policy: RetryPolicy) -> None:
+        count = self.store.attempts_of(attempt)
+        retry_in = backoff_delay(policy, count) if count < policy.max_attempts else None
+        error = {
+            "type": "WorkerLostError",
+            "message": f"attempt {count} went silent for {self.store.lease_seconds:g}s: its "
+            "worker was killed, ran out of memory or hit its hard time limit",
+            "attempt": count,
+        }
+        called = self.load(attempt.ref).workflow.steps[attempt.step].dependency is not None
+        outcome = self.store.fail(attempt, error, retry_in=retry_in, called=called)
+        if outcome.startswith("fallback"):  # budget spent: the sweeper runs no user code
+            outcome = self.store.fail(attempt, error, retry_in=None, called=called)
+        if outcome.startswith("ok"):  # a stale lease (outcome already recorded) says nothing
+            log.warning("run %s step %s: %s", attempt.run_id, attempt.step, error["message"])
 
     def _recover_compensation(self, attempt: Attempt, policy: RetryPolicy) -> None:
         count = self.store.attempts_of(attempt)
