@@ -1,0 +1,131 @@
+"""The benchmark as ``make bench`` runs it, in its smallest form: does it run and report?
+
+No timing is asserted: numbers depend on the machine. What is checked is that
+the run finishes, that its JSON file has every field a reader relies on, and
+that nothing it started outlives it, also when it is interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+METRIC_KEYS = {"name", "unit", "better", "orch", "plain", "ratio", "target", "passed"}
+
+
+def bench_env(mark: str, tmp: Path) -> dict[str, str]:
+    """The environment of the benchmark; ``mark`` lets us find every process it starts.
+
+    TMPDIR keeps its work directory (Redis data, worker logs, which an
+    interrupted run leaves behind on purpose) inside the test's own.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ORCH_", "BENCH_"))}
+    return {**env, "BENCH_TEST_MARK": mark, "TMPDIR": str(tmp)}
+
+
+def marked_pids(mark: str) -> list[int]:
+    """Live processes (not zombies) whose environment carries ``mark``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if f"BENCH_TEST_MARK={mark}".encode() in environ and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def wait_gone(mark: str, timeout: float = 20.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while (left := marked_pids(mark)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def test_quick_run_writes_a_well_formed_report(tmp_path: Path) -> None:
+    mark = uuid.uuid4().hex
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", "e,g", "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=bench_env(mark, tmp_path),
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "orch median" in proc.stdout, "the Rich table was not printed"
+    assert wait_gone(mark) == [], "processes started by the benchmark outlived it"
+
+    files = list((tmp_path / "out").glob("*.json"))
+    assert len(files) == 1, files
+    doc = json.loads(files[0].read_text())
+    machine = doc["machine"]
+    for key in ("cpu_count", "cpu_model", "python", "redis", "celery"):
+        assert machine.get(key), key
+    assert doc["mode"] == "quick"
+    assert doc["rounds"] == 1
+    assert set(doc["scenarios"]) == {"e", "g"}
+
+    for key, scenario in doc["scenarios"].items():
+        metrics = scenario["metrics"]
+        assert metrics, key
+        for m in metrics:
+            assert set(m) >= METRIC_KEYS, (key, m)
+            assert m["better"] in ("higher", "lower")
+            assert is_number(m["orch"]["median"]), (key, m["name"])
+            assert m["orch"]["min"] <= m["orch"]["median"] <= m["orch"]["max"]
+            if m["plain"]["median"] is not None:
+                assert is_number(m["plain"]["median"])
+                assert is_number(m["ratio"])
+            if m["target"] is not None:
+                assert {"kind", "op", "value", "text"} <= set(m["target"])
+                assert isinstance(m["passed"], bool)
+        both = [m for m in metrics if is_number(m["plain"]["median"]) and is_number(m["ratio"])]
+        assert both, f"scenario {key} has no metric measured on both sides"
+    assert any(m["target"] for m in doc["scenarios"]["g"]["metrics"])
+
+
+def test_ctrl_c_stops_everything_it_started(tmp_path: Path) -> None:
+    mark = uuid.uuid4().hex
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench", "--quick", "--only", "a", "--out", str(tmp_path / "out")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=bench_env(mark, tmp_path),
+    )
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:  # wait until Redis and both sides' workers are up
+            if "scenario a" in line:
+                break
+        assert len(marked_pids(mark)) > 3, "expected Redis and worker processes to be running"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert wait_gone(mark) == [], "processes started by the benchmark outlived Ctrl-C"
+    assert not (tmp_path / "out").exists(), "an interrupted run must not write a report"
