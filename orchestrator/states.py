@@ -41,7 +41,9 @@ R, S = RunState, StepState
 RUN_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
     R.PENDING: frozenset({R.RUNNING, R.CANCELLING}),
     R.RUNNING: frozenset({R.SUCCEEDED, R.FAILED, R.COMPENSATING, R.CANCELLING}),
-    R.COMPENSATING: frozenset({R.COMPENSATED, R.COMPENSATION_FAILED, R.CANCELLING}),
+    # COMPENSATING -> FAILED: the steps that could be undone never completed after all
+    # (they were still running when the run failed, and failed too): nothing was undone.
+    R.COMPENSATING: frozenset({R.COMPENSATED, R.COMPENSATION_FAILED, R.CANCELLING, R.FAILED}),
     R.CANCELLING: frozenset({R.CANCELLED}),
     R.SUCCEEDED: frozenset(),
     R.FAILED: frozenset(),

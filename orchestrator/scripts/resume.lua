@@ -29,7 +29,9 @@ for _, s in ipairs(order) do
     end
     event({step = s, from = cjson.null, to = st, restored_from = old_id})
     if redis.call('EXISTS', OK .. ':items:' .. s) == 1 then
+      -- COPY keeps the old run's expiry: the copy must live as long as the new run.
       redis.call('COPY', OK .. ':items:' .. s, RK .. ':items:' .. s)
+      redis.call('PERSIST', RK .. ':items:' .. s)
     end
   end
 end

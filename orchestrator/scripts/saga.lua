@@ -29,6 +29,7 @@ local function start_next_compensation()
       hset(s .. '.q', NOWS)
       push(info(s).q, undo_message(info(s)))
       hset('undoing', s)
+      hset('undid', '1')
       return true
     end
   end
@@ -42,7 +43,13 @@ local function wind_down()
   if rs ~= 'COMPENSATING' and rs ~= 'CANCELLING' then return end
   if num('inflight') > 0 or (hget('undoing') or '') ~= '' then return end
   if start_next_compensation() then return end
-  if rs == 'COMPENSATING' then finish_run('COMPENSATED') else finish_run('CANCELLED') end
+  if rs == 'CANCELLING' then
+    finish_run('CANCELLED')
+  elseif hget('undid') then
+    finish_run('COMPENSATED')
+  else
+    finish_run('FAILED')  -- the run failed, and in the end there was nothing to undo
+  end
 end
 
 -- The run failed because of `err`: compensate if a completed (or still

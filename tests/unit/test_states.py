@@ -59,6 +59,8 @@ EXPECTED_RUN = {
     ("RUNNING", "COMPENSATING"),
     ("COMPENSATING", "COMPENSATED"),
     ("COMPENSATING", "COMPENSATION_FAILED"),
+    # Beyond DESIGN.md's diagram: a failed run with nothing left to undo ends FAILED.
+    ("COMPENSATING", "FAILED"),
     *((src, "CANCELLING") for src in RUN_NON_TERMINAL_CANCELLABLE),
     ("CANCELLING", "CANCELLED"),
 }
