@@ -44,6 +44,7 @@ from tests.integration.helpers import (
     entered,
     expected_output,
     path,
+    pool_processes,
     run_events,
     step_events,
     wait_until,
@@ -128,22 +129,6 @@ class FaultEnv:
         return "\n".join(out)
 
 
-def _strays(hostnames: list[str]) -> list[int]:
-    """Live processes of the given workers (main or pool child, orphaned or not)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z" and any(h in cmdline for h in hostnames):
-            found.append(int(entry.name))
-    return found
-
-
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultEnv]:
     server = EmbeddedRedis(tmp_path / "redis")
@@ -166,7 +151,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultEnv]:
         if fault_env is not None:
             print(fault_env.logs())  # shown by pytest when the test failed
         pool.stop()
-        for pid in _strays(hostnames):
+        for pid in pool_processes(hostnames):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         if r is not None:
@@ -265,7 +250,7 @@ def test_killed_worker_is_recovered_by_the_other_worker(env: FaultEnv) -> None:
     (survivor,) = [w for w in env.pool.workers if w is not victim]
     victim.kill()
     assert victim.process.poll() is not None
-    wait_until(lambda: not _strays([victim.hostname.split("@", 1)[0] + "@"]), timeout=10)
+    wait_until(lambda: not pool_processes([victim.hostname.split("@", 1)[0] + "@"]), timeout=10)
 
     doc = env.wait(run)
     key = f"{run.id}/act"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -123,3 +124,19 @@ class DoneListener:
 
     def close(self) -> None:
         self.pubsub.close()
+
+
+def pool_processes(hostnames: list[str]) -> list[int]:
+    """Live processes of the given workers (main or pool child, orphaned or not)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and any(h in cmdline for h in hostnames):
+            found.append(int(entry.name))
+    return found

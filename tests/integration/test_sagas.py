@@ -54,6 +54,7 @@ from orchestrator.client import TERMINAL
 from orchestrator.embedded import EmbeddedRedis
 from orchestrator.messages import queue_list_key
 from orchestrator.states import RUN_TRANSITIONS, STEP_TRANSITIONS, RunState, StepState
+from tests.integration.helpers import pool_processes
 from workers.pool import WorkerPool
 
 pytestmark = pytest.mark.integration
@@ -398,21 +399,6 @@ class PrivateEnv:
     tmp: Path
 
 
-def _pool_processes(hostnames: list[str]) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z" and any(h in cmdline for h in hostnames):
-            found.append(int(entry.name))
-    return found
-
-
 @pytest.fixture
 def private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PrivateEnv]:
     """Its own redis-server and two workers of one prefork child each, 2 s leases."""
@@ -432,7 +418,7 @@ def private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Private
         for log in sorted((tmp_path / "logs").glob("*.log")):
             print(f"--- {log.name}\n" + "\n".join(log.read_text().splitlines()[-40:]))
         pool.stop()
-        for pid in _pool_processes(hostnames):
+        for pid in pool_processes(hostnames):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         conn.close()
