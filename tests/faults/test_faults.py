@@ -38,13 +38,13 @@ from orchestrator import Client, Flow, Run
 from orchestrator.client import TERMINAL
 from orchestrator.embedded import EmbeddedRedis
 from orchestrator.errors import RedisUnavailableError
-from orchestrator.settings import Settings
 from tests.integration.helpers import (
     WEIGHTS,
     entered,
     expected_output,
     path,
     pool_processes,
+    private_cluster,
     run_events,
     step_events,
     wait_until,
@@ -121,44 +121,13 @@ class FaultEnv:
     def delayed_of(self, run_id: str) -> list[str]:
         return [m for m in self.r.zrange("orch:delayed", 0, -1) if json.loads(m)["r"] == run_id]
 
-    def logs(self, lines: int = 60) -> str:
-        out = []
-        for log in sorted(self.tmp.glob("logs/*.log")):
-            tail = log.read_text(errors="replace").splitlines()[-lines:]
-            out.append(f"--- {log.name}\n" + "\n".join(tail))
-        return "\n".join(out)
-
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultEnv]:
-    server = EmbeddedRedis(tmp_path / "redis")
-    url = server.start()
-    monkeypatch.setenv("ORCH_REDIS_URL", url)
     queue = f"faults-{uuid.uuid4().hex[:8]}"
-    pool = WorkerPool(url, log_dir=tmp_path / "logs", env={"ORCH_LEASE_SECONDS": f"{LEASE:g}"})
-    client: Client | None = None
-    r: redis.Redis | None = None
-    fault_env: FaultEnv | None = None
-    hostnames: list[str] = []
-    try:
-        pool.start([queue], concurrency=2, processes=2)
-        hostnames = [w.hostname.split("@", 1)[0] + "@" for w in pool.workers]
-        client = Client(url, settings=Settings(redis_url=url, lease_seconds=LEASE))
-        r = redis.Redis.from_url(url, decode_responses=True)
-        fault_env = FaultEnv(server, pool, client, r, queue, tmp_path)
-        yield fault_env
-    finally:
-        if fault_env is not None:
-            print(fault_env.logs())  # shown by pytest when the test failed
-        pool.stop()
-        for pid in pool_processes(hostnames):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        if r is not None:
-            r.close()
-        if client is not None:
-            client.close()
-        server.stop()
+    with private_cluster(tmp_path, queue=queue, processes=2, concurrency=2, lease=LEASE) as c:
+        monkeypatch.setenv("ORCH_REDIS_URL", c.server.url)
+        yield FaultEnv(c.server, c.pool, c.client, c.r, queue, tmp_path)
 
 
 def effects_db(tmp: Path) -> Path:

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import redis
 
 from orchestrator import Client, Flow, Run
+from orchestrator.embedded import EmbeddedRedis
 from orchestrator.keys import Keys
+from orchestrator.settings import Settings
 from tests.conftest import executions, step_starts
+from workers.pool import WorkerPool
 
 WAIT = 60.0
 
@@ -140,3 +148,49 @@ def pool_processes(hostnames: list[str]) -> list[int]:
         if state != "Z" and any(h in cmdline for h in hostnames):
             found.append(int(entry.name))
     return found
+
+
+@dataclass
+class Cluster:
+    """A private redis-server and worker pool, for tests that kill or restart them."""
+
+    server: EmbeddedRedis
+    pool: WorkerPool
+    client: Client
+    r: redis.Redis
+    queue: str
+
+
+def log_tails(log_dir: Path, lines: int = 40) -> str:
+    """The end of every worker log, to read when a test failed."""
+    out = []
+    for log in sorted(log_dir.glob("*.log")):
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+        out.append(f"--- {log.name}\n" + "\n".join(tail))
+    return "\n".join(out)
+
+
+@contextlib.contextmanager
+def private_cluster(
+    base: Path, *, queue: str, processes: int, concurrency: int, lease: float
+) -> Iterator[Cluster]:
+    """Start Redis and workers with short leases; stop them and every stray process after."""
+    server = EmbeddedRedis(base / "redis")
+    url = server.start()
+    pool = WorkerPool(url, log_dir=base / "logs", env={"ORCH_LEASE_SECONDS": f"{lease:g}"})
+    client = Client(url, settings=Settings(redis_url=url, lease_seconds=lease))
+    conn = redis.Redis.from_url(url, decode_responses=True)
+    hostnames: list[str] = []
+    try:
+        pool.start([queue], concurrency=concurrency, processes=processes)
+        hostnames = [w.hostname.split("@", 1)[0] + "@" for w in pool.workers]
+        yield Cluster(server, pool, client, conn, queue)
+    finally:
+        print(log_tails(base / "logs"))  # pytest shows it when the test failed
+        pool.stop()
+        for pid in pool_processes(hostnames):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        conn.close()
+        client.close()
+        server.stop()

@@ -16,7 +16,6 @@ What is checked is behaviour, with generous time bounds, never speed.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -33,8 +32,7 @@ import redis
 from orchestrator import Client, Flow, Run, Workflow
 from orchestrator.client import TERMINAL
 from orchestrator.embedded import EmbeddedRedis
-from orchestrator.settings import Settings
-from tests.integration.helpers import step_events, wait_until
+from tests.integration.helpers import private_cluster, step_events, wait_until
 from tests.steps.resilience import call_times, counts, pids
 from workers.pool import WorkerPool
 
@@ -104,42 +102,13 @@ class Own:
     pool: WorkerPool
     client: Client
     r: redis.Redis
-    logs: Path
-
-    def tail(self, lines: int = 40) -> str:
-        out = []
-        for log in sorted(self.logs.glob("*.log")):
-            text = log.read_text(errors="replace").splitlines()[-lines:]
-            out.append(f"--- {log.name}\n" + "\n".join(text))
-        return "\n".join(out)
 
 
 @pytest.fixture(scope="module")
 def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Own]:
     base = tmp_path_factory.mktemp("resilience")
-    server = EmbeddedRedis(base / "redis")
-    url = server.start()
-    pool = WorkerPool(url, log_dir=base / "logs", env={"ORCH_LEASE_SECONDS": f"{LEASE:g}"})
-    client: Client | None = None
-    r: redis.Redis | None = None
-    try:
-        pool.start(["orch"], concurrency=1, processes=4)
-        client = Client(url, settings=Settings(redis_url=url, lease_seconds=LEASE))
-        r = redis.Redis.from_url(url, decode_responses=True)
-        env = Own(server, pool, client, r, base / "logs")
-        yield env
-        print(env.tail())  # shown by pytest when a test failed
-    finally:
-        children = [pid for w in pool.workers for pid in w.child_pids()]
-        pool.stop()
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        if r is not None:
-            r.close()
-        if client is not None:
-            client.close()
-        server.stop()
+    with private_cluster(base, queue="orch", processes=4, concurrency=1, lease=LEASE) as c:
+        yield Own(c.server, c.pool, c.client, c.r)
 
 
 # -- 1. a storm of failures is bounded by the retry budget and the breaker ----------

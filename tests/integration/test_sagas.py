@@ -19,7 +19,6 @@ compensation did is read from the ledgers of ``tests.steps.saga_checks``.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import os
@@ -46,7 +45,6 @@ from orchestrator import (
     NotFoundError,
     OrchestratorError,
     Run,
-    Settings,
     Workflow,
     WorkflowConflictError,
 )
@@ -54,7 +52,7 @@ from orchestrator.client import TERMINAL
 from orchestrator.embedded import EmbeddedRedis
 from orchestrator.messages import queue_list_key
 from orchestrator.states import RUN_TRANSITIONS, STEP_TRANSITIONS, RunState, StepState
-from tests.integration.helpers import pool_processes
+from tests.integration.helpers import private_cluster
 from workers.pool import WorkerPool
 
 pytestmark = pytest.mark.integration
@@ -402,28 +400,10 @@ class PrivateEnv:
 @pytest.fixture
 def private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PrivateEnv]:
     """Its own redis-server and two workers of one prefork child each, 2 s leases."""
-    server = EmbeddedRedis(tmp_path / "redis")
-    url = server.start()
-    monkeypatch.setenv("ORCH_REDIS_URL", url)
     queue = f"saga-{uuid.uuid4().hex[:8]}"
-    pool = WorkerPool(url, log_dir=tmp_path / "logs", env={"ORCH_LEASE_SECONDS": f"{LEASE:g}"})
-    hostnames: list[str] = []
-    client = Client(url, settings=Settings(redis_url=url, lease_seconds=LEASE))
-    conn = redis.Redis.from_url(url, decode_responses=True)
-    try:
-        pool.start([queue], concurrency=1, processes=2)
-        hostnames = [w.hostname.split("@", 1)[0] + "@" for w in pool.workers]
-        yield PrivateEnv(server, pool, client, conn, queue, tmp_path)
-    finally:
-        for log in sorted((tmp_path / "logs").glob("*.log")):
-            print(f"--- {log.name}\n" + "\n".join(log.read_text().splitlines()[-40:]))
-        pool.stop()
-        for pid in pool_processes(hostnames):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        conn.close()
-        client.close()
-        server.stop()
+    with private_cluster(tmp_path, queue=queue, processes=2, concurrency=1, lease=LEASE) as c:
+        monkeypatch.setenv("ORCH_REDIS_URL", c.server.url)
+        yield PrivateEnv(c.server, c.pool, c.client, c.r, queue, tmp_path)
 
 
 def test_killed_compensation_is_run_again_and_its_effect_happens_once(
