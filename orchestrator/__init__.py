@@ -17,6 +17,7 @@ from orchestrator.errors import (
     RunFailedError,
     RunTimeoutError,
     SpecError,
+    StepCancelled,
     WorkflowConflictError,
 )
 from orchestrator.graph import validate
@@ -46,6 +47,7 @@ __all__ = [
     "RunTimeoutError",
     "Settings",
     "SpecError",
+    "StepCancelled",
     "StepContext",
     "StepSpec",
     "StepState",

@@ -188,6 +188,24 @@ class Client:
             raise OrchestratorError(f"run {run_id} is {value}; only a FAILED run can be resumed")
         return Run(self, value)
 
+    def compensate(self, run_id: str) -> Run:
+        """Retry the compensation that failed for good in a run, and carry the saga on.
+
+        The run is reopened (an operator's move, recorded as an event): the
+        step whose compensation failed gets a fresh set of attempts, then the
+        steps completed before it are undone, and the run ends COMPENSATED (or
+        CANCELLED, for a cancelled run) or COMPENSATION_FAILED again.
+        """
+        status, value = self.store.recompensate(run_id)
+        if status == "gone":
+            raise NotFoundError(f"run {run_id!r} not found (unknown, or expired)")
+        if status == "state":
+            raise OrchestratorError(
+                f"run {run_id} is {value} with no failed compensation; only a run whose "
+                "compensation failed (COMPENSATION_FAILED, or CANCELLED) can compensate again"
+            )
+        return Run(self, run_id)
+
     def coverage(self, workflow: Workflow | str | Path) -> dict[str, Any]:
         """Branch coverage of a workflow version: which edges runs have taken."""
         wf = self.resolve(workflow)

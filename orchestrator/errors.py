@@ -57,6 +57,14 @@ class NonRetryableError(OrchestratorError):
     """Raised by step code to fail the step at once, without retries."""
 
 
+class StepCancelled(NonRetryableError):
+    """Raised inside a step body when its run was cancelled and its ``cancel_grace`` ran out.
+
+    Catch it (or use ``finally``) to clean up; the step is recorded FAILED and
+    the run's saga goes on. A body that swallows it is terminated later.
+    """
+
+
 class PayloadTooLargeError(NonRetryableError):
     """A step output or run input exceeds ORCH_MAX_PAYLOAD_BYTES; retrying cannot shrink it."""
 

@@ -69,6 +69,11 @@ def _check_combinations(name: str, spec: StepSpec) -> None:
             "only a wait_for step waits; a task's time limit is retry.timeout",
             where=_where(name, field),
         )
+    if spec.wait_for is not None and spec.cancel_grace is not None:
+        raise SpecError(
+            "a wait_for step runs nothing that could be interrupted",
+            where=_where(name, "cancel_grace"),
+        )
     if spec.effects and spec.compensate is None:
         raise SpecError(
             "a step with effects needs a compensation; say `compensate: none` if it needs none",

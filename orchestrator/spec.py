@@ -159,6 +159,9 @@ class StepSpec(_Model):
     )
     effects: bool = Field(default=False, description="The step changes the outside world.")
     retry: RetryPolicy | None = Field(default=None, description="Overrides the workflow's policy.")
+    cancel_grace: Duration | None = Field(
+        default=None, description="Overrides the workflow's cancel_grace for this step."
+    )
 
     @model_validator(mode="after")
     def _task_or_wait(self) -> StepSpec:
@@ -184,6 +187,11 @@ class Workflow(_Model):
         default=None, description="Declared run input fields (name: type); enables the fill check."
     )
     retry: RetryPolicy = Field(default_factory=RetryPolicy, description="Default step policy.")
+    cancel_grace: Duration | None = Field(
+        default=None,
+        description="Time a running step may go on after its run is cancelled before it is "
+        "interrupted; none: it runs to its end (it can watch ctx.cancelled).",
+    )
     dependencies: dict[str, Dependency] = Field(default_factory=dict)
     steps: dict[StepName, StepSpec] = Field(min_length=1)
 
@@ -201,6 +209,10 @@ class Workflow(_Model):
 
     def policy_for(self, step: str) -> RetryPolicy:
         return self.steps[step].retry or self.retry
+
+    def grace_for(self, step: str) -> float | None:
+        own = self.steps[step].cancel_grace
+        return own if own is not None else self.cancel_grace
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Workflow:

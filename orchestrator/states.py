@@ -67,6 +67,18 @@ STEP_TRANSITIONS: dict[StepState, frozenset[StepState]] = {
     S.COMPENSATION_FAILED: frozenset(),
 }
 
+#: Moves that only an operator's command makes (``orch compensate RUN``): they
+#: reopen a run whose compensation failed for good so that it can be tried
+#: again. They sit apart from the tables above, so "terminal" keeps its meaning
+#: for everything the engine does on its own, and every reopening is an event.
+RUN_REOPEN: dict[RunState, frozenset[RunState]] = {
+    R.COMPENSATION_FAILED: frozenset({R.COMPENSATING}),
+    R.CANCELLED: frozenset({R.CANCELLING}),  # a cancelled run whose compensation failed
+}
+STEP_REOPEN: dict[StepState, frozenset[StepState]] = {
+    S.COMPENSATION_FAILED: frozenset({S.COMPENSATING}),
+}
+
 RUN_TERMINAL = frozenset(s for s, nxt in RUN_TRANSITIONS.items() if not nxt)
 STEP_TERMINAL = frozenset(s for s, nxt in STEP_TRANSITIONS.items() if not nxt)
 
@@ -80,7 +92,7 @@ def step_transition_allowed(src: StepState, dst: StepState) -> bool:
 
 
 def lua_table() -> str:
-    """Render both tables as a Lua literal: ``T.run[from][to] == true`` when allowed."""
+    """Render the tables as a Lua literal: ``T.run[from][to] == true`` when allowed."""
 
     def render(
         table: dict[RunState, frozenset[RunState]] | dict[StepState, frozenset[StepState]],
@@ -91,4 +103,10 @@ def lua_table() -> str:
             rows.append(f"{src.value}={{{inner}}}")
         return "{" + ",".join(rows) + "}"
 
-    return f"local T = {{run={render(RUN_TRANSITIONS)}, step={render(STEP_TRANSITIONS)}}}\n"
+    tables = {
+        "run": render(RUN_TRANSITIONS),
+        "step": render(STEP_TRANSITIONS),
+        "reopen_run": render(RUN_REOPEN),
+        "reopen_step": render(STEP_REOPEN),
+    }
+    return "local T = {" + ", ".join(f"{k}={v}" for k, v in tables.items()) + "}\n"

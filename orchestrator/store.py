@@ -25,7 +25,7 @@ from orchestrator.states import lua_table
 
 _ENGINE = (
     "submit", "claim", "complete", "fail", "skip", "signal", "timeout",
-    "undo_claim", "undo_done", "cancel", "resume",
+    "undo_claim", "undo_done", "cancel", "resume", "recompensate",
 )  # fmt: skip
 _PLAIN = ("promote", "register", "sweep", "heartbeat", "due")
 
@@ -261,6 +261,11 @@ class RunStore:
     def resume(self, run_id: str) -> tuple[str, str]:
         """Resume a FAILED run as a new one; returns (status, run id or state)."""
         reply = self._engine("resume", new_run_id(), b"", run_id)
+        return _text(reply[0]), _text(reply[1]) if len(reply) > 1 else ""
+
+    def recompensate(self, run_id: str) -> tuple[str, str]:
+        """Reopen a run whose compensation failed for good; returns (status, step or state)."""
+        reply = self._engine("recompensate", run_id, b"")
         return _text(reply[0]), _text(reply[1]) if len(reply) > 1 else ""
 
     def skip(self, attempt: Attempt) -> str:

@@ -24,11 +24,13 @@ from orchestrator.errors import (
     NonRetryableError,
     OrchestratorError,
     RedisUnavailableError,
+    StepCancelled,
 )
 from orchestrator.resilience import backoff_delay, is_retryable
 from orchestrator.spec import RetryPolicy, Workflow
 from orchestrator.steps import StepContext, StepFunction, encode_output, import_task
 from orchestrator.store import Attempt, Claim, RunStore
+from workers.cancellation import CancelWatch
 from workers.leases import LeaseKeeper
 
 log = logging.getLogger("orchestrator.runtime")
@@ -80,6 +82,7 @@ class StepRuntime:
         self.default_queue = default_queue
         self._loaded: dict[str, LoadedWorkflow] = {}
         self.leases = LeaseKeeper(store)
+        self.cancels = CancelWatch(store, self._terminate)
 
     def load(self, ref: str) -> LoadedWorkflow:
         loaded = self._loaded.get(ref)
@@ -116,7 +119,8 @@ class StepRuntime:
             if claim.mode == "fallback":
                 return self._run_fallback(call)
             try:
-                output, items = self._call(call, "task")
+                with self.cancels.guarding(attempt, loaded.workflow.grace_for(step)):
+                    output, items = self._call(call, "task")
             except Exception as exc:  # every failure is recorded; the worker stays up
                 return self._record_failure(call, exc, called=bool(dependency))
         how = "call" if dependency else ""
@@ -236,7 +240,7 @@ class StepRuntime:
         if is_retryable(exc, policy) and ctx.attempt < policy.max_attempts:
             retry_in = backoff_delay(policy, ctx.attempt, random.random)
         final = retry_in is None
-        if final and call.has_fallback and not isinstance(exc, HandoffError):
+        if final and call.has_fallback and not isinstance(exc, (HandoffError, StepCancelled)):
             return self._run_fallback(call, called=called)
         message = str(exc)
         if type(exc).__name__ == "SoftTimeLimitExceeded":  # Celery's soft time limit
@@ -288,6 +292,15 @@ class StepRuntime:
             outcome = self.store.fail(attempt, error, retry_in=None, called=called)
         if outcome.startswith("ok"):  # a stale lease (outcome already recorded) says nothing
             log.warning("run %s step %s: %s", attempt.run_id, attempt.step, error["message"])
+
+    def _terminate(self, attempt: Attempt, after: float) -> bool:
+        """Record a body that ignored its interrupt as failed; False when it has just ended."""
+        error = {
+            "type": "StepCancelled",
+            "message": f"terminated: still running {after:g}s after its run was cancelled",
+            "attempt": self.store.attempts_of(attempt),
+        }
+        return self.store.fail(attempt, error, retry_in=None).startswith("ok")
 
     def _recover_compensation(self, attempt: Attempt, policy: RetryPolicy) -> None:
         count = self.store.attempts_of(attempt)

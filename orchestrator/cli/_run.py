@@ -227,3 +227,21 @@ def retry(
         print(run.id)
     if doc is not None:
         _exit_for(doc)
+
+
+@app.command()
+def compensate(
+    run_id: Annotated[str, typer.Argument(help="Id of a run whose compensation failed.")],
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the run to end.")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Retry the compensation that failed for good, then undo the steps completed before it."""
+    with Client() as client:
+        run = client.compensate(run_id)
+        doc = run.wait() if wait else run.status()
+    if as_json:
+        print_json(doc)
+    else:
+        console.print(f"run {run_id}: {doc['state']}")
+    if any(step["state"] == "COMPENSATION_FAILED" for step in doc["steps"].values()):
+        raise typer.Exit(EXIT_RUN_FAILED)

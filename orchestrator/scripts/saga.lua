@@ -18,6 +18,13 @@ local function undo_message(i)
   return m
 end
 
+-- Queue the compensation of step s, now COMPENSATING; it is the one in progress.
+local function queue_compensation(s)
+  hset(s .. '.q', NOWS)
+  push(info(s).q, undo_message(info(s)))
+  hset('undoing', s)
+end
+
 -- Queue the compensation of the latest completed step not yet undone.
 local function start_next_compensation()
   local order = {}
@@ -26,9 +33,7 @@ local function start_next_compensation()
     local s = order[k]
     if step_state(s) == 'SUCCEEDED' then
       move_step(s, 'COMPENSATING')
-      hset(s .. '.q', NOWS)
-      push(info(s).q, undo_message(info(s)))
-      hset('undoing', s)
+      queue_compensation(s)
       hset('undid', '1')
       return true
     end

@@ -1,7 +1,7 @@
 -- Record the outcome of a compensation attempt. ARGV[5] step, ARGV[6] token,
 -- ARGV[7] error JSON ('' when it succeeded), ARGV[8] retry delay ('' = final).
 local s, token, err, delay = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
-load({'state', 'wf', 'inflight', 'undoing', s .. '.state', s .. '.ctok', s .. '.catt'})
+load({'state', 'wf', 'inflight', 'undoing', 'error', s .. '.state', s .. '.ctok', s .. '.catt'})
 redis.call('ZREM', LEASES, lease_member(s, '-1', token))
 local rs = run_state()
 if not rs then return {'gone'} end
@@ -24,6 +24,7 @@ else
   hset(s .. '.err', err)
   move_step(s, 'COMPENSATION_FAILED', {attempt = att, error = err})
   hset('undoing', '')
+  hset('cause', hget('error') or '')  -- what made the run compensate, restored if it is reopened
   local e = cjson.decode(err)
   local why = 'compensation of step ' .. s .. ' failed: ' .. e.type .. ': ' .. e.message
   if rs == 'COMPENSATING' then

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from orchestrator import Client
 from tests.integration.helpers import DoneListener
 
 
@@ -16,3 +17,11 @@ def done(r: redis.Redis) -> Iterator[DoneListener]:
     listener = DoneListener(r)
     yield listener
     listener.close()
+
+
+@pytest.fixture
+def illegal(client: Client) -> Iterator[None]:
+    """The illegal-transition counter is the same after the test as before it."""
+    before = client.store.illegal_transitions()
+    yield
+    assert client.store.illegal_transitions() == before

@@ -28,7 +28,7 @@ from typing import Any
 
 import redis
 
-from orchestrator import NonRetryableError, StepContext
+from orchestrator import NonRetryableError, StepCancelled, StepContext
 
 
 def _redis() -> redis.Redis:
@@ -85,6 +85,36 @@ def fails_late(ctx: StepContext, late_delay: float = 0.7, **_: Any) -> None:
     raise NonRetryableError(f"{ctx.step} failed late")
 
 
+def interruptible(ctx: StepContext, hold: float = 30.0, **_: Any) -> str:
+    """Blocks in one long sleep; notes the interrupt that ends it and runs its cleanup."""
+    r = _redis()
+    _note_start(r, ctx)
+    try:
+        time.sleep(hold)
+    except StepCancelled as exc:
+        r.rpush(f"sagac:interrupted:{ctx.run_id}", str(exc))
+        raise
+    finally:
+        r.rpush(f"sagac:cleanup:{ctx.run_id}", ctx.step)
+    r.rpush(f"sagac:effects:{ctx.run_id}", ctx.step)
+    return expected_output(ctx.run_id, ctx.step)
+
+
+def stubborn(ctx: StepContext, hold: float = 30.0, **_: Any) -> str:
+    """Swallows every interrupt and goes on; notes its process so a test can see it die."""
+    r = _redis()
+    _note_start(r, ctx)
+    r.rpush(f"sagac:where:{ctx.run_id}", json.dumps({"step": ctx.step, "pid": os.getpid()}))
+    deadline = time.monotonic() + hold
+    while time.monotonic() < deadline:
+        try:
+            time.sleep(0.05)
+        except StepCancelled:
+            r.rpush(f"sagac:interrupted:{ctx.run_id}", "ignored")
+    r.rpush(f"sagac:effects:{ctx.run_id}", ctx.step)
+    return expected_output(ctx.run_id, ctx.step)
+
+
 # -- compensations -----------------------------------------------------------
 
 
@@ -132,6 +162,23 @@ def undo_s5(ctx: StepContext, s5: str, undo_delay: float = 0.0) -> None:
 
 def undo_s6(ctx: StepContext, s6: str, undo_delay: float = 0.0) -> None:
     _undo(ctx, s6, undo_delay)
+
+
+def _undo_until_fixed(ctx: StepContext, own: str) -> None:
+    """A compensation that fails (retryably) until the test sets ``sagac:fixed:{run}``."""
+    r = _redis()
+    if not r.get(f"sagac:fixed:{ctx.run_id}"):
+        r.hincrby(f"sagac:undo-calls:{ctx.run_id}", ctx.step, 1)
+        raise RuntimeError(f"cannot undo {ctx.step} yet")
+    _undo(ctx, own)
+
+
+def undo_s0_until_fixed(ctx: StepContext, s0: str) -> None:
+    _undo_until_fixed(ctx, s0)
+
+
+def undo_s1_until_fixed(ctx: StepContext, s1: str) -> None:
+    _undo_until_fixed(ctx, s1)
 
 
 def undo_always_fails(ctx: StepContext, **_: Any) -> None:

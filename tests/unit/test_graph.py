@@ -425,3 +425,14 @@ def test_wait_timeouts_belong_to_wait_for_steps() -> None:
 def test_a_map_step_cannot_have_a_predicate() -> None:
     workflow = wf({"a": t(), "b": {"task": "m:f", "map": "a", "when": "m:p"}})
     assert refused(workflow) == "step 'b', field 'when': a map step cannot have a `when` predicate"
+
+
+def test_cancel_grace_belongs_to_steps_that_run_a_task() -> None:
+    message = refused(wf({"a": t(), "b": {"wait_for": "go", "after": ["a"], "cancel_grace": 1}}))
+    assert message == (
+        "step 'b', field 'cancel_grace': a wait_for step runs nothing that could be interrupted"
+    )
+    graced = wf({"a": t(), "b": t(after=["a"], cancel_grace="500ms")}, cancel_grace="2m")
+    assert validate(graced) is graced
+    assert (graced.grace_for("a"), graced.grace_for("b")) == (120.0, 0.5)
+    assert wf({"a": t()}).grace_for("a") is None

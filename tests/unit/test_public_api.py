@@ -31,6 +31,7 @@ PUBLIC_API = [
     "RunTimeoutError",
     "Settings",
     "SpecError",
+    "StepCancelled",
     "StepContext",
     "StepSpec",
     "StepState",

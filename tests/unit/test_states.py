@@ -13,8 +13,10 @@ import pytest
 
 from orchestrator import states
 from orchestrator.states import (
+    RUN_REOPEN,
     RUN_TERMINAL,
     RUN_TRANSITIONS,
+    STEP_REOPEN,
     STEP_TERMINAL,
     STEP_TRANSITIONS,
     RunState,
@@ -88,6 +90,11 @@ EXPECTED_STEP = {
 }
 EXPECTED_STEP_TERMINAL = {"FAILED", "SKIPPED", "COMPENSATED", "COMPENSATION_FAILED"}
 
+# Beyond DESIGN.md: the issue's `orch compensate RUN` retries a compensation that
+# failed for good, so an operator (never the engine) may reopen such a run.
+EXPECTED_RUN_REOPEN = {("COMPENSATION_FAILED", "COMPENSATING"), ("CANCELLED", "CANCELLING")}
+EXPECTED_STEP_REOPEN = {("COMPENSATION_FAILED", "COMPENSATING")}
+
 
 def test_state_enums_are_exactly_the_designed_states() -> None:
     assert {s.value for s in RunState} == RUN_STATES
@@ -153,7 +160,7 @@ def test_client_terminal_set_matches_the_table() -> None:
     assert set(client.TERMINAL) == EXPECTED_RUN_TERMINAL
 
 
-_SECTION = re.compile(r"\b(run|step)=\{((?:[A-Z_]+=\{[^{}]*\},?)*)\}")
+_SECTION = re.compile(r"\b(run|step|reopen_run|reopen_step)=\{((?:[A-Z_]+=\{[^{}]*\},?)*)\}")
 _ROW = re.compile(r"([A-Z_]+)=\{([^{}]*)\}")
 _TARGET = re.compile(r"^([A-Z_]+)=true$")
 
@@ -178,13 +185,15 @@ def test_lua_table_encodes_exactly_the_designed_pairs() -> None:
     text = lua_table()
     assert text.startswith("local T = {")
     tables = _parse_lua(text)
-    assert set(tables) == {"run", "step"}
+    assert set(tables) == {"run", "step", "reopen_run", "reopen_step"}
     assert set(tables["run"]) == RUN_STATES
     assert set(tables["step"]) == STEP_STATES
     run_pairs = {(a, b) for a, bs in tables["run"].items() for b in bs}
     step_pairs = {(a, b) for a, bs in tables["step"].items() for b in bs}
     assert run_pairs == EXPECTED_RUN
     assert step_pairs == EXPECTED_STEP
+    assert {(a, b) for a, bs in tables["reopen_run"].items() for b in bs} == EXPECTED_RUN_REOPEN
+    assert {(a, b) for a, bs in tables["reopen_step"].items() for b in bs} == EXPECTED_STEP_REOPEN
 
 
 def test_lua_table_is_balanced_and_deterministic() -> None:
@@ -203,3 +212,18 @@ def test_module_has_one_table_per_machine() -> None:
         if isinstance(value, dict) and name.endswith("TRANSITIONS")
     ]
     assert sorted(tables) == ["RUN_TRANSITIONS", "STEP_TRANSITIONS"]
+
+
+def test_operator_reopenings_are_exactly_the_designed_pairs() -> None:
+    run_pairs = {(a.value, b.value) for a, bs in RUN_REOPEN.items() for b in bs}
+    step_pairs = {(a.value, b.value) for a, bs in STEP_REOPEN.items() for b in bs}
+    assert run_pairs == EXPECTED_RUN_REOPEN
+    assert step_pairs == EXPECTED_STEP_REOPEN
+
+
+def test_reopenings_leave_only_terminal_states_and_are_not_engine_moves() -> None:
+    for src, dsts in (*RUN_REOPEN.items(), *STEP_REOPEN.items()):
+        assert src in RUN_TERMINAL | STEP_TERMINAL
+        for dst in dsts:
+            assert not isinstance(src, RunState) or not run_transition_allowed(src, dst)
+            assert not isinstance(src, StepState) or not step_transition_allowed(src, dst)
