@@ -24,6 +24,10 @@ Layout (``P`` is ``ORCH_KEY_PREFIX``, default ``orch:``)::
     P dep:{name}:{kind}         ZSET  calls in the last 10 s by kind (first, retry, ok, fail)
     P done:{id}                 PUBSUB channel told when the run ends
     P worker:{hostname}         STRING queues of a live worker; expires 10 s after its last beat
+    P capacity:{queue}          ZSET  "{hostname}|{concurrency}" of live workers consuming the
+                                      queue, scored by when their last beat runs out
+    P run:{id}:ready:{queue}    LIST  "{step}" or "{step}|{element}" attempts made ready for
+                                      the run's runners on that queue (see claiming.lua)
 
 Celery's own queue lists (named by the queue) are kombu's and are written by
 the dispatch scripts in kombu's Redis wire format (see ``messages``).
@@ -83,6 +87,12 @@ class Keys:
 
     def worker(self, hostname: str) -> str:
         return f"{self.prefix}worker:{hostname}"
+
+    def capacity(self, queue: str) -> str:
+        return f"{self.prefix}capacity:{queue}"
+
+    def ready(self, run_id: str, queue: str) -> str:
+        return f"{self.prefix}run:{run_id}:ready:{queue}"
 
     def done_channel(self, run_id: str) -> str:
         return f"{self.prefix}done:{run_id}"

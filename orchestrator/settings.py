@@ -41,6 +41,12 @@ class Settings(BaseSettings):
         gt=0,
         description="A running attempt not heard from for this long is presumed lost and retried.",
     )
+    runner_slice: float = Field(
+        default=1.0,
+        ge=0,
+        description="Seconds a worker may go on running a run's next steps from one message; "
+        "0 sends every step as its own message.",
+    )
     connect_timeout: float = Field(
         default=3.0, gt=0, description="Seconds to wait for Redis before reporting it unreachable."
     )

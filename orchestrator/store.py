@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -37,7 +38,7 @@ def script_source(name: str) -> str:
     body = (folder / f"{name}.lua").read_text()
     prelude = ""
     if name in _ENGINE:
-        parts = ("prelude.lua", "deps.lua", "saga.lua")
+        parts = ("prelude.lua", "deps.lua", "saga.lua", "claiming.lua")
         prelude = "".join((folder / part).read_text() for part in parts)
     return lua_table() + prelude + body
 
@@ -87,6 +88,32 @@ class Claim:
     input_json: str
     mode: str
     upstream_json: dict[str, str | None]
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """The attempt a recording script claimed for the runner to run next."""
+
+    step: str
+    index: int | None
+    token: str
+    claim: Claim
+
+
+@dataclass
+class Runner:
+    """A worker that runs more of a run's steps from one Celery message (see claiming.lua).
+
+    Passed to ``complete`` and ``fail``, which leave the attempt they claimed
+    for it in ``handoff``. Past ``deadline`` (monotonic) it yields: its next
+    entry goes back to the broker as a message, so one run cannot hold a
+    worker process for long.
+    """
+
+    queue: str
+    worker: str
+    deadline: float
+    handoff: Handoff | None = None
 
 
 def _text(value: Any) -> str:
@@ -191,7 +218,15 @@ class RunStore:
         args = (*attempt.args(), worker, self.lease_seconds, "open" if gate_open else "")
         return _claim_from(self._engine("claim", attempt.run_id, infos, *args))
 
-    def complete(self, attempt: Attempt, output: str, items: list[str], *, how: str = "") -> str:
+    def complete(
+        self,
+        attempt: Attempt,
+        output: str,
+        items: list[str],
+        *,
+        how: str = "",
+        runner: Runner | None = None,
+    ) -> str:
         """Record an output; the script queues whatever it made ready.
 
         ``how`` is ``call`` when the step's dependency was called and answered
@@ -200,8 +235,10 @@ class RunStore:
         the fallback answered (a failure for the breaker, the output marked).
         """
         infos = self._infos(attempt.ref, attempt.step, downstream=True)
-        args = (*attempt.args(), output, self.max_payload, how, *items)
-        return ":".join(_text(x) for x in self._engine("complete", attempt.run_id, infos, *args))
+        extra = self._runner_args(runner)
+        args = (*attempt.args(), output, self.max_payload, how, *extra, *items)
+        reply = self._engine("complete", attempt.run_id, infos, *args)
+        return _recorded(reply, runner, extra[1])
 
     def fail(
         self,
@@ -211,6 +248,7 @@ class RunStore:
         retry_in: float | None,
         edge: str = "",
         called: bool = False,
+        runner: Runner | None = None,
     ) -> str:
         """Record a failed attempt: retried after ``retry_in`` seconds, or final when None.
 
@@ -219,8 +257,17 @@ class RunStore:
         """
         infos = self._infos(attempt.ref, attempt.step, downstream=False)
         delay = "" if retry_in is None else f"{retry_in:.6f}"
-        args = (*attempt.args(), json.dumps(error), delay, edge, "1" if called else "")
-        return ":".join(_text(x) for x in self._engine("fail", attempt.run_id, infos, *args))
+        extra = self._runner_args(runner)
+        args = (*attempt.args(), json.dumps(error), delay, edge, "1" if called else "", *extra)
+        reply = self._engine("fail", attempt.run_id, infos, *args)
+        return _recorded(reply, runner, extra[1])
+
+    def _runner_args(self, runner: Runner | None) -> tuple[str, str, str, str, str]:
+        if runner is None:
+            return ("", "", "", "", "")
+        runner.handoff = None
+        yielding = "yield" if time.monotonic() >= runner.deadline else ""
+        return (runner.queue, new_token(), runner.worker, str(self.lease_seconds), yielding)
 
     def signal(self, run_id: str, name: str, data: str) -> list[str]:
         """Complete the steps of ``run_id`` waiting for signal ``name``; see signal.lua."""
@@ -362,6 +409,17 @@ class RunStore:
         raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.stats(ref)))
         return {k.decode(): int(v) for k, v in raw.items()}
 
+    def beat_capacity(self, hostname: str, queues: list[str], concurrency: int) -> None:
+        """Say, for 10 s, how many processes this worker runs each queue with (claiming.lua)."""
+        now = time.time()
+        with self.redis.pipeline(transaction=False) as pipe:
+            for queue in queues:
+                key = self.keys.capacity(queue_list_key(queue))
+                pipe.zremrangebyscore(key, "-inf", now)
+                pipe.zadd(key, {f"{hostname}|{concurrency}": now + 10})
+                pipe.expire(key, 60)
+            pipe.execute()
+
     def illegal_transitions(self) -> dict[str, int]:
         raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.illegal))
         return {k.decode(): int(v) for k, v in raw.items()}
@@ -378,7 +436,18 @@ def _meta(plan: Plan) -> dict[str, Any]:
         "edges": [[up, name] for name in plan.order for up in plan.steps[name].upstreams],
         "waits": _waits(plan),
         "compensable": [n for n in plan.order if plan.steps[n].compensate is not None],
+        "lists": sorted({queue_list_key(sp.queue) for sp in plan.steps.values()}),
     }
+
+
+def _recorded(reply: list[Any], runner: Runner | None, token: str) -> str:
+    """The outcome of complete or fail; a claimed next attempt goes to the runner."""
+    if runner is not None and len(reply) > 2 and _text(reply[2]) == "next":
+        claim = _claim_from(reply[5:])
+        assert isinstance(claim, Claim)  # the script hands over only attempts it claimed
+        index = _text(reply[4])
+        runner.handoff = Handoff(_text(reply[3]), int(index) if index else None, token, claim)
+    return ":".join(_text(x) for x in reply[:2])
 
 
 def _claim_from(reply: list[Any]) -> Claim | str:
@@ -429,4 +498,6 @@ def _step_record(plan: Plan, name: str, queue: str) -> dict[str, Any]:
         record["tc"] = step_template(plan, sp, compensation=True)
     if sp.trigger != "all_succeeded":
         record["tr"] = sp.trigger
+    if sp.timeout is not None:
+        record["tl"] = True
     return record

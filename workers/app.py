@@ -85,7 +85,11 @@ class _RuntimeHolder:
                 max_payload=self.settings.max_payload_bytes,
                 lease_seconds=self.settings.lease_seconds,
             )
-            self._runtime = StepRuntime(store, default_queue=self.settings.default_queue)
+            self._runtime = StepRuntime(
+                store,
+                default_queue=self.settings.default_queue,
+                runner_slice=self.settings.runner_slice,
+            )
             self._pid = os.getpid()
         return self._runtime
 
@@ -94,7 +98,7 @@ def _start_promoter_when_ready(app: Celery, holder: _RuntimeHolder) -> None:
     """Run the delayed-retry promoter in each worker's main process."""
     stop = threading.Event()
 
-    def loop(hostname: str, queues: str) -> None:
+    def loop(hostname: str, queues: str, concurrency: int) -> None:
         runtime = holder.runtime()
         store = runtime.store
         beat = store.keys.worker(hostname)
@@ -103,6 +107,7 @@ def _start_promoter_when_ready(app: Celery, holder: _RuntimeHolder) -> None:
             try:
                 if ticks % 5 == 0:
                     store.redis.set(beat, queues, ex=10)
+                    store.beat_capacity(hostname, queues.split(","), concurrency)
                     runtime.recover_lost()
                     store.expire_waits()
                 ticks += 1
@@ -119,8 +124,10 @@ def _start_promoter_when_ready(app: Celery, holder: _RuntimeHolder) -> None:
         hostname = str(getattr(sender, "hostname", "worker"))
         consumed = amqp.queues.consume_from.values()
         queues = ",".join(sorted(q.name for q in consumed))
+        # The sender is the worker's consumer; its pool says how many processes run steps.
+        concurrency = int(getattr(getattr(sender, "pool", None), "num_processes", 1) or 1)
         threading.Thread(
-            target=loop, args=(hostname, queues), name="orch-promoter", daemon=True
+            target=loop, args=(hostname, queues, concurrency), name="orch-promoter", daemon=True
         ).start()
 
     def on_shutdown(sender: Any = None, **_: Any) -> None:

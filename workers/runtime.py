@@ -26,10 +26,11 @@ from orchestrator.errors import (
     RedisUnavailableError,
     StepCancelled,
 )
+from orchestrator.messages import queue_list_key
 from orchestrator.resilience import backoff_delay, is_retryable
 from orchestrator.spec import RetryPolicy, Workflow
 from orchestrator.steps import StepContext, StepFunction, encode_output, import_task
-from orchestrator.store import Attempt, Claim, RunStore
+from orchestrator.store import Attempt, Claim, Runner, RunStore
 from workers.cancellation import CancelWatch
 from workers.leases import LeaseKeeper
 
@@ -70,6 +71,7 @@ class Call:
     ctx: StepContext
     attempt: Attempt
     claim: Claim
+    runner: Runner | None = None
 
     @property
     def has_fallback(self) -> bool:
@@ -77,9 +79,12 @@ class Call:
 
 
 class StepRuntime:
-    def __init__(self, store: RunStore, *, default_queue: str = "orch") -> None:
+    def __init__(
+        self, store: RunStore, *, default_queue: str = "orch", runner_slice: float = 1.0
+    ) -> None:
         self.store = store
         self.default_queue = default_queue
+        self.runner_slice = runner_slice
         self._loaded: dict[str, LoadedWorkflow] = {}
         self.leases = LeaseKeeper(store)
         self.cancels = CancelWatch(store, self._terminate)
@@ -98,9 +103,41 @@ class StepRuntime:
         if index == -1:
             return self.compensate(run_id, ref, step, worker)
         loaded = self.load(ref)
-        dependency = loaded.workflow.steps[step].dependency or ""
-        attempt = Attempt(run_id, ref, step, index, dependency=dependency)
+        attempt = self._attempt(loaded, run_id, step, index)
         claim = self._patiently(lambda: self.store.claim(attempt, worker))
+        runner = self._runner(loaded, step, worker)
+        outcome = self._run(loaded, attempt, claim, worker, runner)
+        while runner is not None and runner.handoff is not None:
+            handoff, runner.handoff = runner.handoff, None
+            attempt = self._attempt(loaded, run_id, handoff.step, handoff.index, handoff.token)
+            outcome = self._run(loaded, attempt, handoff.claim, worker, runner)
+        return outcome
+
+    def _attempt(
+        self, loaded: LoadedWorkflow, run_id: str, step: str, index: int | None, token: str = ""
+    ) -> Attempt:
+        dependency = loaded.workflow.steps[step].dependency or ""
+        attempt = Attempt(run_id, loaded.workflow.ref, step, index, dependency=dependency)
+        return replace(attempt, token=token) if token else attempt
+
+    def _runner(self, loaded: LoadedWorkflow, step: str, worker: str) -> Runner | None:
+        """Go on with the run's next steps after this one, unless the task has a time limit."""
+        plan = loaded.plan.steps[step]
+        if self.runner_slice <= 0 or plan.timeout is not None:
+            return None
+        return Runner(queue_list_key(plan.queue), worker, time.monotonic() + self.runner_slice)
+
+    def _run(
+        self,
+        loaded: LoadedWorkflow,
+        attempt: Attempt,
+        claim: Claim | str,
+        worker: str,
+        runner: Runner | None,
+    ) -> str:
+        """Run one claimed attempt (or evaluate its `when` gate first) and record it."""
+        run_id, step, index = attempt.run_id, attempt.step, attempt.index
+        dependency = attempt.dependency
         predicate_error: Exception | None = None
         if isinstance(claim, Claim) and claim.mode == "gate":
             claim, predicate_error = self._gate(loaded, attempt, claim, worker)
@@ -108,7 +145,7 @@ class StepRuntime:
             log.info("run %s step %s[%s] not run: %s", run_id, step, index, claim)
             return claim
         ctx = self._context(loaded, attempt, claim, worker)
-        call = Call(loaded, ctx, attempt, claim)
+        call = Call(loaded, ctx, attempt, claim, runner)
         with self.leases.held(attempt):
             if predicate_error is not None:
                 error = NonRetryableError(f"`when` predicate failed: {predicate_error!r}")
@@ -124,7 +161,9 @@ class StepRuntime:
             except Exception as exc:  # every failure is recorded; the worker stays up
                 return self._record_failure(call, exc, called=bool(dependency))
         how = "call" if dependency else ""
-        return self._patiently(lambda: self.store.complete(attempt, output, items, how=how))
+        return self._patiently(
+            lambda: self.store.complete(attempt, output, items, how=how, runner=runner)
+        )
 
     def compensate(self, run_id: str, ref: str, step: str, worker: str) -> str:
         """Run one attempt of a step's compensation (saga): undo what it did."""
@@ -228,10 +267,14 @@ class StepRuntime:
         except Exception as exc:
             error = _error(exc, call.ctx.attempt, f"fallback failed: {exc}")
             return self._patiently(
-                lambda: self.store.fail(call.attempt, error, retry_in=None, called=called)
+                lambda: self.store.fail(
+                    call.attempt, error, retry_in=None, called=called, runner=call.runner
+                )
             )
         how = "fallback-after-call" if called else "fallback"
-        return self._patiently(lambda: self.store.complete(call.attempt, output, items, how=how))
+        return self._patiently(
+            lambda: self.store.complete(call.attempt, output, items, how=how, runner=call.runner)
+        )
 
     def _record_failure(self, call: Call, exc: Exception, *, called: bool) -> str:
         ctx = call.ctx
@@ -253,7 +296,7 @@ class StepRuntime:
         error = _error(exc, ctx.attempt, message)
         outcome = self._patiently(
             lambda: self.store.fail(
-                call.attempt, error, retry_in=retry_in, edge=edge, called=called
+                call.attempt, error, retry_in=retry_in, edge=edge, called=called, runner=call.runner
             )
         )
         if outcome.startswith("fallback"):  # the retry budget said no; the fallback may answer

@@ -3,10 +3,12 @@
 -- ARGV[9] payload cap in bytes, ARGV[10] how the output was made: 'call' (the
 -- step's dependency was called), 'fallback', 'fallback-after-call' (the
 -- dependency was called and failed, then the fallback answered: the failure
--- counts for the breaker), or ''; ARGV[11..] the output's elements when
--- something maps over it.
+-- counts for the breaker), or ''; ARGV[11..15] the runner (see claiming.lua);
+-- ARGV[16..] the output's elements when something maps over it.
+-- Replies {'ok', ended-state[, 'next', step, index, <claim reply>]}.
 local s, idx, token, out, cap, how = ARGV[5], ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9]), ARGV[10]
-local FIRST_ITEM = 11
+local runner = runner_args(11)
+local FIRST_ITEM = 16
 local want = {'state', 'wf', 'left', 'inflight', 'done', 'undoing',
   s .. '.state', s .. '.tok', s .. '.att', s .. '.left', s .. '.n'}
 if infos[s] then
@@ -99,5 +101,4 @@ else
   end
 end
 attempt_over()
-flush()
-return {'ok', ended or ''}
+return recorded(runner)

@@ -2,11 +2,13 @@
 -- ARGV[9] is '', fail the step for good (and the run with it).
 -- ARGV[5] step, ARGV[6] element index or '', ARGV[7] token, ARGV[8] error JSON,
 -- ARGV[9] retry delay or '', ARGV[10] handoff edge that broke, or '',
--- ARGV[11] '1' when the step's dependency was actually called.
+-- ARGV[11] '1' when the step's dependency was actually called, ARGV[12..16]
+-- the runner (see claiming.lua).
 -- Replies {'ok', ended-state}, {'stale', why}, {'gone'}, or {'fallback', dep}
 -- when the retry budget refused a retry and the step has a fallback to run.
 local s, idx, token, err, delay, edge = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local called = ARGV[11] == '1'
+local runner = runner_args(12)
 local lease_of = lease_member(s, idx, token)
 load({'state', 'wf', 'left', 'inflight', 'undoing', s .. '.state', s .. '.tok', s .. '.att'})
 if not run_state() then redis.call('ZREM', LEASES, lease_of); return {'gone'} end
@@ -57,5 +59,4 @@ else
   fail_run('step ' .. s .. ' failed: ' .. e.type .. ': ' .. e.message)
 end
 attempt_over()
-flush()
-return {'ok', ended or ''}
+return recorded(runner)

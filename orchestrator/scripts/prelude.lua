@@ -15,6 +15,9 @@ local NOWS = string.format('%.6f', NOW)
 local sets, seen, events, pushes = {}, {}, {}, {}
 local infos = ARGV[4] ~= '' and cjson.decode(ARGV[4]) or {}
 local PK, META, ended, seq = nil, nil, false, 0
+-- The worker that called, when it runs more of the run's steps itself (see
+-- claiming.lua), and the entries it is to hand out.
+local RUNNER, pooled = nil, {}
 local LEASES = P .. 'leases'
 
 -- The member naming one attempt in the lease set (see keys.py).
@@ -95,6 +98,17 @@ local function push(list, msg)
   q[#q + 1] = msg
 end
 
+-- Queue one attempt of step s (element idx of a map): a message of its own,
+-- or, on the runner's queue, an entry the runner hands out. A step with a
+-- time limit always gets its own message: Celery limits a whole task.
+local function enqueue(i, s, idx)
+  if RUNNER and i.q == RUNNER.q and not i.tl then
+    pooled[#pooled + 1] = idx and (s .. '|' .. idx) or s
+  else
+    push(i.q, message(i, idx))
+  end
+end
+
 local function result_json()
   local finals = meta().finals
   local fields = {}
@@ -160,7 +174,7 @@ local function dispatch(s)
   end
   if not i.m then
     move_step(s, 'QUEUED')
-    push(i.q, message(i, nil))
+    enqueue(i, s, nil)
     return false
   end
   local n = num(i.m .. '.n')
@@ -168,7 +182,7 @@ local function dispatch(s)
   hset(s .. '.left', n)
   move_step(s, 'QUEUED', {elements = n})
   if n > 0 then
-    for k = 0, n - 1 do push(i.q, message(i, k)) end
+    for k = 0, n - 1 do enqueue(i, s, k) end
     return false
   end
   move_step(s, 'RUNNING')
@@ -246,6 +260,7 @@ local function flush()
     redis.call('EXPIRE', EK, TTL)
     for _, s in ipairs(meta().mapped_over) do redis.call('EXPIRE', RK .. ':items:' .. s, TTL) end
     for _, s in ipairs(meta().maps) do redis.call('DEL', RK .. ':parts:' .. s) end
+    for _, q in ipairs(meta().lists or {}) do redis.call('DEL', RK .. ':ready:' .. q) end
     local key = hget('key')
     if key and key ~= '' then redis.call('EXPIRE', key, TTL) end
     redis.call('ZREMRANGEBYSCORE', P .. 'runs', '-inf', NOW - TTL)
