@@ -130,8 +130,9 @@ def scenario_a(ctx: Ctx) -> ScenarioResult:
         k: percentile(v, 99) * 1000 for k, v in breakdown.items()
     }
     res.notes.append(
-        "hop latency: orch = s(i) RUNNING → s(i+1) RUNNING from run.events() (step, complete "
-        "script, broker, next claim); plain = chain latency (submit → last result stored) ÷ 10, "
+        "hop latency: orch = s(i) RUNNING → s(i+1) RUNNING from run.events() (step, then one "
+        "complete-and-claim script: the worker runs on with no broker hop); plain = chain "
+        "latency (submit → last result stored) ÷ 10, "
         "an approximation that also spreads the first delivery over the hops. Orch's own "
         "submit → finish ÷ 10 is in the JSON (orch_idle_breakdown_ms_p50['run/10'])."
     )
