@@ -24,6 +24,7 @@ from tests.integration.test_sagas import (
     C,
     Ledgers,
     run_moves,
+    saga_whose_s1_undo_fails,
     transition_errors,
     undo_of,
     wait_for,
@@ -45,27 +46,10 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 # -- orch compensate ----------------------------------------------------------
 
 
-def saga_with_a_stuck_undo(name: str) -> Workflow:
-    return (
-        Flow(name, 1)
-        .step("s0", f"{C}:work", compensate=undo_of("s0"))
-        .step(
-            "s1",
-            f"{C}:work",
-            after=["s0"],
-            compensate=f"{C}:undo_s1_until_fixed",
-            retry={"max_attempts": 2, "initial": 0.1, "max": 0.2},
-        )
-        .step("s2", f"{C}:work", after=["s1"], compensate=undo_of("s2"))
-        .step("s3", f"{C}:boom", after=["s2"])
-        .build()
-    )
-
-
 def test_compensate_retries_the_failed_compensation_and_finishes_the_saga(
     client: Client, r: redis.Redis, workers: WorkerPool, wf_name: str, illegal: None
 ) -> None:
-    run = client.submit(saga_with_a_stuck_undo(wf_name), {})
+    run = client.submit(saga_whose_s1_undo_fails(wf_name, "undo_s1_until_fixed"), {})
     doc = run.wait(WAIT)
     assert doc["state"] == "COMPENSATION_FAILED", doc
     assert doc["steps"]["s1"]["state"] == "COMPENSATION_FAILED"

@@ -676,24 +676,29 @@ def test_runs_keep_their_workflow_version(
 # -- 6. a compensation that fails for good -------------------------------------
 
 
-def test_a_failing_compensation_stops_the_saga(
-    client: Client, r: redis.Redis, workers: WorkerPool, wf_name: str, illegal: None
-) -> None:
-    wf = (
-        Flow(wf_name, 1)
+def saga_whose_s1_undo_fails(name: str, undo_s1: str) -> Workflow:
+    """s0 → s1 → s2 → s3, where s3 fails for good and s1's compensation is ``undo_s1``
+    (two attempts): the saga undoes s2, then meets s1."""
+    return (
+        Flow(name, 1)
         .step("s0", f"{C}:work", compensate=undo_of("s0"))
         .step(
             "s1",
             f"{C}:work",
             after=["s0"],
-            compensate=f"{C}:undo_always_fails",
+            compensate=f"{C}:{undo_s1}",
             retry={"max_attempts": 2, "initial": 0.1, "max": 0.2},
         )
         .step("s2", f"{C}:work", after=["s1"], compensate=undo_of("s2"))
         .step("s3", f"{C}:boom", after=["s2"])
         .build()
     )
-    run = client.submit(wf, {})
+
+
+def test_a_failing_compensation_stops_the_saga(
+    client: Client, r: redis.Redis, workers: WorkerPool, wf_name: str, illegal: None
+) -> None:
+    run = client.submit(saga_whose_s1_undo_fails(wf_name, "undo_always_fails"), {})
     doc = run.wait(WAIT)
     assert doc["state"] == "COMPENSATION_FAILED", doc
     assert doc["error"] == "compensation of step s1 failed: RuntimeError: cannot undo s1"
