@@ -243,6 +243,15 @@ local function settle(first, first_skipped)
   end
 end
 
+-- The keys a finished run keeps until its TTL runs out (a reopened run keeps them again).
+local function lasting_keys()
+  local ks = {RK, EK}
+  for _, s in ipairs(meta().mapped_over) do ks[#ks + 1] = RK .. ':items:' .. s end
+  local key = hget('key')
+  if key and key ~= '' then ks[#ks + 1] = key end
+  return ks
+end
+
 local function flush()
   local args = {}
   for f, v in pairs(sets) do args[#args + 1] = f; args[#args + 1] = v end
@@ -256,13 +265,9 @@ local function flush()
     end
   end
   if ended then
-    redis.call('EXPIRE', RK, TTL)
-    redis.call('EXPIRE', EK, TTL)
-    for _, s in ipairs(meta().mapped_over) do redis.call('EXPIRE', RK .. ':items:' .. s, TTL) end
+    for _, k in ipairs(lasting_keys()) do redis.call('EXPIRE', k, TTL) end
     for _, s in ipairs(meta().maps) do redis.call('DEL', RK .. ':parts:' .. s) end
     for _, q in ipairs(meta().lists or {}) do redis.call('DEL', RK .. ':ready:' .. q) end
-    local key = hget('key')
-    if key and key ~= '' then redis.call('EXPIRE', key, TTL) end
     redis.call('ZREMRANGEBYSCORE', P .. 'runs', '-inf', NOW - TTL)
     redis.call('PUBLISH', P .. 'done:' .. RUN, ended)
   end

@@ -28,11 +28,7 @@ local cause = hget('cause') or ''
 redis.call('HDEL', RK, 'finished_at', 'cause')
 if cause ~= '' then hset('error', cause) else redis.call('HDEL', RK, 'error') end
 -- A finished run's keys were set to expire; an open run keeps its keys.
-redis.call('PERSIST', RK)
-redis.call('PERSIST', EK)
-for _, s in ipairs(meta().mapped_over) do redis.call('PERSIST', RK .. ':items:' .. s) end
-local key = hget('key')
-if key and key ~= '' then redis.call('PERSIST', key) end
+for _, k in ipairs(lasting_keys()) do redis.call('PERSIST', k) end
 redis.call('ZADD', P .. 'runs', tonumber(hget('created_at')) or NOW, RUN)
 queue_compensation(failed)
 flush()
