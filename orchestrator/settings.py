@@ -51,3 +51,8 @@ class Settings(BaseSettings):
         default=3.0, gt=0, description="Seconds to wait for Redis before reporting it unreachable."
     )
     worker_concurrency: int = Field(default=2, gt=0, description="Processes per `orch dev` pool.")
+    hooks: str = Field(
+        default="",
+        description="Engine hooks to install on producers and workers: comma-separated "
+        "module:attr, each a Hooks subclass (instantiated with no arguments) or an instance.",
+    )
