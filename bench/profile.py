@@ -70,7 +70,7 @@ def _workload(h: Harness, side: str, shape: str) -> tuple[Callable[[], int], Cal
 
 
 def _script_names(h: Harness) -> dict[str, str]:
-    return {s.sha: name for name, s in h.client.store._scripts.items()}
+    return h.client.store.engine.scripts.shas()
 
 
 def slowlog_summary(

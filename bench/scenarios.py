@@ -101,7 +101,7 @@ def scenario_a(ctx: Ctx) -> ScenarioResult:
             hops += parts["hop"]
             for k in ("queue", "dispatch", "step"):
                 breakdown[k] += parts[k]
-            fields = h.client.store.run_fields(run.id)
+            fields = h.client.store.reads.run_fields(run.id)
             breakdown["run/10"].append(
                 (float(fields["finished_at"]) - float(fields["created_at"])) / 10
             )
@@ -226,7 +226,7 @@ def scenario_c(ctx: Ctx) -> ScenarioResult:
         walls = []
         for _ in range(ctx.sizes.c_reps):
             batch = orch_batch(h.client, wf, 1, {})
-            fields = h.client.store.run_fields(batch.orch_runs[0].id)
+            fields = h.client.store.reads.run_fields(batch.orch_runs[0].id)
             server.append(float(fields["finished_at"]) - float(fields["created_at"]))
             walls.append(batch.wall)
         return statistics.median(walls) / CRITICAL_PATH

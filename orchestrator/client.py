@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,44 +21,48 @@ from orchestrator.errors import (
     RunFailedError,
     RunTimeoutError,
     SpecError,
+    WorkflowConflictError,
 )
 from orchestrator.graph import validate
+from orchestrator.hooks import HookChain, RunSubmitted, load_hooks
 from orchestrator.keys import Keys
 from orchestrator.loader import load_workflow
+from orchestrator.reporting import Reporter
 from orchestrator.settings import Settings
 from orchestrator.spec import Workflow
-from orchestrator.states import RunState
-from orchestrator.status import status_document
+from orchestrator.states import RUN_TERMINAL, RunState
 from orchestrator.steps import StepFunction, import_task
 from orchestrator.store import RunStore
+from orchestrator.store import outcomes as o
 
 #: Seconds `Run.wait` rides out an unreachable Redis before it reports it.
 WAIT_PATIENCE = 15.0
 
-TERMINAL = {
-    s.value
-    for s in (
-        RunState.SUCCEEDED,
-        RunState.FAILED,
-        RunState.COMPENSATED,
-        RunState.COMPENSATION_FAILED,
-        RunState.CANCELLED,
-    )
-}
+#: The run states a run never leaves (from the transition table).
+TERMINAL = frozenset(s.value for s in RUN_TERMINAL)
 
 
 class Client:
     """Connects to the orchestrator's Redis (``ORCH_REDIS_URL``, else the embedded one)."""
 
-    def __init__(self, redis_url: str | None = None, *, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        redis_url: str | None = None,
+        *,
+        settings: Settings | None = None,
+        hooks: Iterable[object] = (),
+    ) -> None:
         self.settings = settings or Settings()
         self.url = redis_url or resolve_url(self.settings)
+        chain = HookChain([*load_hooks(self.settings.hooks), *hooks])
+        self.report = Reporter(chain)
         self.redis = connect(self.url, self.settings)
         self.store = RunStore(
             self.redis,
             Keys(self.settings.key_prefix),
             run_ttl=self.settings.run_ttl,
             max_payload=self.settings.max_payload_bytes,
+            observe=bool(chain),
         )
         self._plans: dict[str, Plan] = {}
 
@@ -80,7 +83,7 @@ class Client:
         if isinstance(workflow, Path) or text.endswith((".yaml", ".yml", ".json")) or "/" in text:
             return load_workflow(text, visibility_timeout=self.settings.visibility_timeout)
         name, _, version = text.partition(":")
-        return self.store.workflow(name, int(version) if version.isdigit() else None)
+        return self.store.reads.workflow(name, int(version) if version.isdigit() else None)
 
     def register(self, wf: Workflow) -> Plan:
         """Store a workflow version and its plan (idempotent; refuses changed content)."""
@@ -89,7 +92,13 @@ class Client:
             return cached
         plan = compile_plan(wf, default_queue=self.settings.default_queue)
         with _reachable(self.url):
-            self.store.register(wf, plan)
+            registered = self.store.engine.register(wf, plan)
+        if isinstance(registered, o.Conflict):
+            raise WorkflowConflictError(
+                f"version {wf.version} is already registered with different content; "
+                "bump the version",
+                where=f"workflow {wf.name!r}",
+            )
         self._plans[wf.ref] = plan
         return plan
 
@@ -107,11 +116,27 @@ class Client:
         plan = self.register(wf)
         payload = _encode_input(input or {}, self.settings.max_payload_bytes)
         with _reachable(self.url):
-            run_id, _ = self.store.submit(plan, payload, key=key)
-        return Run(self, run_id)
+            submitted = self.store.engine.submit(plan, payload, key=key)
+        if isinstance(submitted, o.NoPlan):
+            raise SpecError(f"workflow {submitted.ref} is not registered")
+        self._report_submitted(plan, submitted, key)
+        return Run(self, submitted.run_id)
+
+    def _report_submitted(self, plan: Plan, submitted: o.Submitted, key: str | None) -> None:
+        if not self.report:
+            return
+        event = RunSubmitted(
+            run_id=submitted.run_id,
+            workflow=plan.workflow,
+            version=plan.version,
+            key=key,
+            created=submitted.created,
+        )
+        self.report.emit(event)
+        self.report.decisions(submitted.run_id, plan.ref, submitted.decisions, _waits(plan))
 
     def run(self, run_id: str) -> Run:
-        self.store.run_fields(run_id)  # raises NotFoundError for an unknown id
+        self.store.reads.run_fields(run_id)  # raises NotFoundError for an unknown id
         return Run(self, run_id)
 
     def runs(
@@ -128,7 +153,7 @@ class Client:
         each with a ``stuck`` reason (see ``Run.stuck``).
         """
         out: list[dict[str, Any]] = []
-        for run_id in self.store.recent_runs(max(limit * 5, 100)):
+        for run_id in self.store.reads.recent_runs(max(limit * 5, 100)):
             try:
                 doc = Run(self, run_id).status()
             except NotFoundError:
@@ -151,8 +176,12 @@ class Client:
         Returns the steps it completed. The data is checked against the
         parameters it will feed, where the client can import their steps.
         """
-        fields = self.store.run_fields(run_id)
-        wf = self.resolve(fields["wf"])
+        ref = self.store.reads.run_ref(run_id)
+        if ref is None:
+            raise NotFoundError(
+                f"run {run_id!r} not found (unknown, or expired after ORCH_RUN_TTL)"
+            )
+        wf = self.resolve(ref)
         waiting = [s for s, spec in wf.steps.items() if spec.wait_for == name]
         if not waiting:
             raise NotFoundError(f"run {run_id}: no step of {wf.ref} waits for signal {name!r}")
@@ -160,20 +189,26 @@ class Client:
         for step in waiting:
             _check_signal_contract(wf, step, data)
         with _reachable(self.url):
-            reply = self.store.signal(run_id, name, payload)
-        if reply[0] == "ok":
-            return reply[2:]
-        if reply[0] == "none":
-            now = ", ".join(f"{s} is {st}" for s, st in zip(reply[1::2], reply[2::2], strict=True))
+            outcome = self.store.engine.signal(run_id, name, payload)
+        if isinstance(outcome, o.Signalled):
+            self.report.decisions(run_id, wf.ref, outcome.decisions, _waits(self.register(wf)))
+            return list(outcome.steps)
+        if isinstance(outcome, o.NotWaiting):
+            now = ", ".join(f"{s} is {st}" for s, st in outcome.states.items())
             raise OrchestratorError(f"run {run_id}: no step waits for signal {name!r} now ({now})")
-        raise OrchestratorError(f"run {run_id} is {reply[1] if len(reply) > 1 else 'gone'}")
+        state = outcome.state if isinstance(outcome, o.Stop) else "gone"
+        raise OrchestratorError(f"run {run_id} is {state}")
 
     def cancel(self, run_id: str, reason: str = "") -> str:
         """Cancel a run (idempotent); returns its state after the request."""
-        reply = self.store.cancel(run_id, reason)
-        if reply[0] == "gone":
+        outcome = self.store.engine.cancel(run_id, reason)
+        if isinstance(outcome, o.Gone):
             raise NotFoundError(f"run {run_id!r} not found (unknown, or expired)")
-        return reply[1]
+        if isinstance(outcome, o.CancelRequested) and outcome.decisions:
+            ref = self.store.reads.run_ref(run_id)
+            if ref is not None:
+                self.report.decisions(run_id, ref, outcome.decisions)
+        return outcome.state
 
     def retry(self, run_id: str) -> Run:
         """Resume a FAILED run from its failed steps, as a new run linked to it.
@@ -181,12 +216,14 @@ class Client:
         Completed steps keep their outputs and are not run again; the new run
         uses the same workflow version. Resuming twice gives the same new run.
         """
-        status, value = self.store.resume(run_id)
-        if status == "gone":
+        outcome = self.store.engine.resume(run_id)
+        if isinstance(outcome, o.Gone):
             raise NotFoundError(f"run {run_id!r} not found (unknown, or expired)")
-        if status == "state":
-            raise OrchestratorError(f"run {run_id} is {value}; only a FAILED run can be resumed")
-        return Run(self, value)
+        if isinstance(outcome, o.WrongState):
+            raise OrchestratorError(
+                f"run {run_id} is {outcome.state}; only a FAILED run can be resumed"
+            )
+        return Run(self, outcome.run_id)
 
     def compensate(self, run_id: str) -> Run:
         """Retry the compensation that failed for good in a run, and carry the saga on.
@@ -196,12 +233,12 @@ class Client:
         steps completed before it are undone, and the run ends COMPENSATED (or
         CANCELLED, for a cancelled run) or COMPENSATION_FAILED again.
         """
-        status, value = self.store.recompensate(run_id)
-        if status == "gone":
+        outcome = self.store.engine.recompensate(run_id)
+        if isinstance(outcome, o.Gone):
             raise NotFoundError(f"run {run_id!r} not found (unknown, or expired)")
-        if status == "state":
+        if isinstance(outcome, o.WrongState):
             raise OrchestratorError(
-                f"run {run_id} is {value} with no failed compensation; only a run whose "
+                f"run {run_id} is {outcome.state} with no failed compensation; only a run whose "
                 "compensation failed (COMPENSATION_FAILED, or CANCELLED) can compensate again"
             )
         return Run(self, run_id)
@@ -209,7 +246,7 @@ class Client:
     def coverage(self, workflow: Workflow | str | Path) -> dict[str, Any]:
         """Branch coverage of a workflow version: which edges runs have taken."""
         wf = self.resolve(workflow)
-        taken = self.store.coverage(wf.ref)
+        taken = self.store.reads.coverage(wf.ref)
         edges = [(up, name) for name in wf.steps for up in wf.steps[name].upstreams]
         never = [f"{up} → {name}" for up, name in edges if (up, name) not in taken]
         share = (len(edges) - len(never)) / len(edges) if edges else 1.0
@@ -223,7 +260,7 @@ class Client:
         }
 
     def stats(self, workflow: str, version: int) -> dict[str, int]:
-        return self.store.stats(f"{workflow}:{version}")
+        return self.store.reads.stats(f"{workflow}:{version}")
 
 
 class Run:
@@ -239,10 +276,7 @@ class Run:
     def status(self) -> dict[str, Any]:
         """The status document (see ``orch status --json``)."""
         with _reachable(self.client.url):
-            fields = self.client.store.run_fields(self.id)
-            meta = self.client.redis.hget(self.client.store.keys.plan(fields["wf"]), "__meta__")
-        order = json.loads(meta)["order"] if meta else []
-        return status_document(self.id, fields, order)
+            return self.client.store.reads.status(self.id)
 
     def state(self) -> str:
         return str(self.status()["state"])
@@ -262,10 +296,10 @@ class Run:
         doc = doc or self.status()
         if doc["state"] in TERMINAL:
             return None
-        store = self.client.store
-        leases, delayed = store.pending_work(self.id)
-        last = store.last_event_time(self.id)
-        idle = time.time() - last if last is not None else float("inf")
+        reads = self.client.store.reads
+        leases, delayed = reads.pending_work(self.id)
+        last = reads.last_event_time(self.id)
+        idle = reads.now() - last if last is not None else float("inf")
         if leases or delayed or idle < after:
             return None
         queued = [name for name, s in doc["steps"].items() if s["state"] == "QUEUED"]
@@ -273,7 +307,7 @@ class Run:
         return f"no progress for {idle:.0f}s{waiting_on} (is a worker consuming their queue?)"
 
     def events(self) -> list[dict[str, Any]]:
-        return self.client.store.events(self.id)
+        return self.client.store.reads.events(self.id)
 
     def wait(self, timeout: float | None = None) -> dict[str, Any]:
         """Block until the run is terminal; returns its status document.
@@ -294,10 +328,11 @@ class Run:
                 time.sleep(0.5)
 
     def _wait_once(self, deadline: float | None, timeout: float | None) -> dict[str, Any]:
-        for _ in _done_notifications(self.client, self.id, deadline):
-            doc = self.status()
-            if doc["state"] in TERMINAL:
-                return doc
+        with _reachable(self.client.url):
+            for _ in self.client.store.reads.end_notices(self.id, deadline):
+                doc = self.status()
+                if doc["state"] in TERMINAL:
+                    return doc
         raise RunTimeoutError(f"run {self.id} is still {self.state()} after {timeout}s")
 
     def result(self, timeout: float | None = None) -> Any:
@@ -306,22 +341,6 @@ class Run:
         if doc["state"] != RunState.SUCCEEDED:
             raise RunFailedError(f"run {self.id} ended {doc['state']}: {doc['error']}")
         return doc["result"]
-
-
-def _done_notifications(client: Client, run_id: str, deadline: float | None) -> Iterator[None]:
-    """Yield once at once, then on each end-of-run notice or every second."""
-    pubsub = client.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
-    try:
-        with _reachable(client.url):
-            pubsub.subscribe(client.store.keys.done_channel(run_id))
-        yield None
-        while deadline is None or time.monotonic() < deadline:
-            left = 1.0 if deadline is None else min(1.0, max(0.0, deadline - time.monotonic()))
-            with _reachable(client.url):
-                pubsub.get_message(timeout=left)
-            yield None
-    finally:
-        pubsub.close()
 
 
 class _reachable:
@@ -360,6 +379,15 @@ def _encode_value(value: Any, limit: int, *, where: str) -> str:
             f"{where}: {len(data)} bytes, above ORCH_MAX_PAYLOAD_BYTES={limit}"
         )
     return data.decode()
+
+
+def _waits(plan: Plan) -> dict[str, tuple[str, float | None]]:
+    """Signal and timeout of each wait_for step, for wait events."""
+    return {
+        name: (sp.wait_for, sp.wait_timeout)
+        for name, sp in plan.steps.items()
+        if sp.wait_for is not None
+    }
 
 
 def _check_signal_contract(wf: Workflow, step: str, data: Any) -> None:

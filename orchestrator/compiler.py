@@ -76,22 +76,6 @@ class Plan:
     def ref(self) -> str:
         return f"{self.workflow}:{self.version}"
 
-    def signatures(self, run_id: str) -> dict[str, dict[str, Any]]:
-        """Celery signature dicts for one run, task ids assigned up front."""
-        return {
-            name: {
-                "task": STEP_TASK,
-                "args": [run_id, self.ref, name, None],
-                "options": {
-                    "task_id": sp.task_id(run_id),
-                    "queue": sp.queue,
-                    "shadow": f"{self.workflow}.{name}",
-                },
-                "immutable": True,
-            }
-            for name, sp in self.steps.items()
-        }
-
 
 def compile_plan(wf: Workflow, *, default_queue: str = "orch") -> Plan:
     """Compile a validated workflow; the same input always gives the same plan."""
@@ -134,20 +118,23 @@ def compile_plan(wf: Workflow, *, default_queue: str = "orch") -> Plan:
 
 
 def _dependency(wf: Workflow, name: str | None) -> dict[str, Any] | None:
-    """The limits the dispatch scripts enforce for a step's dependency (see deps.lua)."""
+    """The limits the scripts enforce for a step's dependency (fields.DEPENDENCY_RECORD)."""
     if name is None:
         return None
     dep = wf.dependencies[name]
-    record: dict[str, Any] = {"n": name}
+    record: dict[str, Any] = {"name": name}
     if dep.rate is not None:
         record |= {"rate": dep.rate, "burst": dep.burst or max(1.0, dep.rate)}
     if dep.concurrency is not None:
-        record["conc"] = dep.concurrency
+        record["concurrency"] = dep.concurrency
     if dep.retry_budget is not None:
-        record |= {"ratio": dep.retry_budget.ratio, "minps": dep.retry_budget.min_per_s}
+        record |= {
+            "budget_ratio": dep.retry_budget.ratio,
+            "budget_min_per_s": dep.retry_budget.min_per_s,
+        }
     if dep.breaker is not None:
         b = dep.breaker
-        record |= {"fr": b.failure_rate, "mc": b.min_calls, "of": b.open_for}
+        record |= {"failure_rate": b.failure_rate, "min_calls": b.min_calls, "open_for": b.open_for}
     return record
 
 

@@ -1,98 +1,198 @@
 """Every Redis key the orchestrator uses, named in one place.
 
-Layout (``P`` is ``ORCH_KEY_PREFIX``, default ``orch:``)::
+``LAYOUT`` below is the one source: the Python ``Keys`` methods format its
+patterns, and ``lua_keys`` renders the same patterns into the table ``K`` that
+every Lua script receives, so no script builds a key by concatenation and the
+two sides cannot drift apart. ``P`` is ``ORCH_KEY_PREFIX`` (default ``orch:``).
 
-    P wf:{name}                 HASH  version -> canonical spec JSON (immutable)
-    P plan:{name}:{version}     HASH  step -> compiled step JSON; "__meta__" -> plan JSON
-    P queues                    SET   Celery queues named by registered workflows
-    P run:{id}                  HASH  run fields and "{step}.{field}" step fields
-    P run:{id}:events           LIST  event history, one JSON object per transition
-    P run:{id}:items:{step}     HASH  element index -> JSON, for a step something maps over
-    P run:{id}:parts:{step}     HASH  o{i} outputs, t{i} tokens, a{i} attempts of a map step
-    P key:{workflow}:{key}      STRING run id submitted under an idempotency key
-    P runs                      ZSET  run id scored by creation time (listing)
-    P delayed                   ZSET  step messages waiting for a retry, scored by due time
-    P timeouts                  ZSET  "{run}|{step}" of waiting steps, scored by their deadline
-    P leases                    ZSET  "{run}|{step}|{index}|{token}" of running attempts, scored
-                                      by lease expiry; heart-beaten while the attempt runs
-    P stats:{name}:{version}    HASH  counters: handoff ok/bad per edge
-    P stats:{name}:{version}:edges SET "{upstream}>{step}" edges some run took (branch coverage)
-    P stats:illegal             HASH  "{from}>{to}" -> refused transitions
-    P dep:{name}:bucket         HASH  token bucket of a dependency's rate limit (tokens, ts)
-    P dep:{name}:slots          ZSET  attempt tokens holding a concurrency slot, by lease expiry
-    P dep:{name}:breaker        HASH  circuit breaker: state, until, probe
-    P dep:{name}:{kind}         ZSET  calls in the last 10 s by kind (first, retry, ok, fail)
-    P done:{id}                 PUBSUB channel told when the run ends
-    P worker:{hostname}         STRING queues of a live worker; expires 10 s after its last beat
-    P capacity:{queue}          ZSET  "{hostname}|{concurrency}" of live workers consuming the
-                                      queue, scored by when their last beat runs out
-    P run:{id}:ready:{queue}    LIST  "{step}" or "{step}|{element}" attempts made ready for
-                                      the run's runners on that queue (see claiming.lua)
-
-Celery's own queue lists (named by the queue) are kombu's and are written by
-the dispatch scripts in kombu's Redis wire format (see ``messages``).
-Every key of a finished run expires after ``ORCH_RUN_TTL``.
+Celery's own queue lists (named by the queue, see ``messages.queue_list_key``)
+are kombu's, written by the dispatch scripts in kombu's Redis wire format.
+Every key of a finished run expires after ``ORCH_RUN_TTL``. The fields inside
+the run hash are named in ``orchestrator.fields``.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class KeySpec:
+    """One key (or family of keys): its pattern after the prefix, Redis type and meaning."""
+
+    name: str
+    pattern: str
+    kind: str
+    doc: str
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return tuple(re.findall(r"{(\w+)}", self.pattern))
+
+
+LAYOUT: tuple[KeySpec, ...] = (
+    KeySpec("workflow", "wf:{name}", "HASH", "version -> canonical spec JSON (immutable)"),
+    KeySpec("plan", "plan:{ref}", "HASH", 'step -> plan record JSON; "__meta__" -> plan JSON'),
+    KeySpec("queues", "queues", "SET", "Celery queues named by registered workflows"),
+    KeySpec("run", "run:{run}", "HASH", "run fields and {step}.{field} step fields (fields.py)"),
+    KeySpec("events", "run:{run}:events", "LIST", "event history, one JSON object per decision"),
+    KeySpec(
+        "items", "run:{run}:items:{step}", "HASH", "element index -> JSON, of a mapped-over step"
+    ),
+    KeySpec(
+        "parts", "run:{run}:parts:{step}", "HASH", "per-element fields of a map step (fields.py)"
+    ),
+    KeySpec(
+        "ready",
+        "run:{run}:ready:{queue}",
+        "LIST",
+        '"{step}" or "{step}|{element}" made ready for the run\'s lanes (claiming.lua)',
+    ),
+    KeySpec("idempotency", "key:{workflow}:{key}", "STRING", "run id submitted under a key"),
+    KeySpec("runs", "runs", "ZSET", "run id scored by creation time (listing)"),
+    KeySpec(
+        "delayed",
+        "delayed",
+        "ZSET",
+        "messages waiting for a retry or an admission, scored by due time (dispatch.lua)",
+    ),
+    KeySpec("timeouts", "timeouts", "ZSET", '"{run}|{step}" of waiting steps, by their deadline'),
+    KeySpec(
+        "leases",
+        "leases",
+        "ZSET",
+        '"{run}|{step}|{index}|{token}" of running attempts, by lease expiry (heart-beaten)',
+    ),
+    KeySpec("stats", "stats:{ref}", "HASH", "counters of a version: ok:{step}, bad:{edge}"),
+    KeySpec("edges", "stats:{ref}:edges", "SET", '"{upstream}>{step}" edges some run took'),
+    KeySpec("illegal", "stats:illegal", "HASH", '"{kind}:{from}>{to}" -> refused transitions'),
+    KeySpec("dep_bucket", "dep:{dep}:bucket", "HASH", "token bucket of a rate limit: tokens, ts"),
+    KeySpec("dep_slots", "dep:{dep}:slots", "ZSET", "tokens holding a concurrency slot, by expiry"),
+    KeySpec("dep_breaker", "dep:{dep}:breaker", "HASH", "circuit breaker: state, until, probe"),
+    KeySpec(
+        "dep_calls", "dep:{dep}:{kind}", "ZSET", "calls in the last 10 s: first, retry, ok, fail"
+    ),
+    KeySpec("done_channel", "done:{run}", "PUBSUB", "told the end state when the run ends"),
+    KeySpec("worker", "worker:{hostname}", "STRING", "queues of a live worker; expires 10 s after"),
+    KeySpec(
+        "capacity",
+        "capacity:{queue}",
+        "ZSET",
+        '"{hostname}|{concurrency}" of live workers on the queue, by when their beat runs out',
+    ),
+)
+
+_BY_NAME = {spec.name: spec for spec in LAYOUT}
+
+
+@dataclass(frozen=True)
 class Keys:
+    """The layout under one prefix, for Python callers."""
+
     prefix: str = "orch:"
 
+    def _key(self, name: str, *values: str) -> str:
+        spec = _BY_NAME[name]
+        return self.prefix + spec.pattern.format(**dict(zip(spec.params, values, strict=True)))
+
     def workflow(self, name: str) -> str:
-        return f"{self.prefix}wf:{name}"
+        return self._key("workflow", name)
 
     def plan(self, ref: str) -> str:
-        return f"{self.prefix}plan:{ref}"
+        return self._key("plan", ref)
 
     @property
     def queues(self) -> str:
-        return f"{self.prefix}queues"
+        return self._key("queues")
 
     def run(self, run_id: str) -> str:
-        return f"{self.prefix}run:{run_id}"
+        return self._key("run", run_id)
 
     def events(self, run_id: str) -> str:
-        return f"{self.prefix}run:{run_id}:events"
+        return self._key("events", run_id)
+
+    def items(self, run_id: str, step: str) -> str:
+        return self._key("items", run_id, step)
+
+    def parts(self, run_id: str, step: str) -> str:
+        return self._key("parts", run_id, step)
+
+    def ready(self, run_id: str, queue: str) -> str:
+        return self._key("ready", run_id, queue)
 
     def idempotency(self, workflow: str, key: str) -> str:
-        return f"{self.prefix}key:{workflow}:{key}"
+        return self._key("idempotency", workflow, key)
 
     @property
     def runs(self) -> str:
-        return f"{self.prefix}runs"
-
-    @property
-    def timeouts(self) -> str:
-        return f"{self.prefix}timeouts"
-
-    @property
-    def leases(self) -> str:
-        return f"{self.prefix}leases"
+        return self._key("runs")
 
     @property
     def delayed(self) -> str:
-        return f"{self.prefix}delayed"
+        return self._key("delayed")
+
+    @property
+    def timeouts(self) -> str:
+        return self._key("timeouts")
+
+    @property
+    def leases(self) -> str:
+        return self._key("leases")
 
     def stats(self, ref: str) -> str:
-        return f"{self.prefix}stats:{ref}"
+        return self._key("stats", ref)
+
+    def edges(self, ref: str) -> str:
+        return self._key("edges", ref)
 
     @property
     def illegal(self) -> str:
-        return f"{self.prefix}stats:illegal"
+        return self._key("illegal")
 
-    def worker(self, hostname: str) -> str:
-        return f"{self.prefix}worker:{hostname}"
+    def dep_bucket(self, dep: str) -> str:
+        return self._key("dep_bucket", dep)
 
-    def capacity(self, queue: str) -> str:
-        return f"{self.prefix}capacity:{queue}"
+    def dep_slots(self, dep: str) -> str:
+        return self._key("dep_slots", dep)
 
-    def ready(self, run_id: str, queue: str) -> str:
-        return f"{self.prefix}run:{run_id}:ready:{queue}"
+    def dep_breaker(self, dep: str) -> str:
+        return self._key("dep_breaker", dep)
+
+    def dep_calls(self, dep: str, kind: str) -> str:
+        return self._key("dep_calls", dep, kind)
 
     def done_channel(self, run_id: str) -> str:
-        return f"{self.prefix}done:{run_id}"
+        return self._key("done_channel", run_id)
+
+    def worker(self, hostname: str) -> str:
+        return self._key("worker", hostname)
+
+    def capacity(self, queue: str) -> str:
+        return self._key("capacity", queue)
+
+
+def lua_keys() -> str:
+    """The layout as Lua: ``keyspace(P)`` returns ``K`` with a field or function per key."""
+    lines = ["local function keyspace(P)", "  local K = {}"]
+    for spec in LAYOUT:
+        parts = re.split(r"({\w+})", spec.pattern)
+        pieces = ["P"]
+        for part in parts:
+            if not part:
+                continue
+            pieces.append(part[1:-1] if part.startswith("{") else repr(part))
+        expr = " .. ".join(pieces).replace('"', "'")
+        if spec.params:
+            lines.append(f"  K.{spec.name} = function({', '.join(spec.params)}) return {expr} end")
+        else:
+            lines.append(f"  K.{spec.name} = {expr}")
+    lines += ["  return K", "end"]
+    return "\n".join(lines) + "\n"
+
+
+def reference() -> str:
+    """The layout as a Markdown table (docs/ENGINE.md embeds it; a test keeps it current)."""
+    rows = ["| key (after the prefix) | type | meaning |", "|---|---|---|"]
+    rows += [f"| `{s.pattern}` | {s.kind} | {s.doc.replace('|', '&#124;')} |" for s in LAYOUT]
+    return "\n".join(rows) + "\n"

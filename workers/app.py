@@ -18,9 +18,11 @@ from celery.exceptions import Reject
 from orchestrator.compiler import STEP_TASK
 from orchestrator.connection import connect, resolve_url
 from orchestrator.errors import RedisUnavailableError
+from orchestrator.hooks import HookChain, load_hooks
 from orchestrator.keys import Keys
 from orchestrator.settings import Settings
 from orchestrator.store import RunStore
+from workers.recovery import recover_lost, report_expired_waits
 from workers.runtime import StepRuntime
 
 log = logging.getLogger("orchestrator.worker")
@@ -49,8 +51,6 @@ def create_app(settings: Settings | None = None, *, redis_url: str | None = None
         worker_redirect_stdouts=False,
     )
     holder = _RuntimeHolder(settings, url)
-    app.orch_settings = settings
-    app.orch_runtime = holder
 
     @app.task(name=STEP_TASK, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
     def run_step(self: Task, run_id: str, ref: str, step: str, index: int | None) -> str:
@@ -78,17 +78,20 @@ class _RuntimeHolder:
         import os  # noqa: PLC0415
 
         if self._runtime is None or self._pid != os.getpid():
+            hooks = HookChain(load_hooks(self.settings.hooks))
             store = RunStore(
                 connect(self.url, self.settings),
                 Keys(self.settings.key_prefix),
                 run_ttl=self.settings.run_ttl,
                 max_payload=self.settings.max_payload_bytes,
                 lease_seconds=self.settings.lease_seconds,
+                observe=bool(hooks),
             )
             self._runtime = StepRuntime(
                 store,
                 default_queue=self.settings.default_queue,
                 runner_slice=self.settings.runner_slice,
+                hooks=hooks,
             )
             self._pid = os.getpid()
         return self._runtime
@@ -100,18 +103,16 @@ def _start_promoter_when_ready(app: Celery, holder: _RuntimeHolder) -> None:
 
     def loop(hostname: str, queues: str, concurrency: int) -> None:
         runtime = holder.runtime()
-        store = runtime.store
-        beat = store.keys.worker(hostname)
+        upkeep = runtime.store.upkeep
         ticks = 0
         while not stop.wait(0.2):
             try:
                 if ticks % 5 == 0:
-                    store.redis.set(beat, queues, ex=10)
-                    store.beat_capacity(hostname, queues.split(","), concurrency)
-                    runtime.recover_lost()
-                    store.expire_waits()
+                    upkeep.beat(hostname, queues.split(","), concurrency)
+                    recover_lost(runtime)
+                    report_expired_waits(runtime, upkeep.expire_waits())
                 ticks += 1
-                store.promote_due()
+                upkeep.promote_due()
             except Exception:  # Redis restarting: keep trying, never die
                 log.warning("retry promoter could not reach Redis", exc_info=True)
                 stop.wait(1.0)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from types import FrameType
 
 from orchestrator.errors import StepCancelled
-from orchestrator.store import Attempt, RunStore
+from orchestrator.store import Attempt, RunReader
 
 log = logging.getLogger("orchestrator.cancellation")
 
@@ -64,8 +64,8 @@ class CancelWatch:
     process, and kills nothing when it did not take.
     """
 
-    def __init__(self, store: RunStore, terminate: Callable[[Attempt, float], bool]) -> None:
-        self.store = store
+    def __init__(self, reads: RunReader, terminate: Callable[[Attempt, float], bool]) -> None:
+        self.reads = reads
         self._terminate = terminate
         self._guards: dict[str, _Guard] = {}
         self._lock = threading.Lock()
@@ -114,7 +114,7 @@ class CancelWatch:
 
     def _check(self, guard: _Guard, now: float) -> None:
         if guard.cancelled_at is None:
-            if self.store.is_cancelling(guard.attempt.run_id):
+            if self.reads.is_cancelling(guard.attempt.run_id):
                 guard.cancelled_at = now
             return
         if guard.interrupted_at is None:

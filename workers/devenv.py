@@ -15,7 +15,7 @@ from orchestrator.connection import connect
 from orchestrator.embedded import EmbeddedRedis, find_running
 from orchestrator.keys import Keys
 from orchestrator.settings import Settings
-from orchestrator.store import RunStore
+from orchestrator.store import RunReader
 from workers.pool import WorkerPool
 
 
@@ -31,12 +31,7 @@ def known_queues(url: str, settings: Settings) -> set[str]:
     """Queues named by registered workflows, so the pool serves every step."""
     client = connect(url, settings)
     try:
-        return RunStore(
-            client,
-            Keys(settings.key_prefix),
-            run_ttl=settings.run_ttl,
-            max_payload=settings.max_payload_bytes,
-        ).queues()
+        return RunReader(client, Keys(settings.key_prefix)).queues()
     finally:
         client.close()
 

@@ -16,14 +16,14 @@ from contextlib import contextmanager
 
 import redis
 
-from orchestrator.store import Attempt, RunStore
+from orchestrator.store import Attempt, Upkeep
 
 log = logging.getLogger("orchestrator.leases")
 
 
 class LeaseKeeper:
-    def __init__(self, store: RunStore) -> None:
-        self.store = store
+    def __init__(self, upkeep: Upkeep) -> None:
+        self.upkeep = upkeep
         self._active: dict[str, Attempt] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -43,13 +43,13 @@ class LeaseKeeper:
                 self._active.pop(attempt.token, None)
 
     def _loop(self) -> None:
-        interval = self.store.lease_seconds / 3
+        interval = self.upkeep.lease_seconds / 3
         while True:
             threading.Event().wait(interval)
             with self._lock:
                 attempts = list(self._active.values())
             for attempt in attempts:
                 try:
-                    self.store.heartbeat(attempt)
+                    self.upkeep.heartbeat(attempt)
                 except redis.RedisError:
                     log.warning("could not renew the lease of %s", attempt.lease_member())

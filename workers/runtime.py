@@ -3,13 +3,15 @@
 claim (atomic: may this attempt run? what are its inputs?) → bind inputs to
 parameters through their annotations → call → record the outcome (atomic:
 output, transitions, joins, successors) or the failure (retry later, or fail).
+Whether a failure is retried is decided once, by
+``orchestrator.resilience.decide_retry``; what the engine answered is a typed
+outcome (``orchestrator.store.outcomes``) that the hooks hear about.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -24,13 +26,22 @@ from orchestrator.errors import (
     NonRetryableError,
     OrchestratorError,
     RedisUnavailableError,
-    StepCancelled,
 )
+from orchestrator.hooks import HookChain
 from orchestrator.messages import queue_list_key
-from orchestrator.resilience import backoff_delay, is_retryable
-from orchestrator.spec import RetryPolicy, Workflow
+from orchestrator.resilience import (
+    Failure,
+    FailureKind,
+    Retry,
+    decide_retry,
+    describe_failure,
+)
+from orchestrator.spec import Workflow
+from orchestrator.states import StepState
 from orchestrator.steps import StepContext, StepFunction, encode_output, import_task
-from orchestrator.store import Attempt, Claim, Runner, RunStore
+from orchestrator.store import Attempt, Lane, RunStore
+from orchestrator.store import outcomes as o
+from workers.attempts import AttemptReport, Call, describe
 from workers.cancellation import CancelWatch
 from workers.leases import LeaseKeeper
 
@@ -62,56 +73,57 @@ class LoadedWorkflow:
             self.functions[(step, field_name)] = fn
         return fn
 
-
-@dataclass(frozen=True)
-class Call:
-    """One attempt in progress: where it runs, what it was given, how it runs."""
-
-    loaded: LoadedWorkflow
-    ctx: StepContext
-    attempt: Attempt
-    claim: Claim
-    runner: Runner | None = None
-
-    @property
-    def has_fallback(self) -> bool:
-        return self.loaded.workflow.steps[self.ctx.step].fallback is not None
+    def waits(self) -> dict[str, tuple[str, float | None]]:
+        """Signal and timeout of each wait_for step, for wait events."""
+        return {
+            name: (sp.wait_for, sp.wait_timeout)
+            for name, sp in self.plan.steps.items()
+            if sp.wait_for is not None
+        }
 
 
 class StepRuntime:
     def __init__(
-        self, store: RunStore, *, default_queue: str = "orch", runner_slice: float = 1.0
+        self,
+        store: RunStore,
+        *,
+        default_queue: str = "orch",
+        runner_slice: float = 1.0,
+        hooks: HookChain | None = None,
     ) -> None:
         self.store = store
+        self.engine = store.engine
         self.default_queue = default_queue
         self.runner_slice = runner_slice
         self._loaded: dict[str, LoadedWorkflow] = {}
-        self.leases = LeaseKeeper(store)
-        self.cancels = CancelWatch(store, self._terminate)
+        self.report = AttemptReport(hooks or HookChain())
+        self.leases = LeaseKeeper(store.upkeep)
+        self.cancels = CancelWatch(store.reads, self._terminate)
 
     def load(self, ref: str) -> LoadedWorkflow:
         loaded = self._loaded.get(ref)
         if loaded is None:
             name, _, version = ref.rpartition(":")
-            wf = self.store.workflow(name, int(version))
+            wf = self.store.reads.workflow(name, int(version))
             loaded = LoadedWorkflow(wf, compile_plan(wf, default_queue=self.default_queue))
             self._loaded[ref] = loaded
         return loaded
 
     def execute(self, run_id: str, ref: str, step: str, index: int | None, worker: str) -> str:
-        """Run one attempt of one step; returns what was recorded (for logs and tests)."""
+        """Run one attempt of one step, then any its lane claims; returns what was recorded."""
         if index == -1:
             return self.compensate(run_id, ref, step, worker)
         loaded = self.load(ref)
         attempt = self._attempt(loaded, run_id, step, index)
-        claim = self._patiently(lambda: self.store.claim(attempt, worker))
-        runner = self._runner(loaded, step, worker)
-        outcome = self._run(loaded, attempt, claim, worker, runner)
-        while runner is not None and runner.handoff is not None:
-            handoff, runner.handoff = runner.handoff, None
+        claim = self._patiently(lambda: self.engine.claim(attempt, worker))
+        lane = self._lane(loaded, step, worker)
+        outcome = self._run(loaded, attempt, claim, worker, lane, by_lane=False)
+        while isinstance(outcome, o.Recorded) and outcome.handoff is not None:
+            handoff = outcome.handoff
             attempt = self._attempt(loaded, run_id, handoff.step, handoff.index, handoff.token)
-            outcome = self._run(loaded, attempt, handoff.claim, worker, runner)
-        return outcome
+            claim = o.Run(handoff.inputs)
+            outcome = self._run(loaded, attempt, claim, worker, lane, by_lane=True)
+        return describe(outcome)
 
     def _attempt(
         self, loaded: LoadedWorkflow, run_id: str, step: str, index: int | None, token: str = ""
@@ -120,79 +132,63 @@ class StepRuntime:
         attempt = Attempt(run_id, loaded.workflow.ref, step, index, dependency=dependency)
         return replace(attempt, token=token) if token else attempt
 
-    def _runner(self, loaded: LoadedWorkflow, step: str, worker: str) -> Runner | None:
+    def _lane(self, loaded: LoadedWorkflow, step: str, worker: str) -> Lane | None:
         """Go on with the run's next steps after this one, unless the task has a time limit."""
         plan = loaded.plan.steps[step]
         if self.runner_slice <= 0 or plan.timeout is not None:
             return None
-        return Runner(queue_list_key(plan.queue), worker, time.monotonic() + self.runner_slice)
+        return Lane(queue_list_key(plan.queue), worker, time.monotonic() + self.runner_slice)
 
     def _run(
         self,
         loaded: LoadedWorkflow,
         attempt: Attempt,
-        claim: Claim | str,
+        claim: o.Claim,
         worker: str,
-        runner: Runner | None,
-    ) -> str:
+        lane: Lane | None,
+        *,
+        by_lane: bool,
+    ) -> o.Claim | o.Recording:
         """Run one claimed attempt (or evaluate its `when` gate first) and record it."""
-        run_id, step, index = attempt.run_id, attempt.step, attempt.index
-        dependency = attempt.dependency
         predicate_error: Exception | None = None
-        if isinstance(claim, Claim) and claim.mode == "gate":
+        if isinstance(claim, o.Run) and claim.inputs.mode is o.Mode.GATE:
             claim, predicate_error = self._gate(loaded, attempt, claim, worker)
-        if not isinstance(claim, Claim):
-            log.info("run %s step %s[%s] not run: %s", run_id, step, index, claim)
+        self.report.claimed(loaded.plan, attempt, claim, worker, by_lane, loaded.waits())
+        if not isinstance(claim, o.Run):
+            log.info("run %s step %s[%s] not run: %s", attempt.run_id, attempt.step, attempt.index,
+                     describe(claim))  # fmt: skip
             return claim
-        ctx = self._context(loaded, attempt, claim, worker)
-        call = Call(loaded, ctx, attempt, claim, runner)
+        ctx = self._context(loaded, attempt, claim.inputs, worker)
+        call = Call(loaded.workflow, loaded.plan, ctx, attempt, claim.inputs, lane, by_lane)
+        self.report.started(call)
         with self.leases.held(attempt):
             if predicate_error is not None:
                 error = NonRetryableError(f"`when` predicate failed: {predicate_error!r}")
-                return self._record_failure(call, error, called=False)
-            if claim.mode == "open":
-                message = f"dependency {dependency!r} is failing: its circuit breaker is open"
-                return self._record_failure(call, CircuitOpenError(message), called=False)
-            if claim.mode == "fallback":
-                return self._run_fallback(call)
-            try:
-                with self.cancels.guarding(attempt, loaded.workflow.grace_for(step)):
-                    output, items = self._call(call, "task")
-            except Exception as exc:  # every failure is recorded; the worker stays up
-                return self._record_failure(call, exc, called=bool(dependency))
-        how = "call" if dependency else ""
-        return self._patiently(
-            lambda: self.store.complete(attempt, output, items, how=how, runner=runner)
-        )
-
-    def compensate(self, run_id: str, ref: str, step: str, worker: str) -> str:
-        """Run one attempt of a step's compensation (saga): undo what it did."""
-        loaded = self.load(ref)
-        attempt = Attempt(run_id, ref, step, -1)
-        claim = self._patiently(lambda: self.store.undo_claim(attempt, worker))
-        if not isinstance(claim, Claim):
-            log.info("run %s compensation of %s not run: %s", run_id, step, claim)
-            return claim
-        ctx = self._context(loaded, attempt, claim, worker, compensating=True)
-        with self.leases.held(attempt):
-            try:
-                self._invoke(Call(loaded, ctx, attempt, claim), "compensate")
-            except Exception as exc:
-                policy = loaded.workflow.policy_for(step)
-                retry_in = None
-                if is_retryable(exc, policy) and claim.attempt < policy.max_attempts:
-                    retry_in = backoff_delay(policy, claim.attempt, random.random)
-                error = _error(exc, claim.attempt, str(exc))
-                return self._patiently(
-                    lambda: self.store.undo_done(attempt, error, retry_in=retry_in)
+                return self._record_failure(loaded, call, error, called=False)
+            if claim.inputs.mode is o.Mode.OPEN:
+                message = (
+                    f"dependency {attempt.dependency!r} is failing: its circuit breaker is open"
                 )
-        return self._patiently(lambda: self.store.undo_done(attempt))
+                return self._record_failure(loaded, call, CircuitOpenError(message), called=False)
+            if claim.inputs.mode is o.Mode.FALLBACK:
+                return self._run_fallback(loaded, call)
+            try:
+                with self.cancels.guarding(attempt, loaded.workflow.grace_for(attempt.step)):
+                    output, items = self._call(loaded, call, "task")
+            except Exception as exc:  # every failure is recorded; the worker stays up
+                return self._record_failure(loaded, call, exc, called=bool(attempt.dependency))
+        how = "call" if attempt.dependency else ""
+        outcome = self._patiently(
+            lambda: self.engine.complete(attempt, output, items, how=how, lane=lane)
+        )
+        self.report.finished(call, outcome, loaded.waits())
+        return outcome
 
     def _context(
         self,
         loaded: LoadedWorkflow,
         attempt: Attempt,
-        claim: Claim,
+        inputs: o.Inputs,
         worker: str,
         *,
         compensating: bool = False,
@@ -204,16 +200,16 @@ class StepRuntime:
             wf.name,
             wf.version,
             attempt.step,
-            claim.attempt,
+            inputs.attempt,
             index,
             worker,
             compensating,
-            lambda: self.store.is_cancelling(attempt.run_id),
+            lambda: self.store.reads.is_cancelling(attempt.run_id),
         )
 
     def _gate(
-        self, loaded: LoadedWorkflow, attempt: Attempt, claim: Claim, worker: str
-    ) -> tuple[Claim | str, Exception | None]:
+        self, loaded: LoadedWorkflow, attempt: Attempt, claim: o.Run, worker: str
+    ) -> tuple[o.Claim, Exception | None]:
         """Evaluate a step's `when` predicate: skip the step, or open its gate and claim it.
 
         A predicate that raises opens the gate too, so that the step fails with
@@ -223,30 +219,34 @@ class StepRuntime:
         ctx = StepContext(attempt.run_id, wf.name, wf.version, attempt.step, 0, None, worker)
         error: Exception | None = None
         try:
-            holds = bool(self._invoke(Call(loaded, ctx, attempt, claim), "when"))
+            holds = bool(self._invoke(loaded, ctx, claim.inputs, "when"))
         except Exception as exc:
             holds, error = True, exc
         if not holds:
-            return self._patiently(lambda: self.store.skip(attempt)), None
-        return self._patiently(lambda: self.store.claim(attempt, worker, gate_open=True)), error
+            skipped = self._patiently(lambda: self.engine.skip(attempt))
+            self.report.noted(attempt, skipped.decisions, loaded.waits())
+            return _not_run(skipped), None
+        reclaimed = self._patiently(lambda: self.engine.claim(attempt, worker, gate_open=True))
+        return reclaimed, error
 
-    def _invoke(self, call: Call, field_name: str) -> Any:
-        """Call the step's ``task``, ``fallback`` or ``when`` with its bound inputs."""
-        ctx, claim = call.ctx, call.claim
-        fn = call.loaded.function(ctx.step, field_name)
+    def _invoke(
+        self, loaded: LoadedWorkflow, ctx: StepContext, inputs: o.Inputs, field_name: str
+    ) -> Any:
+        """Call the step's ``task``, ``fallback``, ``when`` or ``compensate`` with its inputs."""
+        fn = loaded.function(ctx.step, field_name)
         upstream = {
-            k: json.loads(v) if v is not None else None for k, v in claim.upstream_json.items()
+            k: json.loads(v) if v is not None else None for k, v in inputs.upstream_json.items()
         }
-        kwargs = fn.bind(ctx.step, upstream, json.loads(claim.input_json), ctx)
+        kwargs = fn.bind(ctx.step, upstream, json.loads(inputs.input_json), ctx)
         return fn.func(**kwargs)
 
-    def _call(self, call: Call, field_name: str) -> tuple[str, list[str]]:
+    def _call(self, loaded: LoadedWorkflow, call: Call, field_name: str) -> tuple[str, list[str]]:
         ctx = call.ctx
-        value = self._invoke(call, field_name)
+        value = self._invoke(loaded, ctx, call.inputs, field_name)
         what = f"step {ctx.step!r}" + (f" element {ctx.index}" if ctx.index is not None else "")
-        output = encode_output(value, limit=self.store.max_payload, what=what)
+        output = encode_output(value, limit=self.engine.max_payload, what=what)
         items: list[str] = []
-        if call.loaded.plan.steps[ctx.step].mapped_over:
+        if loaded.plan.steps[ctx.step].mapped_over:
             decoded = json.loads(output)
             if not isinstance(decoded, list):
                 raise NonRetryableError(
@@ -256,101 +256,95 @@ class StepRuntime:
             items = [json.dumps(e, separators=(",", ":")) for e in decoded]
         return output, items
 
-    def _run_fallback(self, call: Call, *, called: bool = False) -> str:
+    def _run_fallback(
+        self, loaded: LoadedWorkflow, call: Call, *, called: bool = False
+    ) -> o.Recording:
         """Produce the step's output with its fallback, in this same attempt.
 
         ``called`` says the dependency was called and failed first: that failure
         counts for the breaker whatever the fallback makes of the step.
         """
         try:
-            output, items = self._call(call, "fallback")
+            output, items = self._call(loaded, call, "fallback")
         except Exception as exc:
             error = _error(exc, call.ctx.attempt, f"fallback failed: {exc}")
-            return self._patiently(
-                lambda: self.store.fail(
-                    call.attempt, error, retry_in=None, called=called, runner=call.runner
+            outcome = self._patiently(
+                lambda: self.engine.fail(
+                    call.attempt, error, retry_in=None, called=called, lane=call.lane
                 )
             )
+            self.report.finished(call, outcome, loaded.waits(), error=error, exception=exc)
+            return outcome
         how = "fallback-after-call" if called else "fallback"
-        return self._patiently(
-            lambda: self.store.complete(call.attempt, output, items, how=how, runner=call.runner)
+        outcome = self._patiently(
+            lambda: self.engine.complete(call.attempt, output, items, how=how, lane=call.lane)
         )
+        self.report.finished(call, outcome, loaded.waits(), fallback=True)
+        return outcome
 
-    def _record_failure(self, call: Call, exc: Exception, *, called: bool) -> str:
+    def _record_failure(
+        self, loaded: LoadedWorkflow, call: Call, exc: Exception, *, called: bool
+    ) -> o.Recording:
         ctx = call.ctx
-        policy = call.loaded.workflow.policy_for(ctx.step)
-        retry_in: float | None = None
-        if is_retryable(exc, policy) and ctx.attempt < policy.max_attempts:
-            retry_in = backoff_delay(policy, ctx.attempt, random.random)
-        final = retry_in is None
-        if final and call.has_fallback and not isinstance(exc, (HandoffError, StepCancelled)):
-            return self._run_fallback(call, called=called)
-        message = str(exc)
-        if type(exc).__name__ == "SoftTimeLimitExceeded":  # Celery's soft time limit
-            message = f"attempt {ctx.attempt} exceeded its {policy.timeout:g}s timeout"
+        policy = loaded.workflow.policy_for(ctx.step)
+        has_fallback = loaded.workflow.steps[ctx.step].fallback is not None
+        failure = Failure.of_step(exc, ctx.attempt, has_fallback=has_fallback)
+        decision = decide_retry(policy, failure)
+        if not isinstance(decision, Retry) and decision.fallback:
+            return self._run_fallback(loaded, call, called=called)
         if not isinstance(exc, OrchestratorError):
             log.warning(
                 "run %s step %s attempt %d failed: %r", ctx.run_id, ctx.step, ctx.attempt, exc
             )
         edge = exc.edge if isinstance(exc, HandoffError) else ""
-        error = _error(exc, ctx.attempt, message)
+        error = _error(exc, ctx.attempt, describe_failure(policy, failure))
+        retry_in = decision.delay if isinstance(decision, Retry) else None
         outcome = self._patiently(
-            lambda: self.store.fail(
-                call.attempt, error, retry_in=retry_in, edge=edge, called=called, runner=call.runner
+            lambda: self.engine.fail(
+                call.attempt, error, retry_in=retry_in, edge=edge, called=called, lane=call.lane
             )
         )
-        if outcome.startswith("fallback"):  # the retry budget said no; the fallback may answer
-            return self._run_fallback(call, called=called)
+        if isinstance(outcome, o.UseFallback):  # the retry budget said no; the fallback may answer
+            self.report.noted(call.attempt, outcome.decisions, loaded.waits())
+            return self._run_fallback(loaded, call, called=called)
+        self.report.finished(call, outcome, loaded.waits(), error=error, exception=exc)
         return outcome
 
-    def recover_lost(self) -> int:
-        """Record attempts whose lease ran out as failed (WorkerLostError): retry or fail."""
-        recovered = 0
-        for lost in self.store.expired_leases():
-            ref = self.store.run_ref(lost.run_id)
-            if ref is None:  # the run itself expired: nothing left to record
-                self.store.redis.zrem(self.store.keys.leases, lost.lease_member())
-                continue
-            attempt = replace(lost, ref=ref)
-            policy = self.load(ref).workflow.policy_for(attempt.step)
-            if attempt.index == -1:
-                self._recover_compensation(attempt, policy)
-            else:
-                self._recover_step(attempt, policy)
-            recovered += 1
-        return recovered
-
-    def _recover_step(self, attempt: Attempt, policy: RetryPolicy) -> None:
-        count = self.store.attempts_of(attempt)
-        retry_in = backoff_delay(policy, count) if count < policy.max_attempts else None
-        error = {
-            "type": "WorkerLostError",
-            "message": f"attempt {count} went silent for {self.store.lease_seconds:g}s: its "
-            "worker was killed, ran out of memory or hit its hard time limit",
-            "attempt": count,
-        }
-        called = self.load(attempt.ref).workflow.steps[attempt.step].dependency is not None
-        outcome = self.store.fail(attempt, error, retry_in=retry_in, called=called)
-        if outcome.startswith("fallback"):  # budget spent: the sweeper runs no user code
-            outcome = self.store.fail(attempt, error, retry_in=None, called=called)
-        if outcome.startswith("ok"):  # a stale lease (outcome already recorded) says nothing
-            log.warning("run %s step %s: %s", attempt.run_id, attempt.step, error["message"])
+    def compensate(self, run_id: str, ref: str, step: str, worker: str) -> str:
+        """Run one attempt of a step's compensation (saga): undo what it did."""
+        loaded = self.load(ref)
+        attempt = Attempt(run_id, ref, step, -1)
+        claim = self._patiently(lambda: self.engine.undo_claim(attempt, worker))
+        self.report.noted(attempt, claim.decisions, loaded.waits())
+        if not isinstance(claim, o.Run):
+            log.info("run %s compensation of %s not run: %s", run_id, step, describe(claim))
+            return describe(claim)
+        ctx = self._context(loaded, attempt, claim.inputs, worker, compensating=True)
+        self.report.compensation_started(attempt, loaded.plan, ctx)
+        started = time.monotonic()
+        error: dict[str, Any] | None = None
+        retry_in: float | None = None
+        with self.leases.held(attempt):
+            try:
+                self._invoke(loaded, ctx, claim.inputs, "compensate")
+            except Exception as exc:
+                failure = Failure(FailureKind.COMPENSATION, claim.inputs.attempt, exc)
+                policy = loaded.workflow.policy_for(step)
+                decision = decide_retry(policy, failure)
+                retry_in = decision.delay if isinstance(decision, Retry) else None
+                error = _error(exc, claim.inputs.attempt, describe_failure(policy, failure))
+        done = self._patiently(lambda: self.engine.undo_done(attempt, error, retry_in=retry_in))
+        self.report.compensated(attempt, loaded.plan, ctx, done, time.monotonic() - started, error)
+        return describe(done)
 
     def _terminate(self, attempt: Attempt, after: float) -> bool:
         """Record a body that ignored its interrupt as failed; False when it has just ended."""
         error = {
             "type": "StepCancelled",
             "message": f"terminated: still running {after:g}s after its run was cancelled",
-            "attempt": self.store.attempts_of(attempt),
+            "attempt": self.store.reads.attempts_of(attempt),
         }
-        return self.store.fail(attempt, error, retry_in=None).startswith("ok")
-
-    def _recover_compensation(self, attempt: Attempt, policy: RetryPolicy) -> None:
-        count = self.store.attempts_of(attempt)
-        retry_in = backoff_delay(policy, count) if count < policy.max_attempts else None
-        message = f"compensation attempt {count} went silent: its worker was lost"
-        error = {"type": "WorkerLostError", "message": message, "attempt": count}
-        self.store.undo_done(attempt, error, retry_in=retry_in)
+        return isinstance(self.engine.fail(attempt, error, retry_in=None), o.Recorded)
 
     def _patiently(self, call: Callable[[], T]) -> T:
         """Retry a Redis call through a short outage (scripts are safe to repeat)."""
@@ -366,5 +360,12 @@ class StepRuntime:
                 pause = min(2.0, pause * 2)
 
 
-def _error(exc: Exception, attempt: int, message: str) -> dict[str, Any]:
+def _not_run(skipped: o.Recorded | o.Stale | o.Stop) -> o.Claim:
+    """A gate that closed: the step was skipped (or the run stopped meanwhile)."""
+    if isinstance(skipped, o.Stop):
+        return skipped
+    return o.Skip(StepState.SKIPPED if isinstance(skipped, o.Recorded) else skipped.why)
+
+
+def _error(exc: BaseException, attempt: int, message: str) -> dict[str, Any]:
     return {"type": type(exc).__name__, "message": message, "attempt": attempt}

@@ -1,14 +1,16 @@
--- Cancel a run: it stops starting steps (queued ones are refused when a worker
--- picks them up), waits for running ones, compensates the completed ones and
--- ends CANCELLED. Idempotent; a cancel during compensation joins it rather
--- than restarting it. ARGV[5] reason.
-load({'state', 'wf', 'inflight', 'undoing', 'done'})
+--! requires: run, saga, finish, replies
+-- Cancel a run (CancelArgs): it stops starting steps (queued ones are refused
+-- when a worker picks them up), waits for running ones, compensates the
+-- completed ones and ends CANCELLED. Idempotent; a cancel during compensation
+-- joins it rather than restarting it.
+-- Replies 'ok' {state after}, 'final' {state}, 'already' {state}, 'gone'.
+load({RF.state, RF.workflow, RF.inflight, RF.undoing, RF.completed})
 local rs = run_state()
-if not rs then return {'gone'} end
-if next(T.run[rs]) == nil then return {'final', rs} end
-if rs == 'CANCELLING' then return {'already', rs} end
-use_plan(hget('wf'))
-move_run('CANCELLING', {reason = ARGV[5]})
+if not rs then return reply('gone') end
+if next(T.run[rs]) == nil then return reply('final', {rs}) end
+if rs == 'CANCELLING' then return reply('already', {rs}) end
+use_plan(hget(RF.workflow))
+move_run('CANCELLING', {reason = A.reason})
 wind_down()
-flush()
-return {'ok', ended or 'CANCELLING'}
+commit()
+return reply('ok', {ended_state() or 'CANCELLING'})

@@ -1,10 +1,9 @@
--- Extend a live attempt's lease (and its dependency slot, if it holds one); a
--- lease already swept (XX) stays gone. ARGV[1] key prefix, ARGV[2] lease
--- seconds, ARGV[3] member, ARGV[4] the attempt's dependency name or '',
--- ARGV[5] its token.
-local t = redis.call('TIME')
-local until_ = tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(ARGV[2])
-if ARGV[4] ~= '' then
-  redis.call('ZADD', ARGV[1] .. 'dep:' .. ARGV[4] .. ':slots', 'XX', 'GT', until_, ARGV[5])
+--! requires: base
+-- Extend a live attempt's lease, and its dependency slot if it holds one
+-- (HeartbeatArgs); a lease already swept (XX) stays gone. Replies 1 when the
+-- lease was extended, 0 when it was swept (the attempt is presumed lost).
+local until_ = NOW + tonumber(A.lease)
+if A.dependency ~= '' then
+  redis.call('ZADD', K.dep_slots(A.dependency), 'XX', 'GT', until_, A.token)
 end
-return redis.call('ZADD', ARGV[1] .. 'leases', 'XX', 'GT', until_, ARGV[3])
+return redis.call('ZADD', K.leases, 'XX', 'GT', until_, A.member)

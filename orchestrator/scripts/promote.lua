@@ -1,35 +1,35 @@
--- Move retries whose backoff has elapsed from the delayed set back onto their
--- Celery queue. Safe to run from every worker at once: each member is taken
--- by exactly one call. ARGV[1] key prefix, ARGV[2] batch size.
-local P, batch = ARGV[1], tonumber(ARGV[2])
-local t = redis.call('TIME')
-local NOW = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local due = redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', NOW, 'LIMIT', 0, batch)
+--! requires: run, dispatch
+-- Move entries of K.delayed whose time has come back onto their Celery queue
+-- (PromoteArgs; entries are built by dispatch.lua's delay). Safe to run from
+-- every worker at once: each entry is taken by exactly one call. An entry
+-- whose run or step has moved on meanwhile is dropped. Replies the count moved.
+local due = redis.call('ZRANGEBYSCORE', K.delayed, '-inf', NOW, 'LIMIT', 0, tonumber(A.batch))
 local moved = 0
+
+-- Whether entry d still has work to do, and the step's move back to QUEUED for a retry.
+local function still_due(d)
+  load({RF.state, d.s .. SF.state})
+  local rs, st = run_state(), step_state(d.s)
+  if d.k == 'undo' then
+    return (rs == 'COMPENSATING' or rs == 'CANCELLING') and st == 'COMPENSATING'
+  end
+  if rs ~= 'RUNNING' then return false end
+  if d.k == 'admit' then return st == 'QUEUED' or (d.i ~= '' and st == 'RUNNING') end
+  if d.i ~= '' then return st == 'RUNNING' end  -- an element's retry: its map step runs on
+  if st ~= 'RETRYING' or not move_step(d.s, 'QUEUED') then return false end
+  hset(d.s .. SF.queued_at, NOWS)
+  return true
+end
+
 for _, member in ipairs(due) do
-  redis.call('ZREM', P .. 'delayed', member)
+  redis.call('ZREM', K.delayed, member)
   local d = cjson.decode(member)
-  local rk = P .. 'run:' .. d.r
-  local rs = redis.call('HGET', rk, 'state')
-  local field = d.s .. '.state'
-  local st = redis.call('HGET', rk, field)
-  if d.c and (rs == 'COMPENSATING' or rs == 'CANCELLING') and st == 'COMPENSATING' then
-    -- A compensation waiting for its retry.
-    redis.call('LPUSH', d.q, d.m)
-    moved = moved + 1
-  elseif rs == 'RUNNING' and d.w and (st == 'QUEUED' or (d.i ~= '' and st == 'RUNNING')) then
-    -- A step that waited for a rate token or a concurrency slot: still queued.
-    redis.call('LPUSH', d.q, d.m)
-    moved = moved + 1
-  elseif rs == 'RUNNING' and d.i == '' and st == 'RETRYING' and T.step[st].QUEUED then
-    redis.call('HSET', rk, field, 'QUEUED', d.s .. '.q', string.format('%.6f', NOW))
-    redis.call('RPUSH', rk .. ':events',
-      cjson.encode({t = NOW, step = d.s, from = st, to = 'QUEUED'}))
-    redis.call('LPUSH', d.q, d.m)
-    moved = moved + 1
-  elseif rs == 'RUNNING' and d.i ~= '' and st == 'RUNNING' then
-    redis.call('LPUSH', d.q, d.m)
+  open_run(d.r)
+  if still_due(d) then
+    push(d.q, d.m)
     moved = moved + 1
   end
+  write_run()
 end
+flush_pushes()
 return moved

@@ -1,35 +1,34 @@
+--! requires: run, saga, finish, replies
 -- An operator retries a compensation that failed for good (`orch compensate
--- RUN`). The run is reopened through the operator-only table (T.reopen_run:
--- COMPENSATION_FAILED -> COMPENSATING, or CANCELLED -> CANCELLING for a
--- cancel's compensation), the step whose compensation failed gets a fresh set
--- of attempts, and the saga carries on from it: the steps completed before it
--- are undone after it, latest first, and the run ends as any saga does.
--- Replies {'gone'}, {'state', run state} (nothing to retry) or {'ok', step}.
-load({'state', 'wf', 'cause', 'key', 'created_at'})
+-- RUN`, RecompensateArgs). The run is reopened through the operator-only
+-- tables (T.reopen_run: COMPENSATION_FAILED -> COMPENSATING, or CANCELLED ->
+-- CANCELLING for a cancel's compensation; T.reopen_step), the step whose
+-- compensation failed gets a fresh set of attempts, and the saga carries on
+-- from it: the steps completed before it are undone after it, latest first,
+-- and the run ends as any saga does.
+-- Replies 'ok' {step}, 'state' {run state} (nothing to retry), 'gone'.
+load({RF.state, RF.workflow, RF.cause, RF.key, RF.created_at})
 local rs = run_state()
-if not rs then return {'gone'} end
-use_plan(hget('wf'))
+if not rs then return reply('gone') end
+use_plan(hget(RF.workflow))
 local fields = {}
-for k, s in ipairs(meta().compensable) do fields[k] = s .. '.state' end
+for k, s in ipairs(meta().compensable) do fields[k] = s .. SF.state end
 load(fields)
 local failed
 for _, s in ipairs(meta().compensable) do
   if step_state(s) == 'COMPENSATION_FAILED' then failed = s end
 end
-if not failed or not T.reopen_run[rs] then return {'state', rs} end
-local to = next(T.reopen_run[rs])
-hset('state', to)
-event({from = rs, to = to, reopened = 'compensate'})
-local again = next(T.reopen_step.COMPENSATION_FAILED)
-hset(failed .. '.state', again)
-event({step = failed, from = 'COMPENSATION_FAILED', to = again, reopened = 'compensate'})
-hset(failed .. '.catt', 0)
-local cause = hget('cause') or ''
-redis.call('HDEL', RK, 'finished_at', 'cause')
-if cause ~= '' then hset('error', cause) else redis.call('HDEL', RK, 'error') end
+if not failed or not T.reopen_run[rs] then return reply('state', {rs}) end
+move_run(next(T.reopen_run[rs]), {reopened = 'compensate'}, T.reopen_run)
+move_step(failed, next(T.reopen_step.COMPENSATION_FAILED), {reopened = 'compensate'},
+  T.reopen_step)
+hset(failed .. SF.undo_attempts, 0)
+local cause = hget(RF.cause) or ''
+redis.call('HDEL', RK, RF.finished_at, RF.cause)
+if cause ~= '' then hset(RF.error, cause) else redis.call('HDEL', RK, RF.error) end
 -- A finished run's keys were set to expire; an open run keeps its keys.
 for _, k in ipairs(lasting_keys()) do redis.call('PERSIST', k) end
-redis.call('ZADD', P .. 'runs', tonumber(hget('created_at')) or NOW, RUN)
+redis.call('ZADD', K.runs, tonumber(hget(RF.created_at)) or NOW, RUN)
 queue_compensation(failed)
-flush()
-return {'ok', failed}
+commit()
+return reply('ok', {failed})

@@ -1,14 +1,18 @@
--- A gated step whose `when` predicate was false: PENDING -> SKIPPED, and its
--- dependants are settled as after a skip. ARGV[5] step.
-local s = ARGV[5]
-load({'state', 'wf', 'left', s .. '.state', s .. '.gate'})
+--! requires: run, joins, finish, replies
+-- A gated step whose `when` predicate was false (SkipArgs): PENDING -> SKIPPED,
+-- and its dependants are settled as after a skip.
+-- Replies 'ok', 'stop' {run state or 'gone'}, 'stale' {state}.
+local s = A.step
+load({RF.state, RF.workflow, RF.left, s .. SF.state, s .. SF.gated})
 local rs = run_state()
-if rs ~= 'RUNNING' then return {'stop', rs or 'gone'} end
-use_plan(hget('wf'))
-if step_state(s) ~= 'PENDING' or hget(s .. '.gate') ~= '1' then return {'stale', step_state(s)} end
-hset(s .. '.gate', '')
+if rs ~= 'RUNNING' then return reply('stop', {rs or 'gone'}) end
+use_plan(hget(RF.workflow))
+if step_state(s) ~= 'PENDING' or hget(s .. SF.gated) ~= '1' then
+  return reply('stale', {step_state(s)})
+end
+hset(s .. SF.gated, '')
 move_step(s, 'SKIPPED', {reason = 'when'})
-hset(s .. '.f', NOWS)
+hset(s .. SF.finished_at, NOWS)
 settle(s, true)
-flush()
-return {'ok', ended or ''}
+commit()
+return reply('ok')

@@ -1,22 +1,22 @@
--- Create a run and queue its root steps, atomically.
--- ARGV[5] workflow ref, ARGV[6] input JSON, ARGV[7] idempotency key name or ''.
-local ref, input, key = ARGV[5], ARGV[6], ARGV[7]
-if key ~= '' then
-  local existing = redis.call('GET', key)
-  if existing then return {'existing', existing} end
+--! requires: run, dispatch, finish, replies
+-- Create a run and dispatch its root steps, atomically (SubmitArgs).
+-- Replies 'created' | 'existing' {run id}, 'noplan' {ref}.
+if A.key ~= '' then
+  local existing = redis.call('GET', A.key)
+  if existing then return reply('existing', {existing}) end
 end
-if redis.call('EXISTS', RK) == 1 then return {'existing', RUN} end
-if redis.call('HEXISTS', P .. 'plan:' .. ref, '__meta__') == 0 then return {'noplan', ref} end
-use_plan(ref)
+if redis.call('EXISTS', RK) == 1 then return reply('existing', {RUN}) end
+if redis.call('HEXISTS', K.plan(A.ref), '__meta__') == 0 then return reply('noplan', {A.ref}) end
+use_plan(A.ref)
 move_run('PENDING')
-hset('wf', ref)
-hset('input', input)
-hset('created_at', NOWS)
-hset('key', key)
-hset('left', #meta().order)
+hset(RF.workflow, A.ref)
+hset(RF.input, A.input)
+hset(RF.created_at, NOWS)
+hset(RF.key, A.key)
+hset(RF.left, #meta().order)
 move_run('RUNNING')
 for _, r in ipairs(meta().roots) do dispatch(r) end
-if key ~= '' then redis.call('SET', key, RUN) end
-redis.call('ZADD', P .. 'runs', NOW, RUN)
-flush()
-return {'created', RUN}
+if A.key ~= '' then redis.call('SET', A.key, RUN) end
+redis.call('ZADD', K.runs, NOW, RUN)
+commit()
+return reply('created', {RUN})

@@ -1,37 +1,46 @@
--- Record the outcome of a compensation attempt. ARGV[5] step, ARGV[6] token,
--- ARGV[7] error JSON ('' when it succeeded), ARGV[8] retry delay ('' = final).
-local s, token, err, delay = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
-load({'state', 'wf', 'inflight', 'undoing', 'error', s .. '.state', s .. '.ctok', s .. '.catt'})
-redis.call('ZREM', LEASES, lease_member(s, '-1', token))
+--! requires: run, dispatch, saga, finish, replies
+-- Record the outcome of a compensation attempt (UndoDoneArgs): A.error is ''
+-- when it succeeded; A.delay is the retry delay, or '' when the failure is final.
+-- Replies 'ok' {'compensated' | 'retrying' | 'failed'}, 'stale' {state}, 'gone'.
+local s, token = A.step, A.token
+load({RF.state, RF.workflow, RF.inflight, RF.undoing, RF.error,
+  s .. SF.state, s .. SF.undo_token, s .. SF.undo_attempts})
+redis.call('ZREM', K.leases, lease_member(s, '-1', token))
 local rs = run_state()
-if not rs then return {'gone'} end
-use_plan(hget('wf'))
-if step_state(s) ~= 'COMPENSATING' or hget(s .. '.ctok') ~= token then
-  return {'stale', step_state(s)}
+if not rs then return reply('gone') end
+use_plan(hget(RF.workflow))
+if step_state(s) ~= 'COMPENSATING' or hget(s .. SF.undo_token) ~= token then
+  return reply('stale', {step_state(s)})
 end
-local att = num(s .. '.catt')
-if err == '' then
+local att = num(s .. SF.undo_attempts)
+local outcome
+if A.error == '' then
   move_step(s, 'COMPENSATED', {attempt = att})
-  hset(s .. '.f', NOWS)
-  hset('undoing', '')
+  hset(s .. SF.undo_finished_at, NOWS)
+  hset(RF.undoing, '')
   wind_down()
-elseif delay ~= '' then
-  hset(s .. '.err', err)
-  event({step = s, compensation = 'retry', attempt = att, error = err, delay = tonumber(delay)})
-  local due = cjson.encode({r = RUN, s = s, i = '-1', q = info(s).q, c = 1, m = undo_message(info(s))})
-  redis.call('ZADD', P .. 'delayed', NOW + tonumber(delay), due)
+  outcome = 'compensated'
+elseif A.delay ~= '' then
+  hset(s .. SF.error, A.error)
+  event({step = s, compensation = 'retry', attempt = att, error = A.error,
+    delay = tonumber(A.delay)})
+  delay(s, '-1', info(s).queue, undo_message(info(s)), 'undo', tonumber(A.delay))
+  outcome = 'retrying'
 else
-  hset(s .. '.err', err)
-  move_step(s, 'COMPENSATION_FAILED', {attempt = att, error = err})
-  hset('undoing', '')
-  hset('cause', hget('error') or '')  -- what made the run compensate, restored if it is reopened
-  local e = cjson.decode(err)
+  hset(s .. SF.error, A.error)
+  hset(s .. SF.undo_finished_at, NOWS)
+  move_step(s, 'COMPENSATION_FAILED', {attempt = att, error = A.error})
+  hset(RF.undoing, '')
+  -- What made the run compensate, restored if an operator reopens it.
+  hset(RF.cause, hget(RF.error) or '')
+  local e = cjson.decode(A.error)
   local why = 'compensation of step ' .. s .. ' failed: ' .. e.type .. ': ' .. e.message
   if rs == 'COMPENSATING' then
     finish_run('COMPENSATION_FAILED', why)
   else
     finish_run('CANCELLED', why)
   end
+  outcome = 'failed'
 end
-flush()
-return {'ok', ended or ''}
+commit()
+return reply('ok', {outcome})

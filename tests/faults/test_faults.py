@@ -145,12 +145,12 @@ def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
 
 def push_duplicate(env: FaultEnv, run: Run, step: str) -> str:
     """LPUSH one more copy of ``step``'s message for ``run``; returns its delivery tag."""
-    ref = env.client.store.run_fields(run.id)["wf"]
-    record = env.client.store.plan_steps(ref)[step]
+    ref = env.client.store.reads.run_fields(run.id)["wf"]
+    record = env.client.store.reads.plan_steps(ref)[step]
     tag = f"dup-{uuid.uuid4().hex}"
-    message = record["t"].replace("@RUN@", run.id).replace("@TAG@", tag)
+    message = record["message"].replace("@RUN@", run.id).replace("@TAG@", tag)
     assert "@" not in message.replace(run.id, ""), "a placeholder was left unfilled"
-    env.client.redis.lpush(record["q"], message)
+    env.client.redis.lpush(record["queue"], message)
     return tag
 
 
@@ -367,7 +367,7 @@ def test_duplicate_of_a_running_step_runs_nothing(env: FaultEnv) -> None:
     assert len(entered(events, "d", "QUEUED")) == 1, "the join fired more than once"
     assert [e["to"] for e in run_events(events)] == ["PENDING", "RUNNING", "SUCCEEDED"]
     assert doc["steps"]["a"]["attempts"] == 1
-    assert env.client.store.illegal_transitions() == {}
+    assert env.client.store.reads.illegal_transitions() == {}
     print(f"\nobserved: duplicates, bodies ran {sorted(runs.values())}")
 
 
@@ -401,7 +401,7 @@ def test_runs_survive_a_graceful_redis_restart(env: FaultEnv) -> None:
     expected = {f"{run.id}/{s}" for run in runs for s in names}
     assert set(counts) == expected
     assert env.r.zcard("orch:leases") == 0, "a lease outlived its attempt"
-    assert env.client.store.illegal_transitions() == {}
+    assert env.client.store.reads.illegal_transitions() == {}
     attempts = sorted(d["steps"][s]["attempts"] for d in docs for s in names)
     again = {k: n for k, n in counts.items() if n > 1}
     print(

@@ -22,6 +22,6 @@ def done(r: redis.Redis) -> Iterator[DoneListener]:
 @pytest.fixture
 def illegal(client: Client) -> Iterator[None]:
     """The illegal-transition counter is the same after the test as before it."""
-    before = client.store.illegal_transitions()
+    before = client.store.reads.illegal_transitions()
     yield
-    assert client.store.illegal_transitions() == before
+    assert client.store.reads.illegal_transitions() == before

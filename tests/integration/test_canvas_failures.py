@@ -134,7 +134,7 @@ def test_join_whose_upstream_fails_reports_the_error_once(
     The error reaches the run exactly once: one FAILED step, one run FAILED
     transition, one end-of-run notice, and the join never runs.
     """
-    before = client.store.illegal_transitions()
+    before = client.store.reads.illegal_transitions()
     ups = {"a": [], "b": ["a"], "c": ["a"], "d": ["a"], "e": ["b", "c", "d"]}
     run = client.submit(
         flow_of(wf_name, ups).build(),
@@ -155,7 +155,7 @@ def test_join_whose_upstream_fails_reports_the_error_once(
     assert path(events, "e") == []
     assert f"{run.id}/e" not in executions(r, run.id)
     assert done.notices(run.id) == ["FAILED"]
-    assert client.store.illegal_transitions() == before
+    assert client.store.reads.illegal_transitions() == before
 
 
 def test_join_whose_upstreams_fail_together_reports_one_error(
@@ -168,7 +168,7 @@ def test_join_whose_upstreams_fail_together_reports_one_error(
     record their failure, but the run fails once, with the first error, and
     says so once; no transition is refused.
     """
-    before = client.store.illegal_transitions()
+    before = client.store.reads.illegal_transitions()
     ups = {"a": [], "b": ["a"], "c": ["a"], "d": ["a"], "e": ["b", "c", "d"]}
     run = client.submit(
         flow_of(wf_name, ups).build(),
@@ -186,4 +186,4 @@ def test_join_whose_upstreams_fail_together_reports_one_error(
     assert final["steps"]["e"]["state"] == "PENDING"
     assert f"{run.id}/e" not in executions(r, run.id)
     assert done.notices(run.id) == ["FAILED"]
-    assert client.store.illegal_transitions() == before
+    assert client.store.reads.illegal_transitions() == before

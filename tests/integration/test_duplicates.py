@@ -33,14 +33,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("workers")]
 
 def push_duplicate(client: Client, run: Run, step: str, index: int | None = None) -> str:
     """LPUSH one more copy of ``step``'s message for ``run``; returns its delivery tag."""
-    ref = client.store.run_fields(run.id)["wf"]
-    record = client.store.plan_steps(ref)[step]
+    ref = client.store.reads.run_fields(run.id)["wf"]
+    record = client.store.reads.plan_steps(ref)[step]
     tag = f"dup-{uuid.uuid4().hex}"
-    message = record["t"].replace("@RUN@", run.id).replace("@TAG@", tag)
+    message = record["message"].replace("@RUN@", run.id).replace("@TAG@", tag)
     if index is not None:
         message = message.replace("@IDX@", str(index))
     assert "@" not in message.replace(run.id, ""), "a placeholder was left unfilled"
-    client.redis.lpush(record["q"], message)
+    client.redis.lpush(record["queue"], message)
     return tag
 
 
@@ -67,7 +67,7 @@ def test_duplicated_step_messages_run_nothing_twice(
 ) -> None:
     """a → b and c (slow) join in d. While c runs, push copies of a and b (done)
     and of d (still waiting for c); after the run, push copies of every step."""
-    before = client.store.illegal_transitions()
+    before = client.store.reads.illegal_transitions()
     ups = {"a": [], "b": ["a"], "c": [], "d": ["b", "c"]}
     run = client.submit(node_flow(wf_name, ups).build(), {"weights": WEIGHTS, "sleeps": {"c": 2.0}})
 
@@ -95,7 +95,7 @@ def test_duplicated_step_messages_run_nothing_twice(
     assert len(entered(events, "d", "QUEUED")) == 1, "the join fired more than once"
     assert [e["to"] for e in run_events(events)] == ["PENDING", "RUNNING", "SUCCEEDED"]
     assert done.notices(run.id) == ["SUCCEEDED"]
-    assert client.store.illegal_transitions() == before
+    assert client.store.reads.illegal_transitions() == before
 
 
 def test_duplicated_map_element_messages_run_nothing_twice(

@@ -407,7 +407,7 @@ def check_legal(events: list[dict[str, object]]) -> None:
 
 
 def test_every_event_is_a_legal_transition(client: Client, wf_name: str) -> None:
-    before = client.store.illegal_transitions()
+    before = client.store.reads.illegal_transitions()
     flow = (
         Flow(wf_name, 1, retry={"max_attempts": 3, "initial": 0.05, "max": 0.2})
         .step("seq", "tests.steps.basic:seq")
@@ -443,7 +443,7 @@ def test_every_event_is_a_legal_transition(client: Client, wf_name: str) -> None
     assert "RETRYING" in path(good.events(), "flaky")
     assert path(bad.events(), "c")[-1] == "SUCCEEDED"
     assert [e["to"] for e in run_events(both.events())] == ["PENDING", "RUNNING", "FAILED"]
-    assert client.store.illegal_transitions() == before
+    assert client.store.reads.illegal_transitions() == before
 
 
 # -- (9) retries -------------------------------------------------------------------

@@ -245,7 +245,7 @@ def test_compensates_exactly_the_completed_steps_in_reverse_order(
     steps are exactly the compensable ones that succeeded (including those still
     running when the failure came), each once, latest completion first."""
     ups, compensable, failing, delays = case
-    before = client.store.illegal_transitions()
+    before = client.store.reads.illegal_transitions()
     flow = Flow(f"saga-{uuid.uuid4().hex[:10]}", 1)
     for s, after in ups.items():
         fields: dict[str, Any] = {"after": after}
@@ -266,7 +266,7 @@ def test_compensates_exactly_the_completed_steps_in_reverse_order(
     else:
         assert moves == [(None, "PENDING"), ("PENDING", "RUNNING"), ("RUNNING", "FAILED")]
     assert all(n == 1 for n in led.executions.values()), led.executions
-    assert client.store.illegal_transitions() == before
+    assert client.store.reads.illegal_transitions() == before
 
 
 # -- 2. cancel at different moments -------------------------------------------
@@ -459,7 +459,7 @@ def test_killed_compensation_is_run_again_and_its_effect_happens_once(
     assert retries and "WorkerLostError" in retries[0]["error"], notes
     assert [w["step"] for w in where()].count("s1") == calls["s1"]
     assert private.r.zrange("orch:leases", 0, -1) == []
-    assert private.client.store.illegal_transitions() == {}
+    assert private.client.store.reads.illegal_transitions() == {}
     print(f"\nobserved: killed compensation of s1 ran {calls['s1']} times, s0's {calls['s0']}")
 
 
@@ -510,9 +510,9 @@ def test_retry_resumes_a_failed_run_from_the_failed_step(
     assert doc["input"] == old_doc["input"]
     # The old run is unchanged (terminal states never change) and the two are linked.
     assert first.status() == old_doc
-    fields = client.store.run_fields(first.id)
+    fields = client.store.reads.run_fields(first.id)
     assert fields["resumed_as"] == new.id
-    assert client.store.run_fields(new.id)["resumed_from"] == first.id
+    assert client.store.reads.run_fields(new.id)["resumed_from"] == first.id
     events = new.events()
     assert transition_errors(events) == [], events
     restored = [(e["step"], e["to"]) for e in events if e.get("restored_from") == first.id]
@@ -534,7 +534,7 @@ def test_retry_resumes_a_failed_run_from_the_failed_step(
     assert done.returncode == 0, done.stderr
     cli_doc = json.loads(done.stdout)
     assert cli_doc["state"] == "SUCCEEDED" and cli_doc["id"] != second.id, cli_doc
-    assert client.store.run_fields(cli_doc["id"])["resumed_from"] == second.id
+    assert client.store.reads.run_fields(cli_doc["id"])["resumed_from"] == second.id
     assert saga_exec(r, cli_doc["id"]) == {"x": 1, "y": 1}
     assert saga_exec(r, second.id) == {"a": 1, "b": 1, "x": 1}
     cancelled = subprocess.run(

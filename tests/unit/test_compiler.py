@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from hypothesis import given
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 from orchestrator.compiler import STEP_TASK, Plan, compile_plan
 from orchestrator.graph import validate
 from orchestrator.loader import workflow_from_data
+from orchestrator.messages import IDX, RUN, step_template
 from tests.unit.dags import PROPERTY, TASK, Dag, dags, is_topological
 
 
@@ -105,20 +107,29 @@ def test_segments_partition_the_steps_into_maximal_chains(dag: Dag) -> None:
             assert len(plan.steps[tail.downstreams[0]].upstreams) != 1
 
 
+def _dispatched(plan: Plan, name: str, run_id: str) -> dict[str, Any]:
+    """The Celery message the engine queues for one step of one run (its template filled)."""
+    filled = step_template(plan, plan.steps[name]).replace(RUN, run_id).replace(IDX, "0")
+    envelope = json.loads(filled)
+    args = json.loads(envelope["body"])[0]
+    return {"headers": envelope["headers"], "args": args, "properties": envelope["properties"]}
+
+
 @PROPERTY
 @given(dags(), st.from_regex(r"[a-z0-9]{1,12}", fullmatch=True))
-def test_signatures(dag: Dag, run_id: str) -> None:
+def test_messages_of_every_step(dag: Dag, run_id: str) -> None:
     plan = plan_of(dag, default_queue="dflt")
-    sigs = plan.signatures(run_id)
-    assert set(sigs) == set(dag.names)
-    for name, sig in sigs.items():
-        assert sig["task"] == STEP_TASK == "orch.step"
-        assert sig["args"] == [run_id, "dag:1", name, None]
-        assert sig["options"]["task_id"] == f"{run_id}-{name}"
-        assert sig["options"]["queue"] == dag.queues.get(name, "dflt")
-        assert sig["options"]["shadow"] == f"dag.{name}"
-        assert sig["immutable"] is True
-    ids = [sig["options"]["task_id"] for sig in sigs.values()]
+    assert set(plan.steps) == set(dag.names)
+    ids = []
+    for name in plan.steps:
+        msg = _dispatched(plan, name, run_id)
+        assert msg["headers"]["task"] == STEP_TASK == "orch.step"
+        mapped = name in dag.maps
+        assert msg["args"] == [run_id, "dag:1", name, 0 if mapped else None]
+        assert msg["headers"]["id"] == f"{run_id}-{name}" + ("-0" if mapped else "")
+        assert msg["properties"]["delivery_info"]["routing_key"] == dag.queues.get(name, "dflt")
+        assert msg["headers"]["shadow"] == f"dag.{name}"
+        ids.append(msg["headers"]["id"])
     assert len(set(ids)) == len(ids)
 
 
@@ -130,10 +141,10 @@ def test_default_queue_is_orch() -> None:
             "steps": {"a": {"task": TASK}, "b": {"task": TASK, "queue": "slow"}},
         }
     )
-    sigs = compile_plan(wf).signatures("r1")
-    assert sigs["a"]["options"]["queue"] == "orch"
-    assert sigs["b"]["options"]["queue"] == "slow"
-    assert sigs["a"]["args"] == ["r1", "q:2", "a", None]
+    plan = compile_plan(wf)
+    assert _dispatched(plan, "a", "r1")["properties"]["delivery_info"]["routing_key"] == "orch"
+    assert _dispatched(plan, "b", "r1")["properties"]["delivery_info"]["routing_key"] == "slow"
+    assert _dispatched(plan, "a", "r1")["args"] == ["r1", "q:2", "a", None]
 
 
 def test_task_ids_for_map_elements() -> None:
@@ -216,10 +227,11 @@ def test_dependency_limits_compile_into_the_step_record() -> None:
     )
     plan = compile_plan(workflow)
     assert plan.steps["a"].dependency == {
-        "n": "llm", "rate": 1.0, "burst": 1.0, "conc": 4,
-        "ratio": 0.2, "minps": 2.0, "fr": 0.5, "mc": 20, "of": 30.0,
+        "name": "llm", "rate": 1.0, "burst": 1.0, "concurrency": 4,
+        "budget_ratio": 0.2, "budget_min_per_s": 2.0,
+        "failure_rate": 0.5, "min_calls": 20, "open_for": 30.0,
     }  # fmt: skip
-    assert plan.steps["b"].dependency == {"n": "db", "rate": 100.0, "burst": 5.0}
+    assert plan.steps["b"].dependency == {"name": "db", "rate": 100.0, "burst": 5.0}
     assert plan.steps["c"].dependency is None
     assert plan.steps["c"].fallback == "m:g"
     assert plan.steps["a"].timeout == 2.0

@@ -9,7 +9,7 @@ import redis
 from orchestrator import Flow
 from orchestrator.compiler import compile_plan
 from orchestrator.keys import Keys
-from orchestrator.store import Runner, RunStore
+from orchestrator.store import Lane, RunStore
 from workers.runtime import LoadedWorkflow, StepRuntime
 
 TASK = "tests.unit.stepfns:fetch"
@@ -33,25 +33,29 @@ def runtime(slice_: float) -> StepRuntime:
 
 def test_a_runner_serves_the_queue_of_the_step_it_started_with() -> None:
     before = time.monotonic()
-    runner = runtime(1.5)._runner(loaded(), "a", "w1")
-    assert runner is not None
-    assert (runner.queue, runner.worker, runner.handoff) == ("orch", "w1", None)
-    assert before + 1.5 <= runner.deadline <= time.monotonic() + 1.5
-    gpu = runtime(1.5)._runner(loaded(), "c", "w1")
+    lane = runtime(1.5)._lane(loaded(), "a", "w1")
+    assert lane is not None
+    assert (lane.queue, lane.worker) == ("orch", "w1")
+    assert before + 1.5 <= lane.deadline <= time.monotonic() + 1.5
+    gpu = runtime(1.5)._lane(loaded(), "c", "w1")
     assert gpu is not None and gpu.queue == "gpu"
 
 
 def test_no_runner_for_a_time_limited_task_or_a_zero_slice() -> None:
-    assert runtime(1.5)._runner(loaded(), "b", "w1") is None
-    assert runtime(0)._runner(loaded(), "a", "w1") is None
+    assert runtime(1.5)._lane(loaded(), "b", "w1") is None
+    assert runtime(0)._lane(loaded(), "a", "w1") is None
 
 
 def test_the_runner_yields_once_its_slice_is_over() -> None:
-    store = runtime(1.0).store
-    fresh = Runner("orch", "w1", time.monotonic() + 60)
-    queue, token, worker, lease, yielding = store._runner_args(fresh)
-    assert (queue, worker, lease, yielding) == ("orch", "w1", "7", "")
-    assert len(token) == 12 and token != store._runner_args(fresh)[1]
-    spent = Runner("orch", "w1", time.monotonic() - 0.001)
-    assert store._runner_args(spent)[4] == "yield"
-    assert store._runner_args(None) == ("", "", "", "", "")
+    engine = runtime(1.0).store.engine
+    fresh = Lane("orch", "w1", time.monotonic() + 60)
+    args = engine._lane_args(fresh)
+    assert (args["lane_queue"], args["lane_worker"], args["lane_lease"]) == ("orch", "w1", 7)
+    assert args["lane_yield"] is False
+    assert (
+        len(args["lane_token"]) == 12
+        and args["lane_token"] != engine._lane_args(fresh)["lane_token"]
+    )
+    spent = Lane("orch", "w1", time.monotonic() - 0.001)
+    assert engine._lane_args(spent)["lane_yield"] is True
+    assert engine._lane_args(None) == {}

@@ -1,0 +1,147 @@
+"""Every field the engine stores inside a run, and every field of a plan record.
+
+Run hashes hold one small string per field for every step of every run, so
+the stored names stay short (``fetch.att``); this module is the one place that
+says what each short name means. The Lua scripts receive these tables rendered
+(``lua_fields``) and write ``hget(s .. SF.attempts)``, never a bare
+``'.att'``: a test refuses any field literal in the Lua that is not declared
+here. ``status.py`` translates the stored names into the public status
+document.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    stored: str
+    doc: str
+
+
+#: Fields of the run hash (``K.run(id)``) that describe the run itself.
+RUN_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("state", "state", "the run's state (states.RunState)"),
+    FieldSpec("workflow", "wf", "workflow ref name:version the run keeps for its life"),
+    FieldSpec("input", "input", "the run input, JSON"),
+    FieldSpec("created_at", "created_at", "Redis time of submit, epoch seconds"),
+    FieldSpec("finished_at", "finished_at", "Redis time the run reached a terminal state"),
+    FieldSpec("key", "key", "the idempotency key's full Redis key, or ''"),
+    FieldSpec("left", "left", "steps not yet succeeded or skipped; 0 ends the run SUCCEEDED"),
+    FieldSpec("result", "result", "the run's result JSON once SUCCEEDED"),
+    FieldSpec("error", "error", "why the run failed (or compensated, or was cancelled)"),
+    FieldSpec("cause", "cause", "what made a run compensate, kept while a compensation failed"),
+    FieldSpec("inflight", "inflight", "attempts claimed and not yet recorded (saga waits for 0)"),
+    FieldSpec("completed", "done", "compensable steps that succeeded, in order, comma-ended"),
+    FieldSpec("undoing", "undoing", "the step whose compensation is in progress, or ''"),
+    FieldSpec("undid", "undid", "'1' once any compensation started"),
+    FieldSpec("resumed_from", "resumed_from", "the FAILED run this one resumes"),
+    FieldSpec("resumed_as", "resumed_as", "the run that resumed this FAILED one"),
+)
+
+#: Fields of one step inside the run hash, stored as ``{step}{stored}``.
+STEP_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("state", ".state", "the step's state (states.StepState); absent means PENDING"),
+    FieldSpec("attempts", ".att", "attempts started (all elements, for a map step)"),
+    FieldSpec("queued_at", ".q", "when the step became runnable (queued, or waiting)"),
+    FieldSpec("started_at", ".s", "when its first attempt started"),
+    FieldSpec("finished_at", ".f", "when it succeeded, failed or was skipped"),
+    FieldSpec("error", ".err", "the last failed attempt's error JSON {type, message, attempt}"),
+    FieldSpec("output", ".out", "its output JSON"),
+    FieldSpec("token", ".tok", "the token of the attempt that may record an outcome"),
+    FieldSpec("worker", ".by", "the worker of its latest attempt"),
+    FieldSpec("elements", ".n", "elements of a map step (or of the list it maps over)"),
+    FieldSpec("elements_left", ".left", "elements of a map step not yet succeeded"),
+    FieldSpec("upstreams_done", ".got", "upstreams that succeeded or were skipped (the join)"),
+    FieldSpec("upstreams_skipped", ".skp", "upstreams that were skipped"),
+    FieldSpec("gated", ".gate", "'1' while its `when` predicate waits to be evaluated"),
+    FieldSpec("reserved", ".rsv", "'1' while it holds a reserved rate-limit token"),
+    FieldSpec("fallback", ".fb", "'1' when its output came from its fallback"),
+    FieldSpec("undo_token", ".ctok", "the token of its compensation attempt"),
+    FieldSpec("undo_attempts", ".catt", "compensation attempts started"),
+    FieldSpec("undo_queued_at", ".cq", "when its compensation was queued"),
+    FieldSpec("undo_started_at", ".cs", "when its latest compensation attempt started"),
+    FieldSpec("undo_finished_at", ".cf", "when its compensation ended"),
+)
+
+#: Per-element fields of a map step in ``K.parts(run, step)``, stored as ``{stored}{index}``.
+PART_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("output", "o", "the element's output JSON"),
+    FieldSpec("token", "t", "the token of the element's current attempt"),
+    FieldSpec("attempts", "a", "the element's attempts"),
+    FieldSpec("reserved", "r", "'1' while the element holds a reserved rate-limit token"),
+)
+
+#: Keys of a plan record (``K.plan(ref)`` field per step), built by ``store.engine``.
+PLAN_RECORD: tuple[FieldSpec, ...] = (
+    FieldSpec("upstreams", "upstreams", "steps it waits for"),
+    FieldSpec("downstreams", "downstreams", "steps that wait for it"),
+    FieldSpec("queue", "queue", "the kombu list its messages go to"),
+    FieldSpec("message", "message", "its Celery message template (messages.py)"),
+    FieldSpec("undo_message", "undo_message", "its compensation's message template"),
+    FieldSpec("mapped_over", "mapped_over", "true when a step maps over its output"),
+    FieldSpec("map", "map", "the step whose list it maps over"),
+    FieldSpec("signal", "signal", "the signal a wait_for step waits for"),
+    FieldSpec("wait_timeout", "wait_timeout", "seconds a wait_for step waits"),
+    FieldSpec("on_timeout", "on_timeout", "fail | skip, when the wait times out"),
+    FieldSpec("dependency", "dependency", "its dependency's limits (compiler._dependency)"),
+    FieldSpec("fallback", "fallback", "true when it has a fallback"),
+    FieldSpec("gated", "gated", "true when a `when` predicate gates it"),
+    FieldSpec("compensable", "compensable", "true when it declares a compensation"),
+    FieldSpec("trigger", "trigger", "none_failed | any_succeeded; absent: all_succeeded"),
+    FieldSpec("time_limited", "time_limited", "true when its attempts have a timeout"),
+)
+
+#: Keys of a dependency record inside a plan record (see deps.lua).
+DEPENDENCY_RECORD: tuple[FieldSpec, ...] = (
+    FieldSpec("name", "name", "the dependency's name"),
+    FieldSpec("rate", "rate", "calls per second"),
+    FieldSpec("burst", "burst", "bucket size"),
+    FieldSpec("concurrency", "concurrency", "calls in flight at once"),
+    FieldSpec("budget_ratio", "budget_ratio", "retries allowed per first attempt"),
+    FieldSpec("budget_min_per_s", "budget_min_per_s", "retries per second always allowed"),
+    FieldSpec("failure_rate", "failure_rate", "failure share that opens the breaker"),
+    FieldSpec("min_calls", "min_calls", "calls in the window before it may open"),
+    FieldSpec("open_for", "open_for", "seconds open before a half-open probe"),
+)
+
+
+def stored(table: tuple[FieldSpec, ...], name: str) -> str:
+    """The stored name of a field, by its readable name (KeyError when undeclared)."""
+    for spec in table:
+        if spec.name == name:
+            return spec.stored
+    raise KeyError(name)
+
+
+def step_field(step: str, name: str) -> str:
+    return step + stored(STEP_FIELDS, name)
+
+
+def lua_fields() -> str:
+    """``RF`` (run), ``SF`` (step suffixes) and ``PF`` (element prefixes) as Lua tables."""
+
+    def render(var: str, table: tuple[FieldSpec, ...]) -> str:
+        body = ", ".join(f"{f.name}='{f.stored}'" for f in table)
+        return f"local {var} = {{{body}}}\n"
+
+    return render("RF", RUN_FIELDS) + render("SF", STEP_FIELDS) + render("PF", PART_FIELDS)
+
+
+def reference() -> str:
+    """Every table as Markdown, for docs/ENGINE.md (a test keeps the doc current)."""
+    out = []
+    sections = (
+        ("Run fields", RUN_FIELDS),
+        ("Step fields (`{step}` + suffix)", STEP_FIELDS),
+        ("Map element fields (prefix + `{index}`)", PART_FIELDS),
+        ("Plan record", PLAN_RECORD),
+        ("Dependency record", DEPENDENCY_RECORD),
+    )
+    for title, table in sections:
+        out += [f"#### {title}", "", "| name | stored | meaning |", "|---|---|---|"]
+        out += [f"| {f.name} | `{f.stored}` | {f.doc.replace('|', '&#124;')} |" for f in table]
+        out.append("")
+    return "\n".join(out)

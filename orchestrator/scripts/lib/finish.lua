@@ -1,0 +1,71 @@
+--! requires: run, dispatch
+-- Ending a run, and committing a script's writes. finish_run moves the run to
+-- its terminal state (recording the result, the error and the edges taken for
+-- branch coverage); commit writes the batch and, for a run that ended, sets
+-- its lasting keys to expire, drops what only a live run needs and tells the
+-- waiters on K.done_channel.
+local ended = nil
+
+local function ended_state() return ended end
+
+local function result_json()
+  local finals = meta().finals
+  local fields = {}
+  for k, f in ipairs(finals) do fields[k] = f .. SF.output end
+  load(fields)
+  if #finals == 1 then return hget(finals[1] .. SF.output) or 'null' end
+  local parts = {}
+  for k, f in ipairs(finals) do
+    parts[k] = '"' .. f .. '":' .. (hget(f .. SF.output) or 'null')
+  end
+  return '{' .. table.concat(parts, ',') .. '}'
+end
+
+-- Branch coverage: an edge u -> v is taken when v ran after u succeeded.
+local RAN = {RUNNING = true, RETRYING = true, SUCCEEDED = true, FAILED = true,
+  COMPENSATING = true, COMPENSATED = true, COMPENSATION_FAILED = true}
+local DONE = {SUCCEEDED = true, COMPENSATING = true, COMPENSATED = true, COMPENSATION_FAILED = true}
+local function record_coverage()
+  local edges = meta().edges
+  if #edges == 0 then return end
+  local fields = {}
+  for k, s in ipairs(meta().order) do fields[k] = s .. SF.state end
+  load(fields)
+  local taken = {}
+  for _, e in ipairs(edges) do
+    if DONE[step_state(e[1])] and RAN[step_state(e[2])] then
+      taken[#taken + 1] = e[1] .. '>' .. e[2]
+    end
+  end
+  if #taken > 0 then redis.call('SADD', K.edges(hget(RF.workflow)), unpack(taken)) end
+end
+
+local function finish_run(to, err)
+  if not move_run(to, err and {error = err} or nil) then return end
+  record_coverage()
+  hset(RF.finished_at, NOWS)
+  if to == 'SUCCEEDED' then hset(RF.result, result_json()) end
+  if err then hset(RF.error, err) end
+  ended = to
+end
+
+-- The keys a finished run keeps until its TTL runs out (a reopened run keeps them again).
+local function lasting_keys()
+  local ks = {RK, EK}
+  for _, s in ipairs(meta().mapped_over) do ks[#ks + 1] = K.items(RUN, s) end
+  local key = hget(RF.key)
+  if key and key ~= '' then ks[#ks + 1] = key end
+  return ks
+end
+
+local function commit()
+  write_run()
+  flush_pushes()
+  if not ended then return end
+  local ttl = tonumber(A.ttl)
+  for _, k in ipairs(lasting_keys()) do redis.call('EXPIRE', k, ttl) end
+  for _, s in ipairs(meta().maps) do redis.call('DEL', K.parts(RUN, s)) end
+  for _, q in ipairs(meta().lists or {}) do redis.call('DEL', K.ready(RUN, q)) end
+  redis.call('ZREMRANGEBYSCORE', K.runs, '-inf', NOW - ttl)
+  redis.call('PUBLISH', K.done_channel(RUN), ended)
+end

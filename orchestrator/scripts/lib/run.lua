@@ -1,0 +1,114 @@
+--! requires: base
+-- One run's hash and event history, batched: reads are cached, writes are
+-- collected and written once (one HSET, one RPUSH) by write_run, however
+-- many transitions a script makes. Every state change goes through
+-- move_step / move_run, which check the transition table T (rendered from
+-- states.py) and count refused moves in K.illegal.
+--
+-- Engine scripts open the run named by A.run; promote.lua opens each run it
+-- touches in turn.
+local RUN, RK, EK
+local sets, seen, events = {}, {}, {}
+local OBSERVE = A.observe == '1'
+local infos = (A.infos or '') ~= '' and cjson.decode(A.infos) or {}
+local PK, META
+
+local function open_run(id)
+  RUN, RK, EK = id, K.run(id), K.events(id)
+  sets, seen, events = {}, {}, {}
+end
+if A.run then open_run(A.run) end
+local function current_run() return RUN end
+local function run_key() return RK end
+
+-- The member naming one attempt in K.leases (see keys.py).
+local function lease_member(s, idx, tok) return RUN .. '|' .. s .. '|' .. idx .. '|' .. tok end
+
+local function hget(f)
+  local v = sets[f]
+  if v ~= nil then return v end
+  v = seen[f]
+  if v == nil then v = redis.call('HGET', RK, f); seen[f] = v end
+  return v
+end
+local function hset(f, v) sets[f] = v end
+-- Read many fields in one HMGET, so later hget() calls cost nothing.
+local function load(fields)
+  local want = {}
+  for _, f in ipairs(fields) do
+    if sets[f] == nil and seen[f] == nil then want[#want + 1] = f end
+  end
+  if #want == 0 then return end
+  local vals = redis.call('HMGET', RK, unpack(want))
+  for k, f in ipairs(want) do seen[f] = vals[k] end
+end
+local function num(f) return tonumber(hget(f) or '0') end
+
+-- The plan of the run's workflow version: its meta (order, roots, finals, ...)
+-- and one record per step (fields.py PLAN_RECORD). Callers pass the records
+-- they hold in A.infos, which spares a read of the plan hash per step.
+local function use_plan(ref) PK = K.plan(ref) end
+-- A record the caller passed (nil when it passed none for s): no read.
+local function known_info(s) return infos[s] end
+local function meta()
+  if not META then META = cjson.decode(redis.call('HGET', PK, '__meta__')) end
+  return META
+end
+local function info(s)
+  local i = infos[s]
+  if not i then i = cjson.decode(redis.call('HGET', PK, s)); infos[s] = i end
+  return i
+end
+
+-- Append a decision to the run's history (and to this call's reply, when observed).
+local function event(ev)
+  ev.t = NOW
+  events[#events + 1] = cjson.encode(ev)
+end
+-- This call's decisions for the reply: a JSON list, or '' when nobody asked.
+local function notes()
+  if not OBSERVE or #events == 0 then return '' end
+  return '[' .. table.concat(events, ',') .. ']'
+end
+
+local function illegal(kind, from, to)
+  redis.call('HINCRBY', K.illegal, kind .. ':' .. from .. '>' .. to, 1)
+  return false
+end
+local function step_state(s) return hget(s .. SF.state) or 'PENDING' end
+local function run_state() return hget(RF.state) end
+
+local function index_of(idx)
+  if idx == nil or idx == '' then return nil end
+  return tonumber(idx)
+end
+
+local function move_step(s, to, extra, table_)
+  local from = step_state(s)
+  local allowed = (table_ or T.step)[from]
+  if not (allowed and allowed[to]) then return illegal('step', from, to) end
+  hset(s .. SF.state, to)
+  local ev = extra or {}
+  ev.step, ev.from, ev.to = s, from, to
+  event(ev)
+  return true
+end
+local function move_run(to, extra, table_)
+  local from = run_state()
+  local allowed = from and (table_ or T.run)[from]
+  if from and not (allowed and allowed[to]) then return illegal('run', from, to) end
+  hset(RF.state, to)
+  local ev = extra or {}
+  ev.from, ev.to = from or cjson.null, to
+  event(ev)
+  return true
+end
+
+local function write_run()
+  local args = {}
+  for f, v in pairs(sets) do args[#args + 1] = f; args[#args + 1] = v end
+  if #args > 0 then redis.call('HSET', RK, unpack(args)) end
+  for k = 1, #events, 500 do
+    redis.call('RPUSH', EK, unpack(events, k, math.min(k + 499, #events)))
+  end
+end

@@ -1,0 +1,253 @@
+"""What each Lua script is called with: one dataclass per script, in ARGV order.
+
+The field order of each dataclass *is* the script's argument layout. It is
+rendered into the Lua (``lua_args``) as a list of names, so a script reads
+``A.token`` rather than ``ARGV[7]``, and adding an argument is a one-line
+change on each side that cannot fall out of step. Engine scripts (those that
+change a run) get a common header first: prefix, run id, TTL, the plan records
+the caller holds, and whether the caller wants this call's decisions back
+(``observe``). Plain scripts get the prefix alone before their own fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+#: The header of every engine script, ARGV[1..5].
+ENGINE_HEADER = ("prefix", "run", "ttl", "infos", "observe")
+#: The header of every plain script, ARGV[1].
+PLAIN_HEADER = ("prefix",)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScriptArgs:
+    """Base of every script's arguments; ``script`` names the Lua file."""
+
+    script: ClassVar[str]
+    engine: ClassVar[bool] = True
+    #: The name of a last field that takes every remaining argument, if any.
+    variadic: ClassVar[str | None] = None
+
+    def argv(self) -> list[Any]:
+        out: list[Any] = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == self.variadic:
+                out.extend(value)
+            else:
+                out.append(_wire(value))
+        return out
+
+
+def _wire(value: Any) -> Any:
+    """How a value travels in ARGV: flags as '1'/'', absent values as ''."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else ""
+    if isinstance(value, float):
+        return f"{value:.6f}"
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class LaneArgs(ScriptArgs):
+    """The runner lane of complete and fail (claiming.lua): '' queue when there is none."""
+
+    lane_queue: str = ""
+    lane_token: str = ""
+    lane_worker: str = ""
+    lane_lease: float = 0.0
+    lane_yield: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubmitArgs(ScriptArgs):
+    script = "submit"
+    ref: str
+    input: str
+    key: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClaimArgs(ScriptArgs):
+    script = "claim"
+    step: str
+    index: str
+    token: str
+    worker: str
+    lease: float
+    gate_open: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompleteArgs(LaneArgs):
+    script = "complete"
+    variadic = "items"
+    step: str
+    index: str
+    token: str
+    output: str
+    cap: int
+    how: str
+    items: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class FailArgs(LaneArgs):
+    script = "fail"
+    step: str
+    index: str
+    token: str
+    error: str
+    delay: float | None
+    edge: str
+    called: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class SkipArgs(ScriptArgs):
+    script = "skip"
+    step: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignalArgs(ScriptArgs):
+    script = "signal"
+    name: str
+    data: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimeoutArgs(ScriptArgs):
+    script = "timeout"
+    step: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class UndoClaimArgs(ScriptArgs):
+    script = "undo_claim"
+    step: str
+    token: str
+    worker: str
+    lease: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class UndoDoneArgs(ScriptArgs):
+    script = "undo_done"
+    step: str
+    token: str
+    error: str
+    delay: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CancelArgs(ScriptArgs):
+    script = "cancel"
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResumeArgs(ScriptArgs):
+    script = "resume"
+    old_run: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecompensateArgs(ScriptArgs):
+    script = "recompensate"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegisterArgs(ScriptArgs):
+    script = "register"
+    engine = False
+    variadic = "records"
+    name: str
+    ref: str
+    version: str
+    canonical: str
+    queues: str
+    records: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class PromoteArgs(ScriptArgs):
+    script = "promote"
+    engine = False
+    batch: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepArgs(ScriptArgs):
+    script = "sweep"
+    engine = False
+    lease: float
+    batch: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class HeartbeatArgs(ScriptArgs):
+    script = "heartbeat"
+    engine = False
+    lease: float
+    member: str
+    dependency: str
+    token: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DueArgs(ScriptArgs):
+    script = "due"
+    engine = False
+    batch: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class BeatArgs(ScriptArgs):
+    script = "beat"
+    engine = False
+    variadic = "queues"
+    hostname: str
+    concurrency: int
+    queues: tuple[str, ...] = ()
+
+
+ALL: tuple[type[ScriptArgs], ...] = (
+    SubmitArgs,
+    ClaimArgs,
+    CompleteArgs,
+    FailArgs,
+    SkipArgs,
+    SignalArgs,
+    TimeoutArgs,
+    UndoClaimArgs,
+    UndoDoneArgs,
+    CancelArgs,
+    ResumeArgs,
+    RecompensateArgs,
+    RegisterArgs,
+    PromoteArgs,
+    SweepArgs,
+    HeartbeatArgs,
+    DueArgs,
+    BeatArgs,
+)
+BY_SCRIPT = {cls.script: cls for cls in ALL}
+
+
+def names(cls: type[ScriptArgs]) -> tuple[str, ...]:
+    """Every ARGV name of a script, header included, in order."""
+    header = ENGINE_HEADER if cls.engine else PLAIN_HEADER
+    return (*header, *(f.name for f in dataclasses.fields(cls)))
+
+
+def lua_args(script: str) -> str:
+    """``A``: the script's arguments by name (the variadic one as a list)."""
+    cls = BY_SCRIPT[script]
+    listed = ", ".join(f"'{n}'" for n in names(cls))
+    variadic = f"'{cls.variadic}'" if cls.variadic else "nil"
+    return f"local A = named_args({{{listed}}}, {variadic})\n"

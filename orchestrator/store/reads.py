@@ -1,0 +1,157 @@
+"""Reading runs: status documents, events, listings and the counters scripts keep.
+
+Reads never change state, so they are plain commands rather than scripts;
+they go through here so that no other module knows how a run is laid out in
+Redis (keys.py, fields.py).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any, cast
+
+import redis
+
+from orchestrator.errors import NotFoundError
+from orchestrator.fields import PART_FIELDS, RUN_FIELDS, step_field, stored
+from orchestrator.keys import Keys
+from orchestrator.spec import Workflow
+from orchestrator.states import RunState
+from orchestrator.status import status_document
+from orchestrator.store.engine import Attempt
+from orchestrator.store.replies import text
+
+_STATE = stored(RUN_FIELDS, "state")
+_WORKFLOW = stored(RUN_FIELDS, "workflow")
+_ELEMENT_ATTEMPTS = stored(PART_FIELDS, "attempts")
+
+
+class RunReader:
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self.redis = client
+        self.keys = keys
+
+    # -- workflows ------------------------------------------------------------
+
+    def workflow(self, name: str, version: int | None = None) -> Workflow:
+        """A registered workflow version (the newest when ``version`` is None)."""
+        versions = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.workflow(name)))
+        if not versions:
+            raise NotFoundError(f"workflow {name!r} has never been submitted")
+        chosen = str(version) if version is not None else str(max(int(v) for v in versions))
+        raw = versions.get(chosen.encode())
+        if raw is None:
+            raise NotFoundError(f"workflow {name!r} has no version {chosen}")
+        return Workflow.from_json(raw)
+
+    def queues(self) -> set[str]:
+        return {text(q) for q in cast(set[bytes], self.redis.smembers(self.keys.queues))}
+
+    def plan_steps(self, ref: str) -> dict[str, dict[str, Any]]:
+        raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.plan(ref)))
+        return {k.decode(): json.loads(v) for k, v in raw.items() if k != b"__meta__"}
+
+    def plan_order(self, ref: str) -> list[str]:
+        meta = self.redis.hget(self.keys.plan(ref), "__meta__")
+        return list(json.loads(meta)["order"]) if meta else []
+
+    # -- runs -----------------------------------------------------------------
+
+    def run_fields(self, run_id: str) -> dict[str, str]:
+        raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.run(run_id)))
+        if not raw:
+            raise NotFoundError(
+                f"run {run_id!r} not found (unknown, or expired after ORCH_RUN_TTL)"
+            )
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def status(self, run_id: str) -> dict[str, Any]:
+        """The status document (``orch status --json``)."""
+        fields = self.run_fields(run_id)
+        return status_document(run_id, fields, self.plan_order(fields[_WORKFLOW]))
+
+    def run_ref(self, run_id: str) -> str | None:
+        raw = self.redis.hget(self.keys.run(run_id), _WORKFLOW)
+        return text(raw) if raw is not None else None
+
+    def is_cancelling(self, run_id: str) -> bool:
+        state = self.redis.hget(self.keys.run(run_id), _STATE)
+        return state in (RunState.CANCELLING.encode(), RunState.CANCELLED.encode())
+
+    def attempts_of(self, attempt: Attempt) -> int:
+        """How many times this step (map element, compensation) has been started."""
+        if attempt.index is None or attempt.index == -1:
+            name = "attempts" if attempt.index is None else "undo_attempts"
+            raw = self.redis.hget(self.keys.run(attempt.run_id), step_field(attempt.step, name))
+        else:
+            parts = self.keys.parts(attempt.run_id, attempt.step)
+            raw = self.redis.hget(parts, f"{_ELEMENT_ATTEMPTS}{attempt.index}")
+        return int(raw or 0)
+
+    def events(self, run_id: str) -> list[dict[str, Any]]:
+        raw = cast(list[bytes], self.redis.lrange(self.keys.events(run_id), 0, -1))
+        return [json.loads(e) for e in raw]
+
+    def last_event_time(self, run_id: str) -> float | None:
+        raw = cast(bytes | None, self.redis.lindex(self.keys.events(run_id), -1))
+        return float(json.loads(raw)["t"]) if raw else None
+
+    def now(self) -> float:
+        """Redis's clock: every stored time comes from it, so comparisons use it too."""
+        seconds, micros = self.redis.time()
+        return seconds + micros / 1_000_000
+
+    def pending_work(self, run_id: str) -> tuple[int, int]:
+        """(live leases, delayed messages) of a run: signs that it is still moving."""
+        now = self.now()
+        leases = sum(
+            1
+            for _, expiry in self.redis.zscan_iter(self.keys.leases, match=f"{run_id}|*")
+            if expiry > now
+        )
+        delayed = sum(1 for _ in self.redis.zscan_iter(self.keys.delayed, match=f"*{run_id}*"))
+        return leases, delayed
+
+    def recent_runs(self, limit: int) -> list[str]:
+        ids = cast(list[bytes], self.redis.zrevrange(self.keys.runs, 0, limit - 1))
+        return [i.decode() for i in ids]
+
+    def live_workers(self) -> dict[str, list[str]]:
+        """Queues of each worker that beat in the last 10 s, by hostname."""
+        prefix = self.keys.worker("")
+        out: dict[str, list[str]] = {}
+        for key in self.redis.scan_iter(match=f"{prefix}*", count=500):
+            value = self.redis.get(key)
+            if value is not None:
+                out[text(key)[len(prefix) :]] = text(value).split(",")
+        return out
+
+    def end_notices(self, run_id: str, deadline: float | None) -> Iterator[None]:
+        """Yield once at once, then on each end-of-run notice or every second."""
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        try:
+            pubsub.subscribe(self.keys.done_channel(run_id))
+            yield None
+            while deadline is None or time.monotonic() < deadline:
+                left = 1.0 if deadline is None else min(1.0, max(0.0, deadline - time.monotonic()))
+                pubsub.get_message(timeout=left)
+                yield None
+        finally:
+            pubsub.close()
+
+    # -- counters -------------------------------------------------------------
+
+    def stats(self, ref: str) -> dict[str, int]:
+        raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.stats(ref)))
+        return {k.decode(): int(v) for k, v in raw.items()}
+
+    def coverage(self, ref: str) -> set[tuple[str, str]]:
+        """Edges ``(upstream, step)`` some run of this version has taken."""
+        members = cast(set[bytes], self.redis.smembers(self.keys.edges(ref)))
+        return {cast(tuple[str, str], tuple(text(m).split(">", 1))) for m in members}
+
+    def illegal_transitions(self) -> dict[str, int]:
+        raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.illegal))
+        return {k.decode(): int(v) for k, v in raw.items()}

@@ -1,0 +1,224 @@
+"""The one place that reads what a Lua script answered.
+
+Engine scripts answer ``[kind, ended, notes, *payload]`` (scripts/lib/
+replies.lua): ``ended`` is the terminal state the call moved the run to, or
+''; ``notes`` is the JSON list of the events the call appended, when the
+caller asked (``observe``). Each parser here turns one script's answer into
+the typed values of ``outcomes``; no other module indexes a reply.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from orchestrator.resilience.decision import Veto
+from orchestrator.states import RunState
+from orchestrator.store import outcomes as o
+
+
+def text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _opt(value: Any) -> str | None:
+    return None if value is None else text(value)
+
+
+def _number(value: Any) -> float | None:
+    raw = _opt(value)
+    return float(raw) if raw else None
+
+
+class _Reply:
+    """The common header of an engine script's answer."""
+
+    def __init__(self, raw: Sequence[Any]) -> None:
+        self.kind = text(raw[0])
+        ended = text(raw[1]) if len(raw) > 1 else ""
+        self.ended = RunState(ended) if ended else None
+        notes = text(raw[2]) if len(raw) > 2 else ""
+        self.decisions = decisions(notes)
+        self.payload = list(raw[3:])
+
+    def first(self) -> str:
+        return text(self.payload[0]) if self.payload else ""
+
+
+def decisions(notes: str) -> tuple[o.Decision, ...]:
+    """The typed decisions behind a call's events (see outcomes); '' gives none."""
+    if not notes:
+        return ()
+    found = (_decision(e) for e in json.loads(notes))
+    return tuple(d for d in found if d is not None)
+
+
+def _decision(e: dict[str, Any]) -> o.Decision | None:
+    step = e.get("step")
+    if step is None:
+        if "to" not in e:
+            return None
+        return o.RunMoved(e.get("from"), e["to"], e.get("error"), e.get("reason"))
+    if "breaker" in e and "outcome" not in e:
+        return o.BreakerMoved(step, e["dependency"], e["breaker"])
+    if e.get("budget") == "denied":
+        return o.BudgetRefused(step, e["dependency"])
+    if "wait" in e:
+        return o.AdmissionWait(step, e.get("index"), e["dependency"], e["wait"], e["delay"])
+    if "compensation" in e:
+        return o.CompensationNote(
+            step, e["compensation"], e["attempt"], e.get("delay"), e.get("error")
+        )
+    if "to" in e or e.get("retry"):
+        return o.StepMoved(
+            step,
+            e.get("from"),
+            e.get("to"),
+            index=e.get("index"),
+            attempt=e.get("attempt"),
+            error=e.get("error"),
+            delay=e.get("delay"),
+            signal=e.get("signal"),
+            worker=e.get("worker"),
+            reason=e.get("reason"),
+        )
+    return None
+
+
+def inputs(payload: Sequence[Any]) -> o.Inputs:
+    """An attempt's inputs: {attempt, input, mode, queued at, started at, name, value, ...}."""
+    pairs = payload[5:]
+    upstream = {text(pairs[k]): _opt(pairs[k + 1]) for k in range(0, len(pairs), 2)}
+    return o.Inputs(
+        attempt=int(payload[0]),
+        input_json=text(payload[1]),
+        mode=o.Mode(text(payload[2])),
+        upstream_json=upstream,
+        queued_at=_number(payload[3]),
+        started_at=_number(payload[4]),
+    )
+
+
+def claim(raw: Sequence[Any]) -> o.Claim:
+    r = _Reply(raw)
+    if r.kind in ("run", "gate"):
+        return o.Run(inputs(r.payload), r.decisions)
+    if r.kind == "wait":
+        return o.Wait(r.first(), float(text(r.payload[1])), r.decisions)
+    if r.kind == "waiting":
+        return o.Waiting(r.first(), r.decisions)
+    if r.kind == "skip":
+        return o.Skip(r.first(), r.decisions)
+    if r.kind == "stop":
+        return o.Stop(r.first(), r.decisions)
+    if r.kind == "gone":
+        return o.Gone(r.decisions)
+    raise ValueError(f"claim answered {r.kind!r}")
+
+
+def recording(raw: Sequence[Any], lane_token: str) -> o.Recording:
+    """complete / fail: {veto, retry delay, next step, next index, <inputs>} when 'ok'."""
+    r = _Reply(raw)
+    if r.kind == "stale":
+        return o.Stale(r.first(), r.decisions)
+    if r.kind == "gone":
+        return o.Gone(r.decisions)
+    if r.kind == "fallback":
+        return o.UseFallback(r.first(), r.decisions)
+    if r.kind != "ok":
+        raise ValueError(f"recording answered {r.kind!r}")
+    p = r.payload
+    veto = text(p[0]) if p else ""
+    handoff = None
+    if len(p) > 2 and text(p[2]):
+        index = text(p[3])
+        handoff = o.Handoff(text(p[2]), int(index) if index else None, lane_token, inputs(p[4:]))
+    return o.Recorded(
+        ended=r.ended,
+        retry_in=_number(p[1]) if len(p) > 1 else None,
+        veto=Veto(veto) if veto else None,
+        handoff=handoff,
+        decisions=r.decisions,
+    )
+
+
+def settled(raw: Sequence[Any]) -> o.Recorded | o.Stale | o.Stop:
+    """skip / timeout: 'ok', 'stale' {state}, 'stop' {run state or 'gone'}."""
+    r = _Reply(raw)
+    if r.kind == "ok":
+        return o.Recorded(ended=r.ended, decisions=r.decisions)
+    if r.kind == "stale":
+        return o.Stale(r.first(), r.decisions)
+    return o.Stop(r.first(), r.decisions)
+
+
+def undo_claim(raw: Sequence[Any]) -> o.Claim:
+    return claim(raw)
+
+
+def undo_done(raw: Sequence[Any]) -> o.UndoRecording:
+    r = _Reply(raw)
+    if r.kind == "ok":
+        return o.UndoRecorded(o.UndoOutcome(r.first()), r.ended, r.decisions)
+    if r.kind == "stale":
+        return o.Stale(r.first(), r.decisions)
+    return o.Gone(r.decisions)
+
+
+def submit(raw: Sequence[Any]) -> o.Submitted | o.NoPlan:
+    r = _Reply(raw)
+    if r.kind == "noplan":
+        return o.NoPlan(r.first())
+    return o.Submitted(r.first(), r.kind == "created", r.decisions)
+
+
+def signal(raw: Sequence[Any]) -> o.Signalled | o.NotWaiting | o.Stop | o.Gone:
+    r = _Reply(raw)
+    p = [text(x) for x in r.payload]
+    if r.kind == "ok":
+        return o.Signalled(tuple(p), r.ended, r.decisions)
+    if r.kind == "none":
+        return o.NotWaiting(dict(zip(p[::2], p[1::2], strict=True)))
+    if r.kind == "stop":
+        return o.Stop(p[0])
+    return o.Gone()
+
+
+def cancel(raw: Sequence[Any]) -> o.CancelRequested | o.Final | o.Gone:
+    r = _Reply(raw)
+    if r.kind == "gone":
+        return o.Gone()
+    if r.kind == "final":
+        return o.Final(r.first())
+    return o.CancelRequested(r.first(), r.kind == "already", r.ended, r.decisions)
+
+
+def resume(raw: Sequence[Any]) -> o.Resumed | o.WrongState | o.Gone:
+    r = _Reply(raw)
+    if r.kind == "gone":
+        return o.Gone()
+    if r.kind == "state":
+        return o.WrongState(r.first())
+    return o.Resumed(r.first(), r.kind == "created")
+
+
+def recompensate(raw: Sequence[Any]) -> o.Reopened | o.WrongState | o.Gone:
+    r = _Reply(raw)
+    if r.kind == "gone":
+        return o.Gone()
+    if r.kind == "state":
+        return o.WrongState(r.first())
+    return o.Reopened(r.first())
+
+
+def register(raw: Any) -> o.Registered | o.Conflict:
+    answer = text(raw)
+    if answer == "conflict":
+        return o.Conflict()
+    return o.Registered(answer == "created")
+
+
+def members(raw: Sequence[Any]) -> list[str]:
+    """sweep / due: the set members the script took."""
+    return [text(m) for m in raw]

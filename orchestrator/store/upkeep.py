@@ -1,0 +1,69 @@
+"""Upkeep: the background work every worker's main process does for everyone.
+
+Renewing leases, finding attempts whose lease ran out, moving delayed
+retries back onto their queues, timing out waits, and beating the worker's
+presence and capacity. Each is safe to run from every worker at once: the
+scripts hand each due item to exactly one caller.
+"""
+
+from __future__ import annotations
+
+import redis
+
+from orchestrator.keys import Keys
+from orchestrator.store import inputs as i
+from orchestrator.store import outcomes as o
+from orchestrator.store import replies
+from orchestrator.store.engine import Attempt, Engine
+
+Settled = o.Recorded | o.Stale | o.Stop
+
+
+class Upkeep:
+    def __init__(self, client: redis.Redis, keys: Keys, engine: Engine) -> None:
+        self.redis = client
+        self.keys = keys
+        self.engine = engine
+
+    @property
+    def lease_seconds(self) -> float:
+        return self.engine.lease_seconds
+
+    def heartbeat(self, attempt: Attempt) -> bool:
+        """Extend the attempt's lease; False once it was swept (presumed lost)."""
+        args = i.HeartbeatArgs(
+            lease=self.lease_seconds,
+            member=attempt.lease_member(),
+            dependency=attempt.dependency,
+            token=attempt.token,
+        )
+        return bool(self.engine.scripts.plain(args))
+
+    def expired_leases(self, batch: int = 100) -> list[Attempt]:
+        """Attempts whose lease ran out, each handed to one caller per lease period."""
+        raw = self.engine.scripts.plain(i.SweepArgs(lease=self.lease_seconds, batch=batch))
+        return [Attempt.from_lease_member(m) for m in replies.members(raw)]
+
+    def drop_lease(self, attempt: Attempt) -> None:
+        """Forget a lease whose run no longer exists (expired): nothing is left to record."""
+        self.redis.zrem(self.keys.leases, attempt.lease_member())
+
+    def promote_due(self, batch: int = 200) -> int:
+        """Queue retries and admissions whose time has come; returns how many moved."""
+        return int(self.engine.scripts.plain(i.PromoteArgs(batch=batch)))
+
+    def expire_waits(
+        self, batch: int = 100
+    ) -> list[tuple[str, str, o.Recorded | o.Stale | o.Stop]]:
+        """Time out waiting steps whose ``timeout`` passed with no signal."""
+        members = replies.members(self.engine.scripts.plain(i.DueArgs(batch=batch)))
+        out = []
+        for member in members:
+            run_id, step = member.split("|")
+            out.append((run_id, step, self.engine.timeout(run_id, step)))
+        return out
+
+    def beat(self, hostname: str, queues: list[str], concurrency: int) -> None:
+        """Say, for 10 s, which queues this worker consumes and with how many processes."""
+        args = i.BeatArgs(hostname=hostname, concurrency=concurrency, queues=tuple(queues))
+        self.engine.scripts.plain(args)

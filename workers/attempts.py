@@ -1,0 +1,196 @@
+"""One attempt in progress, and what the hooks hear about it.
+
+``AttemptReport`` words a worker's attempts as hook events: the claim (with
+the engine's admission decision), the start (with its queue delay), the end
+(outcome and duration), and every decision the recording script made on the
+way. It is the same for a step a message started and one a runner lane ran.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator import hooks as h
+from orchestrator.compiler import Plan
+from orchestrator.reporting import Reporter
+from orchestrator.spec import Workflow
+from orchestrator.steps import StepContext
+from orchestrator.store import Attempt, Lane
+from orchestrator.store import outcomes as o
+
+Waits = dict[str, tuple[str, float | None]]
+
+_ADMISSION = {
+    o.Mode.TASK: h.Admission.RUN,
+    o.Mode.FALLBACK: h.Admission.FALLBACK,
+    o.Mode.OPEN: h.Admission.BREAKER_OPEN,
+}
+
+
+@dataclass(frozen=True)
+class Call:
+    """One attempt in progress: where it runs, what it was given, how it runs."""
+
+    workflow: Workflow
+    plan: Plan
+    ctx: StepContext
+    attempt: Attempt
+    inputs: o.Inputs
+    lane: Lane | None = None
+    by_lane: bool = False
+    started: float = field(default_factory=time.monotonic)
+
+
+def describe(outcome: object) -> str:
+    """A short word on an engine outcome, for logs and the Celery task's result."""
+    if isinstance(outcome, o.Recorded):
+        return f"recorded: run {outcome.ended}" if outcome.ended else "recorded"
+    if isinstance(outcome, o.Wait):
+        return f"wait: {outcome.why} {outcome.seconds:.3f}s"
+    for kind, attr in ((o.Stale, "why"), (o.Skip, "state"), (o.Stop, "state")):
+        if isinstance(outcome, kind):
+            return f"{kind.__name__.lower()}: {getattr(outcome, attr)}"
+    return type(outcome).__name__.lower()
+
+
+class AttemptReport(Reporter):
+    def claimed(
+        self, plan: Plan, attempt: Attempt, claim: o.Claim, worker: str, by_lane: bool, waits: Waits
+    ) -> None:
+        if not self.chain:
+            return
+        self.noted(attempt, claim.decisions, waits)
+        admission, wait, number = _admission(claim)
+        if admission is None:
+            return
+        name, version = plan.workflow, plan.version
+        self.emit(
+            h.StepClaimed(
+                run_id=attempt.run_id,
+                workflow=name,
+                version=version,
+                step=attempt.step,
+                index=attempt.index,
+                attempt=number,
+                worker=worker,
+                lane=by_lane,
+                admission=admission,
+                wait=wait,
+            )
+        )
+
+    def started(self, call: Call) -> None:
+        if not self.chain:
+            return
+        self.emit(
+            h.AttemptStarted(
+                **_identity(call),
+                queue=call.plan.steps[call.ctx.step].queue,
+                queue_delay=call.inputs.queue_delay,
+            )
+        )
+
+    def finished(
+        self,
+        call: Call,
+        outcome: o.Recording,
+        waits: Waits,
+        *,
+        error: dict[str, Any] | None = None,
+        exception: BaseException | None = None,
+        fallback: bool = False,
+    ) -> None:
+        if not self.chain:
+            return
+        self.emit(
+            h.AttemptFinished(
+                **_identity(call),
+                queue=call.plan.steps[call.ctx.step].queue,
+                outcome=_outcome(outcome, failed=error is not None, fallback=fallback),
+                duration=time.monotonic() - call.started,
+                queue_delay=call.inputs.queue_delay,
+                error=None if error is None else f"{error['type']}: {error['message']}",
+                exception=exception,
+            )
+        )
+        self.noted(call.attempt, outcome.decisions, waits)
+
+    def compensation_started(self, attempt: Attempt, plan: Plan, ctx: StepContext) -> None:
+        if self.chain:
+            self.emit(
+                h.CompensationStarted(
+                    run_id=attempt.run_id,
+                    workflow=plan.workflow,
+                    version=plan.version,
+                    step=attempt.step,
+                    attempt=ctx.attempt,
+                    worker=ctx.worker,
+                )
+            )
+
+    def compensated(
+        self,
+        attempt: Attempt,
+        plan: Plan,
+        ctx: StepContext,
+        done: o.UndoRecording,
+        duration: float,
+        error: dict[str, Any] | None,
+    ) -> None:
+        if not self.chain:
+            return
+        outcome = done.outcome.value if isinstance(done, o.UndoRecorded) else "stale"
+        self.emit(
+            h.CompensationFinished(
+                run_id=attempt.run_id,
+                workflow=plan.workflow,
+                version=plan.version,
+                step=attempt.step,
+                attempt=ctx.attempt,
+                outcome=outcome,
+                duration=duration,
+                error=None if error is None else f"{error['type']}: {error['message']}",
+            )
+        )
+        self.noted(attempt, done.decisions, {})
+
+    def noted(self, attempt: Attempt, found: tuple[o.Decision, ...], waits: Waits) -> None:
+        """Report the decisions a script made about ``attempt``'s run."""
+        if found:
+            self.decisions(attempt.run_id, attempt.ref, found, waits)
+
+
+def _identity(call: Call) -> dict[str, Any]:
+    return {
+        "run_id": call.attempt.run_id,
+        "workflow": call.workflow.name,
+        "version": call.workflow.version,
+        "step": call.ctx.step,
+        "index": call.ctx.index,
+        "attempt": call.ctx.attempt,
+        "worker": call.ctx.worker,
+        "lane": call.by_lane,
+    }
+
+
+def _admission(claim: o.Claim) -> tuple[h.Admission | None, float, int]:
+    if isinstance(claim, o.Run):
+        return _ADMISSION.get(claim.inputs.mode), 0.0, claim.inputs.attempt
+    if isinstance(claim, o.Wait):
+        why = h.Admission.WAIT_RATE if claim.why == "rate" else h.Admission.WAIT_CONCURRENCY
+        return why, claim.seconds, 0
+    if isinstance(claim, o.Skip):
+        return h.Admission.SKIPPED, 0.0, 0
+    if isinstance(claim, o.Stop | o.Gone):
+        return h.Admission.STOPPED, 0.0, 0
+    return None, 0.0, 0  # a gated approval began waiting: its wait event says so
+
+
+def _outcome(outcome: o.Recording, *, failed: bool, fallback: bool) -> h.Outcome:
+    if not isinstance(outcome, o.Recorded):
+        return h.Outcome.STALE
+    if failed:
+        return h.Outcome.RETRYING if outcome.retry_in is not None else h.Outcome.FAILED
+    return h.Outcome.FALLBACK if fallback else h.Outcome.SUCCEEDED
