@@ -1,7 +1,8 @@
 """A workflow orchestrator for multi-step AI pipelines on Celery + Redis.
 
-The public API is what ``__all__`` lists; everything else is private and may
-change. A test pins this list.
+The public API is what ``__all__`` lists, plus the event types of
+``orchestrator.hooks`` that ``Hooks`` methods receive; everything else is
+private and may change. A test pins this list.
 """
 
 from orchestrator.client import Client, Run
@@ -21,6 +22,7 @@ from orchestrator.errors import (
     WorkflowConflictError,
 )
 from orchestrator.graph import validate
+from orchestrator.hooks import Hooks
 from orchestrator.loader import load_workflow
 from orchestrator.settings import Settings
 from orchestrator.spec import Dependency, RetryPolicy, StepSpec, Workflow
@@ -34,6 +36,7 @@ __all__ = [
     "Dependency",
     "Flow",
     "HandoffError",
+    "Hooks",
     "NonRetryableError",
     "NotFoundError",
     "OrchestratorError",

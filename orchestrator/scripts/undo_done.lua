@@ -21,10 +21,10 @@ if A.error == '' then
   wind_down()
   outcome = 'compensated'
 elseif A.delay ~= '' then
+  local wait = tonumber(A.delay)
   hset(s .. SF.error, A.error)
-  event({step = s, compensation = 'retry', attempt = att, error = A.error,
-    delay = tonumber(A.delay)})
-  delay(s, '-1', info(s).queue, undo_message(info(s)), 'undo', tonumber(A.delay))
+  event({step = s, compensation = 'retry', attempt = att, error = A.error, delay = wait})
+  delay(s, '-1', info(s).queue, undo_message(info(s)), 'undo', wait)
   outcome = 'retrying'
 else
   hset(s .. SF.error, A.error)

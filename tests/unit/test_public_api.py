@@ -18,6 +18,7 @@ PUBLIC_API = [
     "Dependency",
     "Flow",
     "HandoffError",
+    "Hooks",
     "NonRetryableError",
     "NotFoundError",
     "OrchestratorError",
