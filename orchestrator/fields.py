@@ -2,10 +2,11 @@
 
 Run hashes hold one small string per field for every step of every run, so
 the stored names stay short (``fetch.att``); this module is the one place that
-says what each short name means. The Lua scripts receive these tables rendered
-(``lua_fields``) and write ``hget(s .. SF.attempts)``, never a bare
-``'.att'``: a test refuses any field literal in the Lua that is not declared
-here. ``status.py`` translates the stored names into the public status
+says what each short name means. The Lua scripts write ``hget(s ..
+SF.attempts)`` (``RF`` run fields, ``SF`` step fields, ``PF`` element fields),
+never a bare ``'.att'``; the script assembler renders the names into the
+stored forms (store/render.py), and a test refuses any field literal in the
+Lua. ``status.py`` translates the stored names into the public status
 document.
 """
 
@@ -118,16 +119,6 @@ def stored(table: tuple[FieldSpec, ...], name: str) -> str:
 
 def step_field(step: str, name: str) -> str:
     return step + stored(STEP_FIELDS, name)
-
-
-def lua_fields() -> str:
-    """``RF`` (run), ``SF`` (step suffixes) and ``PF`` (element prefixes) as Lua tables."""
-
-    def render(var: str, table: tuple[FieldSpec, ...]) -> str:
-        body = ", ".join(f"{f.name}='{f.stored}'" for f in table)
-        return f"local {var} = {{{body}}}\n"
-
-    return render("RF", RUN_FIELDS) + render("SF", STEP_FIELDS) + render("PF", PART_FIELDS)
 
 
 def reference() -> str:

@@ -1,9 +1,10 @@
 """Every Redis key the orchestrator uses, named in one place.
 
 ``LAYOUT`` below is the one source: the Python ``Keys`` methods format its
-patterns, and ``lua_keys`` renders the same patterns into the table ``K`` that
-every Lua script receives, so no script builds a key by concatenation and the
-two sides cannot drift apart. ``P`` is ``ORCH_KEY_PREFIX`` (default ``orch:``).
+patterns, and the Lua scripts name keys as ``K.items(RUN, s)``, which the
+script assembler renders from the same patterns (store/render.py), so no
+script builds a key by concatenation and the two sides cannot drift apart.
+``P`` is ``ORCH_KEY_PREFIX`` (default ``orch:``).
 
 Celery's own queue lists (named by the queue, see ``messages.queue_list_key``)
 are kombu's, written by the dispatch scripts in kombu's Redis wire format.
@@ -170,25 +171,6 @@ class Keys:
 
     def capacity(self, queue: str) -> str:
         return self._key("capacity", queue)
-
-
-def lua_keys() -> str:
-    """The layout as Lua: ``keyspace(P)`` returns ``K`` with a field or function per key."""
-    lines = ["local function keyspace(P)", "  local K = {}"]
-    for spec in LAYOUT:
-        parts = re.split(r"({\w+})", spec.pattern)
-        pieces = ["P"]
-        for part in parts:
-            if not part:
-                continue
-            pieces.append(part[1:-1] if part.startswith("{") else repr(part))
-        expr = " .. ".join(pieces).replace('"', "'")
-        if spec.params:
-            lines.append(f"  K.{spec.name} = function({', '.join(spec.params)}) return {expr} end")
-        else:
-            lines.append(f"  K.{spec.name} = {expr}")
-    lines += ["  return K", "end"]
-    return "\n".join(lines) + "\n"
 
 
 def reference() -> str:

@@ -4,11 +4,14 @@ Every script (``orchestrator/scripts/*.lua``) and every library module
 (``scripts/lib/*.lua``) opens with a ``--! requires: a, b`` line naming the
 modules it uses. The source sent to Redis is, in order:
 
-1. the generated tables: transitions ``T`` (states.py), the key space ``K``
-   (keys.py) and the field names ``RF``/``SF``/``PF`` (fields.py);
+1. the transition table ``T`` (states.py);
 2. ``named_args`` and the script's arguments ``A`` (inputs.py);
 3. each module the script needs, transitively and once, dependencies first;
-4. the script's own body.
+4. the script's own body;
+
+then rendered (render.py): ``K.…`` keys (keys.py) and ``RF``/``SF``/``PF``
+fields (fields.py) become their compact forms, and functions the script
+never calls are left out.
 
 So no module depends on paste order, a script carries only what it uses, and
 a unit test checks that each module refers only to what it declares. Redis
@@ -25,10 +28,9 @@ from typing import Any
 
 import redis
 
-from orchestrator.fields import lua_fields
-from orchestrator.keys import lua_keys
 from orchestrator.states import lua_table
 from orchestrator.store.inputs import BY_SCRIPT, ScriptArgs, lua_args
+from orchestrator.store.render import render
 
 _REQUIRES = re.compile(r"^--! requires:(.*)$", re.MULTILINE)
 
@@ -75,17 +77,10 @@ def resolve(needed: tuple[str, ...]) -> list[str]:
 def script_source(name: str) -> str:
     """The full source of one script, as Redis receives it."""
     body = _read(f"{name}.lua")
-    parts = [
-        f"-- {name}.lua, assembled by orchestrator/store/scripts.py\n",
-        lua_table(),
-        lua_keys(),
-        lua_fields(),
-        module_source("args"),
-        lua_args(name),
-    ]
+    parts = [lua_table(), module_source("args"), lua_args(name)]
     parts += [module_source(m) for m in resolve(requires(body))]
     parts.append(body)
-    return "".join(parts)
+    return f"-- {name}.lua, assembled by orchestrator/store/scripts.py\n" + render("".join(parts))
 
 
 class Scripts:

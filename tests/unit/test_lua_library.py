@@ -22,7 +22,7 @@ FOLDER = Path(str(resources.files("orchestrator") / "scripts"))
 SCRIPTS = sorted(p.stem for p in FOLDER.glob("*.lua"))
 MODULES = sorted(p.stem for p in (FOLDER / "lib").glob("*.lua"))
 #: Names every piece of Lua may use: generated tables, Redis's and Lua's own.
-GIVEN = {"T", "K", "RF", "SF", "PF", "A", "named_args", "keyspace", "redis", "cjson"}
+GIVEN = {"T", "K", "RF", "SF", "PF", "A", "named_args", "redis", "cjson"}
 
 
 def code_of(source: str) -> str:
@@ -171,3 +171,23 @@ def test_the_engine_reference_is_current() -> None:
     doc = (Path(str(resources.files("orchestrator"))).parent / "docs" / "ENGINE.md").read_text()
     assert keys.reference() in doc, "docs/ENGINE.md: paste keys.reference() again"
     assert fields.reference() in doc, "docs/ENGINE.md: paste fields.reference() again"
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_rendering_leaves_no_name_and_no_unused_function(script: str) -> None:
+    source = script_source(script)
+    assert not re.search(r"\b(K|RF|SF|PF)\.\w", source), "a name was left unrendered"
+    for name in re.findall(r"^local function (\w+)\(", source, re.MULTILINE):
+        assert len(re.findall(rf"\b{name}\b", source)) > 1, f"{script}: {name} is never called"
+
+
+def test_keys_render_to_what_python_names() -> None:
+    from orchestrator.store.render import keys as render_keys
+
+    lua = render_keys("K.items(RUN, s) K.dep_calls(d.name, kind) K.leases K.stats(hget(x))")
+    assert lua == (
+        "(P .. 'run:' .. RUN .. ':items:' .. s) (P .. 'dep:' .. d.name .. ':' .. kind) "
+        "(P .. 'leases') (P .. 'stats:' .. hget(x))"
+    )
+    assert keys.Keys("p:").items("r1", "s") == "p:run:r1:items:s"
+    assert keys.Keys("p:").dep_calls("llm", "ok") == "p:dep:llm:ok"
