@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -115,25 +116,34 @@ class Client:
         wf = self.resolve(workflow)
         plan = self.register(wf)
         payload = _encode_input(input or {}, self.settings.max_payload_bytes)
+        carried = self.report.chain.propagate() if self.report else {}
+        context = json.dumps(carried, separators=(",", ":")) if carried else ""
         with _reachable(self.url):
-            submitted = self.store.engine.submit(plan, payload, key=key)
+            submitted = self.store.engine.submit(plan, payload, key=key, context=context)
         if isinstance(submitted, o.NoPlan):
             raise SpecError(f"workflow {submitted.ref} is not registered")
-        self._report_submitted(plan, submitted, key)
+        self._report_submitted(plan, submitted, key, carried)
         return Run(self, submitted.run_id)
 
-    def _report_submitted(self, plan: Plan, submitted: o.Submitted, key: str | None) -> None:
+    def _report_submitted(
+        self, plan: Plan, submitted: o.Submitted, key: str | None, carried: dict[str, str]
+    ) -> None:
         if not self.report:
             return
+        if not submitted.created:  # an idempotent resubmit: the run carries its own context
+            carried = self.store.reads.context(submitted.run_id)
         event = RunSubmitted(
             run_id=submitted.run_id,
             workflow=plan.workflow,
             version=plan.version,
+            context=carried,
             key=key,
             created=submitted.created,
         )
         self.report.emit(event)
-        self.report.decisions(submitted.run_id, plan.ref, submitted.decisions, _waits(plan))
+        self.report.decisions(
+            submitted.run_id, plan.ref, submitted.decisions, _waits(plan), carried
+        )
 
     def run(self, run_id: str) -> Run:
         self.store.reads.run_fields(run_id)  # raises NotFoundError for an unknown id
@@ -191,7 +201,9 @@ class Client:
         with _reachable(self.url):
             outcome = self.store.engine.signal(run_id, name, payload)
         if isinstance(outcome, o.Signalled):
-            self.report.decisions(run_id, wf.ref, outcome.decisions, _waits(self.register(wf)))
+            context = self.store.reads.context(run_id) if self.report else {}
+            waits = _waits(self.register(wf))
+            self.report.decisions(run_id, wf.ref, outcome.decisions, waits, context)
             return list(outcome.steps)
         if isinstance(outcome, o.NotWaiting):
             now = ", ".join(f"{s} is {st}" for s, st in outcome.states.items())
@@ -207,7 +219,8 @@ class Client:
         if isinstance(outcome, o.CancelRequested) and outcome.decisions:
             ref = self.store.reads.run_ref(run_id)
             if ref is not None:
-                self.report.decisions(run_id, ref, outcome.decisions)
+                context = self.store.reads.context(run_id)
+                self.report.decisions(run_id, ref, outcome.decisions, context=context)
         return outcome.state
 
     def retry(self, run_id: str) -> Run:

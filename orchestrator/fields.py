@@ -40,6 +40,11 @@ RUN_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("undid", "undid", "'1' once any compensation started"),
     FieldSpec("resumed_from", "resumed_from", "the FAILED run this one resumes"),
     FieldSpec("resumed_as", "resumed_as", "the run that resumed this FAILED one"),
+    FieldSpec(
+        "context",
+        "ctx",
+        "JSON object the producer's hooks carry with the run (a W3C traceparent, say)",
+    ),
 )
 
 #: Fields of one step inside the run hash, stored as ``{step}{stored}``.

@@ -29,8 +29,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -95,6 +95,9 @@ class RunEvent:
     run_id: str
     workflow: str
     version: int
+    #: What the producer's hooks carried with the run (:meth:`Hooks.propagate`),
+    #: handed back on every process that works on it.
+    context: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -266,6 +269,16 @@ class RunFinished(RunEvent):
 class Hooks:
     """Base class of engine hooks: override the methods you need; the rest do nothing."""
 
+    def propagate(self) -> Mapping[str, str]:
+        """Context to carry with a run being submitted, as string pairs.
+
+        Called on the producer just before a submit; what it returns is stored
+        with the run and comes back as ``event.context`` in every event of the
+        run, on every worker. Telemetry carries the trace this way (a W3C
+        ``traceparent``); a hook may carry a correlation id. Default: nothing.
+        """
+        return {}
+
     def on_run_submitted(self, event: RunSubmitted) -> None:
         """A run was submitted (or found by its idempotency key)."""
 
@@ -316,7 +329,7 @@ class HookChain:
 
     def __init__(self, hooks: Iterable[object] = ()) -> None:
         self._hooks: tuple[object, ...] = tuple(hooks)
-        self._methods: dict[str, tuple[tuple[object, Callable[[Any], object]], ...]] = {}
+        self._methods: dict[str, tuple[tuple[object, Callable[..., Any]], ...]] = {}
 
     @property
     def hooks(self) -> tuple[object, ...]:
@@ -346,7 +359,18 @@ class HookChain:
                     exc_info=True,
                 )
 
-    def _receivers(self, name: str) -> tuple[tuple[object, Callable[[Any], object]], ...]:
+    def propagate(self) -> dict[str, str]:
+        """Every hook's context for a run being submitted, merged in hook order."""
+        merged: dict[str, str] = {}
+        for hook, method in self._receivers("propagate"):
+            try:
+                merged.update({str(k): str(v) for k, v in dict(method()).items()})
+            except Exception:
+                log.error("hook %s raised in propagate; its context is left out",
+                          _name_of(hook), exc_info=True)  # fmt: skip
+        return merged
+
+    def _receivers(self, name: str) -> tuple[tuple[object, Callable[..., Any]], ...]:
         """The hooks' bound methods for one event type, looked up once."""
         found = self._methods.get(name)
         if found is None:

@@ -49,12 +49,13 @@ class Reporter:
         ref: str,
         found: Iterable[o.Decision],
         waits: Mapping[str, tuple[str, float | None]] | None = None,
+        context: Mapping[str, str] | None = None,
     ) -> None:
         """Report what a script decided; ``waits`` gives each wait_for step's signal and timeout."""
         if not self.chain:
             return
         name, version = split_ref(ref)
-        at = _Run(run_id, name, version, waits or {})
+        at = _Run(run_id, name, version, waits or {}, context or {})
         for d in found:
             event = at.event_of(d)
             if event is not None:
@@ -69,42 +70,64 @@ class _Run:
     workflow: str
     version: int
     waits: Mapping[str, tuple[str, float | None]]
+    context: Mapping[str, str]
 
     def event_of(self, d: o.Decision) -> h.RunEvent | None:
-        r, w, v = self.run_id, self.workflow, self.version
+        r, w, v, c = self.run_id, self.workflow, self.version, self.context
         if isinstance(d, o.RunMoved):
             if d.dst not in _TERMINAL:
                 return None
-            return h.RunFinished(run_id=r, workflow=w, version=v, state=d.dst, error=d.error)
+            return h.RunFinished(
+                run_id=r, workflow=w, version=v, context=c, state=d.dst, error=d.error
+            )
         if isinstance(d, o.BreakerMoved):
             return h.BreakerChanged(
-                run_id=r, workflow=w, version=v, step=d.step, dependency=d.dependency, state=d.state
+                run_id=r,
+                workflow=w,
+                version=v,
+                context=c,
+                step=d.step,
+                dependency=d.dependency,
+                state=d.state,
             )
         if isinstance(d, o.BudgetRefused):
             return h.BudgetDenied(
-                run_id=r, workflow=w, version=v, step=d.step, dependency=d.dependency
+                run_id=r, workflow=w, version=v, context=c, step=d.step, dependency=d.dependency
             )
         if isinstance(d, o.StepMoved):
             return self._step_event(d)
         return None
 
     def _step_event(self, d: o.StepMoved) -> h.RunEvent | None:
-        r, w, v, s = self.run_id, self.workflow, self.version, d.step
+        r, w, v, c, s = self.run_id, self.workflow, self.version, self.context, d.step
         signal, timeout = self.waits.get(s, ("", None))
         if d.dst == StepState.WAITING:
             return h.WaitStarted(
-                run_id=r, workflow=w, version=v, step=s, signal=d.signal or signal, timeout=timeout
+                run_id=r,
+                workflow=w,
+                version=v,
+                context=c,
+                step=s,
+                signal=d.signal or signal,
+                timeout=timeout,
             )
         if d.src == StepState.WAITING and d.dst is not None:
             outcome = _WAIT_ENDS[StepState(d.dst)]
             return h.WaitEnded(
-                run_id=r, workflow=w, version=v, step=s, signal=d.signal or signal, outcome=outcome
+                run_id=r,
+                workflow=w,
+                version=v,
+                context=c,
+                step=s,
+                signal=d.signal or signal,
+                outcome=outcome,
             )
         if d.delay is not None and d.dst in (StepState.RETRYING, None):
             return h.RetryScheduled(
                 run_id=r,
                 workflow=w,
                 version=v,
+                context=c,
                 step=s,
                 index=d.index,
                 attempt=d.attempt or 0,

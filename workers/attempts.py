@@ -9,6 +9,7 @@ way. It is the same for a step a message started and one a runner lane ran.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,7 +62,7 @@ class AttemptReport(Reporter):
     ) -> None:
         if not self.chain:
             return
-        self.noted(attempt, claim.decisions, waits)
+        self.noted(attempt, claim.decisions, waits, _context_of(claim))
         admission, wait, number = _admission(claim)
         if admission is None:
             return
@@ -71,6 +72,7 @@ class AttemptReport(Reporter):
                 run_id=attempt.run_id,
                 workflow=name,
                 version=version,
+                context=_context_of(claim),
                 step=attempt.step,
                 index=attempt.index,
                 attempt=number,
@@ -115,15 +117,18 @@ class AttemptReport(Reporter):
                 exception=exception,
             )
         )
-        self.noted(call.attempt, outcome.decisions, waits)
+        self.noted(call.attempt, outcome.decisions, waits, call.inputs.context)
 
-    def compensation_started(self, attempt: Attempt, plan: Plan, ctx: StepContext) -> None:
+    def compensation_started(
+        self, attempt: Attempt, plan: Plan, ctx: StepContext, inputs: o.Inputs
+    ) -> None:
         if self.chain:
             self.emit(
                 h.CompensationStarted(
                     run_id=attempt.run_id,
                     workflow=plan.workflow,
                     version=plan.version,
+                    context=inputs.context,
                     step=attempt.step,
                     attempt=ctx.attempt,
                     worker=ctx.worker,
@@ -135,6 +140,7 @@ class AttemptReport(Reporter):
         attempt: Attempt,
         plan: Plan,
         ctx: StepContext,
+        inputs: o.Inputs,
         done: o.UndoRecording,
         duration: float,
         error: dict[str, Any] | None,
@@ -147,6 +153,7 @@ class AttemptReport(Reporter):
                 run_id=attempt.run_id,
                 workflow=plan.workflow,
                 version=plan.version,
+                context=inputs.context,
                 step=attempt.step,
                 attempt=ctx.attempt,
                 outcome=outcome,
@@ -154,12 +161,22 @@ class AttemptReport(Reporter):
                 error=None if error is None else f"{error['type']}: {error['message']}",
             )
         )
-        self.noted(attempt, done.decisions, {})
+        self.noted(attempt, done.decisions, {}, inputs.context)
 
-    def noted(self, attempt: Attempt, found: tuple[o.Decision, ...], waits: Waits) -> None:
+    def noted(
+        self,
+        attempt: Attempt,
+        found: tuple[o.Decision, ...],
+        waits: Waits,
+        context: Mapping[str, str] | None = None,
+    ) -> None:
         """Report the decisions a script made about ``attempt``'s run."""
         if found:
-            self.decisions(attempt.run_id, attempt.ref, found, waits)
+            self.decisions(attempt.run_id, attempt.ref, found, waits, context)
+
+
+def _context_of(claim: o.Claim) -> Mapping[str, str]:
+    return claim.inputs.context if isinstance(claim, o.Run) else {}
 
 
 def _identity(call: Call) -> dict[str, Any]:
@@ -167,6 +184,7 @@ def _identity(call: Call) -> dict[str, Any]:
         "run_id": call.attempt.run_id,
         "workflow": call.workflow.name,
         "version": call.workflow.version,
+        "context": call.inputs.context,
         "step": call.ctx.step,
         "index": call.ctx.index,
         "attempt": call.ctx.attempt,

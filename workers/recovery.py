@@ -16,7 +16,6 @@ from dataclasses import replace
 from orchestrator.resilience import Failure, FailureKind, Retry, decide_retry, describe_failure
 from orchestrator.store import Attempt
 from orchestrator.store import outcomes as o
-from orchestrator.store.upkeep import Settled
 from workers.runtime import StepRuntime
 
 log = logging.getLogger("orchestrator.runtime")
@@ -58,7 +57,7 @@ def _recover_step(runtime: StepRuntime, attempt: Attempt) -> None:
     outcome = engine.fail(attempt, error, retry_in=retry_in, called=called)
     if isinstance(outcome, o.UseFallback):  # budget spent: the sweeper runs no user code
         outcome = engine.fail(attempt, error, retry_in=None, called=called)
-    runtime.report.noted(attempt, outcome.decisions, loaded.waits())
+    runtime.report.noted(attempt, outcome.decisions, loaded.waits(), _context(runtime, attempt))
     if isinstance(outcome, o.Recorded):  # a stale lease (outcome already recorded) says nothing
         log.warning("run %s step %s: %s", attempt.run_id, attempt.step, error["message"])
 
@@ -73,14 +72,21 @@ def _recover_compensation(runtime: StepRuntime, attempt: Attempt) -> None:
     message = describe_failure(policy, failure)
     error = {"type": "WorkerLostError", "message": message, "attempt": count}
     done = runtime.engine.undo_done(attempt, error, retry_in=retry_in)
-    runtime.report.noted(attempt, done.decisions, loaded.waits())
+    runtime.report.noted(attempt, done.decisions, loaded.waits(), _context(runtime, attempt))
 
 
-def report_expired_waits(runtime: StepRuntime, expired: list[tuple[str, str, Settled]]) -> None:
+def report_expired_waits(runtime: StepRuntime, expired: list[tuple[str, str, o.Settled]]) -> None:
     """Tell the hooks about waits that timed out (the sweep recorded them already)."""
     if not runtime.report:
         return
     for run_id, _step, outcome in expired:
         ref = runtime.store.reads.run_ref(run_id)
         if ref is not None:
-            runtime.report.decisions(run_id, ref, outcome.decisions, runtime.load(ref).waits())
+            waits = runtime.load(ref).waits()
+            context = runtime.store.reads.context(run_id)
+            runtime.report.decisions(run_id, ref, outcome.decisions, waits, context)
+
+
+def _context(runtime: StepRuntime, attempt: Attempt) -> dict[str, str]:
+    """The run's carried context, read only when a hook will hear of it."""
+    return runtime.store.reads.context(attempt.run_id) if runtime.report else {}

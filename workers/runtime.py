@@ -224,7 +224,7 @@ class StepRuntime:
             holds, error = True, exc
         if not holds:
             skipped = self._patiently(lambda: self.engine.skip(attempt))
-            self.report.noted(attempt, skipped.decisions, loaded.waits())
+            self.report.noted(attempt, skipped.decisions, loaded.waits(), claim.inputs.context)
             return _not_run(skipped), None
         reclaimed = self._patiently(lambda: self.engine.claim(attempt, worker, gate_open=True))
         return reclaimed, error
@@ -305,7 +305,7 @@ class StepRuntime:
             )
         )
         if isinstance(outcome, o.UseFallback):  # the retry budget said no; the fallback may answer
-            self.report.noted(call.attempt, outcome.decisions, loaded.waits())
+            self.report.noted(call.attempt, outcome.decisions, loaded.waits(), call.inputs.context)
             return self._run_fallback(loaded, call, called=called)
         self.report.finished(call, outcome, loaded.waits(), error=error, exception=exc)
         return outcome
@@ -320,7 +320,7 @@ class StepRuntime:
             log.info("run %s compensation of %s not run: %s", run_id, step, describe(claim))
             return describe(claim)
         ctx = self._context(loaded, attempt, claim.inputs, worker, compensating=True)
-        self.report.compensation_started(attempt, loaded.plan, ctx)
+        self.report.compensation_started(attempt, loaded.plan, ctx, claim.inputs)
         started = time.monotonic()
         error: dict[str, Any] | None = None
         retry_in: float | None = None
@@ -334,7 +334,9 @@ class StepRuntime:
                 retry_in = decision.delay if isinstance(decision, Retry) else None
                 error = _error(exc, claim.inputs.attempt, describe_failure(policy, failure))
         done = self._patiently(lambda: self.engine.undo_done(attempt, error, retry_in=retry_in))
-        self.report.compensated(attempt, loaded.plan, ctx, done, time.monotonic() - started, error)
+        self.report.compensated(
+            attempt, loaded.plan, ctx, claim.inputs, done, time.monotonic() - started, error
+        )
         return describe(done)
 
     def _terminate(self, attempt: Attempt, after: float) -> bool:
@@ -360,9 +362,9 @@ class StepRuntime:
                 pause = min(2.0, pause * 2)
 
 
-def _not_run(skipped: o.Recorded | o.Stale | o.Stop) -> o.Claim:
+def _not_run(skipped: o.Settled) -> o.Claim:
     """A gate that closed: the step was skipped (or the run stopped meanwhile)."""
-    if isinstance(skipped, o.Stop):
+    if isinstance(skipped, o.Stop | o.Gone):
         return skipped
     return o.Skip(StepState.SKIPPED if isinstance(skipped, o.Recorded) else skipped.why)
 

@@ -31,6 +31,7 @@ local function account()
     if A.how == 'fallback-after-call' then
       note(d, 'fail', token); breaker_after(d, s, token, false)
     end
+    if A.how ~= 'call' and A.how ~= 'fallback-after-call' then breaker_return_probe(d, token) end
   end
   if A.how == 'fallback' or A.how == 'fallback-after-call' then
     hset(s .. SF.fallback, '1')

@@ -39,7 +39,11 @@ redis.call('ZREM', K.leases, lease_of)
 if wait ~= '' and run_state() ~= 'RUNNING' then wait, veto = '', 'run_stopped' end
 if d then
   free_slot(d, token)
-  if A.called == '1' then note(d, 'fail', token); breaker_after(d, s, token, false) end
+  if A.called == '1' then
+    note(d, 'fail', token); breaker_after(d, s, token, false)
+  else
+    breaker_return_probe(d, token)  -- a probe that never called says nothing of the dependency
+  end
 end
 if A.edge ~= '' then redis.call('HINCRBY', K.stats(hget(RF.workflow)), 'bad:' .. A.edge, 1) end
 if idx ~= '' then err.message = 'element ' .. idx .. ': ' .. err.message end

@@ -20,6 +20,7 @@ hset(RF.input, old[RF.input])
 hset(RF.created_at, NOWS)
 hset(RF.key, '')
 hset(RF.resumed_from, old_id)
+if old[RF.context] then hset(RF.context, old[RF.context]) end
 
 -- What a kept step carries over: its state, output and times.
 local CARRIED = {SF.output, SF.attempts, SF.queued_at, SF.started_at, SF.finished_at,

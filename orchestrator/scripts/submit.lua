@@ -13,6 +13,7 @@ hset(RF.workflow, A.ref)
 hset(RF.input, A.input)
 hset(RF.created_at, NOWS)
 hset(RF.key, A.key)
+if A.context ~= '' then hset(RF.context, A.context) end
 hset(RF.left, #meta().order)
 move_run('RUNNING')
 for _, r in ipairs(meta().roots) do dispatch(r) end

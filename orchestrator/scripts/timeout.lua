@@ -1,10 +1,11 @@
 --! requires: run, joins, saga, finish, replies
 -- A waiting step's `timeout` passed with no signal (TimeoutArgs): fail it (and
 -- the run), or skip it when it says `on_timeout: skip`.
--- Replies 'ok', 'stop' {run state or 'gone'}, 'stale' {state}.
+-- Replies 'ok', 'stop' {run state}, 'stale' {state}, 'gone'.
 local s = A.step
 load({RF.state, RF.workflow, RF.left, s .. SF.state})
-if run_state() ~= 'RUNNING' then return reply('stop', {run_state() or 'gone'}) end
+if not run_state() then return reply('gone') end
+if run_state() ~= 'RUNNING' then return reply('stop', {run_state()}) end
 use_plan(hget(RF.workflow))
 if step_state(s) ~= 'WAITING' then return reply('stale', {step_state(s)}) end
 local i = info(s)

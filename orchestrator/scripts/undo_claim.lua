@@ -3,7 +3,7 @@
 -- Replies 'run' {attempt inputs with mode 'compensate' and the step's own
 -- output after its upstreams'}; 'skip' {state}; 'stop' {run state}; 'gone'.
 local s, token = A.step, A.token
-load({RF.state, RF.workflow, RF.input, s .. SF.state, s .. SF.undo_token, s .. SF.undo_attempts,
+load({RF.state, RF.workflow, RF.input, RF.context, s .. SF.state, s .. SF.undo_token, s .. SF.undo_attempts,
   s .. SF.output, s .. SF.undo_queued_at})
 local rs = run_state()
 if not rs then return reply('gone') end

@@ -132,6 +132,8 @@ class Engine:
     def _infos(self, ref: str, step: str, *, downstream: bool) -> bytes:
         """The records a script needs, so it need not read the plan hash itself."""
         records = self.records(ref)
+        if step not in records:
+            raise NotFoundError(f"workflow {ref} has no step {step!r}")
         names = [step, *json.loads(records[step])["downstreams"]] if downstream else [step]
         return b"{" + b",".join(b'"%s":%s' % (n.encode(), records[n]) for n in names) + b"}"
 
@@ -140,17 +142,19 @@ class Engine:
 
     # -- runs -----------------------------------------------------------------
 
-    def submit(self, plan: Plan, run_input: str, *, key: str | None) -> o.Submitted | o.NoPlan:
-        """Create a run (or find the one created under ``key``)."""
+    def submit(
+        self, plan: Plan, run_input: str, *, key: str | None, context: str = ""
+    ) -> o.Submitted | o.NoPlan:
+        """Create a run (or find the one created under ``key``), carrying ``context`` (JSON)."""
         key_name = self.keys.idempotency(plan.workflow, key) if key is not None else ""
-        args = i.SubmitArgs(ref=plan.ref, input=run_input, key=key_name)
+        args = i.SubmitArgs(ref=plan.ref, input=run_input, key=key_name, context=context)
         return replies.submit(self._call(args, new_run_id()))
 
-    def signal(self, run_id: str, name: str, data: str) -> Any:
+    def signal(self, run_id: str, name: str, data: str) -> o.SignalOutcome:
         """Complete the steps of ``run_id`` waiting for signal ``name``."""
         return replies.signal(self._call(i.SignalArgs(name=name, data=data), run_id))
 
-    def timeout(self, run_id: str, step: str) -> o.Recorded | o.Stale | o.Stop:
+    def timeout(self, run_id: str, step: str) -> o.Settled:
         return replies.settled(self._call(i.TimeoutArgs(step=step), run_id))
 
     def cancel(self, run_id: str, reason: str = "") -> o.CancelRequested | o.Final | o.Gone:
@@ -255,7 +259,7 @@ class Engine:
             "lane_yield": time.monotonic() >= lane.deadline,
         }
 
-    def skip(self, attempt: Attempt) -> o.Recorded | o.Stale | o.Stop:
+    def skip(self, attempt: Attempt) -> o.Settled:
         """Skip a gated step whose ``when`` predicate was false."""
         infos = self._infos(attempt.ref, attempt.step, downstream=True)
         return replies.settled(self._call(i.SkipArgs(step=attempt.step), attempt.run_id, infos))

@@ -69,6 +69,7 @@ class SubmitArgs(ScriptArgs):
     ref: str
     input: str
     key: str
+    context: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,6 +9,7 @@ join that fired, a run that ended. Hooks and telemetry are built on those.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -102,6 +103,8 @@ class Inputs:
     upstream_json: dict[str, str | None]
     queued_at: float | None = None
     started_at: float | None = None
+    #: What the producer's hooks carried with the run (hooks.Hooks.propagate).
+    context: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def queue_delay(self) -> float | None:
@@ -201,6 +204,8 @@ class UseFallback:
 
 
 Recording = Recorded | Stale | UseFallback | Stop | Gone
+#: What skip and timeout answer.
+Settled = Recorded | Stale | Stop | Gone
 
 
 class UndoOutcome(StrEnum):
@@ -288,3 +293,6 @@ class Registered:
 @dataclass(frozen=True, slots=True)
 class Conflict:
     pass
+
+
+SignalOutcome = Signalled | NotWaiting | Stop | Gone

@@ -20,11 +20,13 @@ from orchestrator.keys import Keys
 from orchestrator.spec import Workflow
 from orchestrator.states import RunState
 from orchestrator.status import status_document
+from orchestrator.store import replies
 from orchestrator.store.engine import Attempt
 from orchestrator.store.replies import text
 
 _STATE = stored(RUN_FIELDS, "state")
 _WORKFLOW = stored(RUN_FIELDS, "workflow")
+_CONTEXT = stored(RUN_FIELDS, "context")
 _ELEMENT_ATTEMPTS = stored(PART_FIELDS, "attempts")
 
 
@@ -71,6 +73,10 @@ class RunReader:
         """The status document (``orch status --json``)."""
         fields = self.run_fields(run_id)
         return status_document(run_id, fields, self.plan_order(fields[_WORKFLOW]))
+
+    def context(self, run_id: str) -> dict[str, str]:
+        """What the producer's hooks carried with the run ({} when nothing)."""
+        return replies.context(self.redis.hget(self.keys.run(run_id), _CONTEXT))
 
     def run_ref(self, run_id: str) -> str | None:
         raw = self.redis.hget(self.keys.run(run_id), _WORKFLOW)

@@ -87,8 +87,8 @@ def _decision(e: dict[str, Any]) -> o.Decision | None:
 
 
 def inputs(payload: Sequence[Any]) -> o.Inputs:
-    """An attempt's inputs: {attempt, input, mode, queued at, started at, name, value, ...}."""
-    pairs = payload[5:]
+    """An attempt's inputs: {attempt, input, mode, queued at, started at, context, name, value…}."""
+    pairs = payload[6:]
     upstream = {text(pairs[k]): _opt(pairs[k + 1]) for k in range(0, len(pairs), 2)}
     return o.Inputs(
         attempt=int(payload[0]),
@@ -97,7 +97,14 @@ def inputs(payload: Sequence[Any]) -> o.Inputs:
         upstream_json=upstream,
         queued_at=_number(payload[3]),
         started_at=_number(payload[4]),
+        context=context(payload[5]),
     )
+
+
+def context(raw: Any) -> dict[str, str]:
+    """The run's carried context (fields.py ``context``); {} when it has none."""
+    value = _opt(raw)
+    return dict(json.loads(value)) if value else {}
 
 
 def claim(raw: Sequence[Any]) -> o.Claim:
@@ -143,13 +150,15 @@ def recording(raw: Sequence[Any], lane_token: str) -> o.Recording:
     )
 
 
-def settled(raw: Sequence[Any]) -> o.Recorded | o.Stale | o.Stop:
-    """skip / timeout: 'ok', 'stale' {state}, 'stop' {run state or 'gone'}."""
+def settled(raw: Sequence[Any]) -> o.Settled:
+    """skip / timeout: 'ok', 'stale' {state}, 'stop' {run state}, 'gone'."""
     r = _Reply(raw)
     if r.kind == "ok":
         return o.Recorded(ended=r.ended, decisions=r.decisions)
     if r.kind == "stale":
         return o.Stale(r.first(), r.decisions)
+    if r.kind == "gone":
+        return o.Gone(r.decisions)
     return o.Stop(r.first(), r.decisions)
 
 
@@ -173,7 +182,7 @@ def submit(raw: Sequence[Any]) -> o.Submitted | o.NoPlan:
     return o.Submitted(r.first(), r.kind == "created", r.decisions)
 
 
-def signal(raw: Sequence[Any]) -> o.Signalled | o.NotWaiting | o.Stop | o.Gone:
+def signal(raw: Sequence[Any]) -> o.SignalOutcome:
     r = _Reply(raw)
     p = [text(x) for x in r.payload]
     if r.kind == "ok":

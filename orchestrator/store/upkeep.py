@@ -16,8 +16,6 @@ from orchestrator.store import outcomes as o
 from orchestrator.store import replies
 from orchestrator.store.engine import Attempt, Engine
 
-Settled = o.Recorded | o.Stale | o.Stop
-
 
 class Upkeep:
     def __init__(self, client: redis.Redis, keys: Keys, engine: Engine) -> None:
@@ -30,7 +28,7 @@ class Upkeep:
         return self.engine.lease_seconds
 
     def heartbeat(self, attempt: Attempt) -> bool:
-        """Extend the attempt's lease; False once it was swept (presumed lost)."""
+        """Extend the attempt's lease; False when it has none any more (recorded, or lost)."""
         args = i.HeartbeatArgs(
             lease=self.lease_seconds,
             member=attempt.lease_member(),
@@ -52,9 +50,7 @@ class Upkeep:
         """Queue retries and admissions whose time has come; returns how many moved."""
         return int(self.engine.scripts.plain(i.PromoteArgs(batch=batch)))
 
-    def expire_waits(
-        self, batch: int = 100
-    ) -> list[tuple[str, str, o.Recorded | o.Stale | o.Stop]]:
+    def expire_waits(self, batch: int = 100) -> list[tuple[str, str, o.Settled]]:
         """Time out waiting steps whose ``timeout`` passed with no signal."""
         members = replies.members(self.engine.scripts.plain(i.DueArgs(batch=batch)))
         out = []

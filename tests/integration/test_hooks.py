@@ -81,6 +81,8 @@ def test_a_chain_run_by_one_lane_reports_every_attempt(
         ("c", 1, True),
     ]
     assert all(e["duration"] >= 0 and e["pid"] != os.getpid() for e in finished)
+    carried = {"carried": "from the producer"}
+    assert all(e["context"] == carried for e in events), "the context reached every process"
     (end,) = of(events, "on_run_finished")
     assert (end["state"], end["workflow"], end["version"]) == ("SUCCEEDED", wf_name, 1)
     assert end["pid"] != os.getpid(), "the worker that ended the run reports it"

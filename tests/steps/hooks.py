@@ -28,10 +28,16 @@ def heard(r: redis.Redis, run_id: str) -> list[dict[str, Any]]:
 
 
 class Recorder(Hooks):
-    """Every event, as JSON: its hook name, its fields and the process that heard it."""
+    """Every event, as JSON: its hook name, its fields and the process that heard it.
+
+    On the producer it also carries a context with each run it submits.
+    """
 
     def __init__(self) -> None:
         self._redis: redis.Redis | None = None
+
+    def propagate(self) -> dict[str, str]:
+        return {"carried": "from the producer"}
 
     def _record(self, event: RunEvent) -> None:
         if self._redis is None:
@@ -55,6 +61,9 @@ class Recorder(Hooks):
 
 class Raises(Hooks):
     """A broken hook: every method raises."""
+
+    def propagate(self) -> dict[str, str]:
+        raise RuntimeError("broken hook cannot propagate")
 
     def __getattribute__(self, name: str) -> Any:
         if name.startswith("on_"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Mapping
 from typing import Any
 
 from orchestrator.hooks import AttemptFinished, AttemptStarted, Hooks, RunEvent, RunFinished
@@ -76,6 +77,7 @@ _SAMPLES: dict[object, object] = {
     float: 0.25,
     bool: True,
     BaseException: ValueError("sample"),
+    Mapping[str, str]: {"traceparent": "00-sample-01"},
 }
 
 

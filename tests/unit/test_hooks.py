@@ -37,7 +37,7 @@ EVENTS: list[type[RunEvent]] = [
 
 #: The Hooks methods that receive events.
 METHODS = [
-    name for name, fn in inspect.getmembers(Hooks, inspect.isfunction) if not name.startswith("_")
+    name for name, fn in inspect.getmembers(Hooks, inspect.isfunction) if name.startswith("on_")
 ]
 
 HOOKS_LOG = "orchestrator.hooks"
@@ -292,3 +292,25 @@ def test_the_setting_reads_orch_hooks(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings()
     assert settings.hooks == "tests.unit.hookdefs:INSTANCE"
     assert load_hooks(settings.hooks) == [hookdefs.INSTANCE]
+
+
+def test_propagate_merges_every_hooks_context_and_skips_a_broken_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Trace(Hooks):
+        def propagate(self) -> dict[str, str]:
+            return {"traceparent": "00-abc-def-01"}
+
+    class Tenant(Hooks):
+        def propagate(self) -> dict[str, str]:
+            return {"tenant": "acme", "traceparent": "00-later-wins-01"}
+
+    class Broken(Hooks):
+        def propagate(self) -> dict[str, str]:
+            raise RuntimeError("no context today")
+
+    chain = HookChain([Trace(), Broken(), Tenant()])
+    with caplog.at_level(logging.ERROR, logger=HOOKS_LOG):
+        assert chain.propagate() == {"traceparent": "00-later-wins-01", "tenant": "acme"}
+    assert "raised in propagate" in caplog.text
+    assert HookChain([Hooks()]).propagate() == {}

@@ -76,7 +76,7 @@ local function start_attempt(s, idx, st, token, worker, lease, att, mode)
 end
 
 local function claim_step(s, idx, token, worker, lease, gate_open)
-  local want = {RF.state, RF.workflow, RF.input, RF.inflight,
+  local want = {RF.state, RF.workflow, RF.input, RF.inflight, RF.context,
     s .. SF.state, s .. SF.attempts, s .. SF.gated, s .. SF.queued_at}
   local known = known_info(s)
   if known then

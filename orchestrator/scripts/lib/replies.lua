@@ -11,7 +11,7 @@ local function reply(kind, payload)
 end
 
 -- What an attempt (or a `when` predicate, or a compensation) is given to run:
---   {attempt, run input, mode, queued at, started at, upstream, its output, ...}
+--   {attempt, run input, mode, queued at, started at, run context, upstream, its output, ...}
 -- For an element of a map step (idx ~= '') the mapped-over upstream gives
 -- just that element; a compensation (own) also gets the step's own output.
 local function attempt_inputs(s, idx, att, mode, queued_field, own)
@@ -19,7 +19,8 @@ local function attempt_inputs(s, idx, att, mode, queued_field, own)
   local outs = {}
   for k, u in ipairs(i.upstreams) do outs[k] = u .. SF.output end
   load(outs)
-  local r = {tostring(att), hget(RF.input), mode, hget(s .. queued_field) or '', NOWS}
+  local r = {tostring(att), hget(RF.input), mode, hget(s .. queued_field) or '', NOWS,
+    hget(RF.context) or ''}
   for _, u in ipairs(i.upstreams) do
     r[#r + 1] = u
     if idx ~= '' and u == i.map then

@@ -1,0 +1,53 @@
+"""register and submit: versions are immutable, keys are idempotent, roots are dispatched."""
+
+from __future__ import annotations
+
+from orchestrator.compiler import compile_plan
+from orchestrator.store import outcomes as o
+from tests.engine.helpers import TASK, Rig, run_moves
+
+
+def test_register_twice_is_exists_and_changed_content_is_a_conflict(rig: Rig) -> None:
+    wf = rig.flow().step("a", TASK).build()
+    rig.install(wf)
+    assert rig.engine.register(wf, compile_plan(wf)) == o.Registered(created=False)
+    changed = rig.flow().step("a", TASK).step("b", TASK, after=["a"]).build()
+    assert rig.engine.register(changed, compile_plan(changed)) == o.Conflict()
+
+
+def test_submit_creates_a_running_run_and_queues_its_roots(rig: Rig) -> None:
+    plan = rig.install(
+        rig.flow().step("a", TASK).step("b", TASK).step("c", TASK, after=["a"]).build()
+    )
+    submitted = rig.engine.submit(plan, '{"x": 1}', key=None)
+    assert isinstance(submitted, o.Submitted)
+    assert submitted.created
+    assert run_moves(submitted) == [(None, "PENDING"), ("PENDING", "RUNNING")]
+    run_id = submitted.run_id
+    assert rig.state(run_id) == "RUNNING"
+    assert [rig.state(run_id, s) for s in "abc"] == ["QUEUED", "QUEUED", "PENDING"]
+    assert sorted(rig.messages()) == [f"{rig.name}.a", f"{rig.name}.b"]
+    assert rig.reads.status(run_id)["input"] == {"x": 1}
+    assert run_id in rig.reads.recent_runs(10)
+
+
+def test_same_idempotency_key_finds_the_existing_run(rig: Rig) -> None:
+    plan = rig.install(rig.flow().step("a", TASK).build())
+    first = rig.engine.submit(plan, '{"x": 1}', key="order-7")
+    second = rig.engine.submit(plan, '{"x": 2}', key="order-7")
+    other = rig.engine.submit(plan, '{"x": 1}', key="order-8")
+    assert isinstance(first, o.Submitted)
+    assert first.created
+    assert second == o.Submitted(first.run_id, created=False)
+    assert isinstance(other, o.Submitted)
+    assert other.created
+    assert other.run_id != first.run_id
+    assert rig.count("a") == 2
+    assert rig.reads.status(first.run_id)["input"] == {"x": 1}
+
+
+def test_submit_of_an_unregistered_version_is_noplan(rig: Rig) -> None:
+    wf = rig.flow().step("a", TASK).build()
+    plan = compile_plan(wf)
+    assert rig.engine.submit(plan, "{}", key=None) == o.NoPlan(plan.ref)
+    assert rig.messages() == []
