@@ -29,6 +29,8 @@ from orchestrator.hooks import HookChain, RunSubmitted, load_hooks
 from orchestrator.keys import Keys
 from orchestrator.loader import load_workflow
 from orchestrator.reporting import Reporter
+from orchestrator.scorecard.model import Scorecard
+from orchestrator.scorecard.report import Builder
 from orchestrator.settings import Settings
 from orchestrator.spec import Workflow
 from orchestrator.states import RUN_TERMINAL, RunState
@@ -274,6 +276,33 @@ class Client:
 
     def stats(self, workflow: str, version: int) -> dict[str, int]:
         return self.store.reads.stats(f"{workflow}:{version}")
+
+    def metrics(
+        self, workflow: str | None = None, *, window: str = "1h", by: str | None = None
+    ) -> Scorecard:
+        """The scorecard (see ``orch metrics``): per version, over ``window``, with a trend.
+
+        ``workflow`` is a name (every registered version) or ``name:version``;
+        None gives every version that ran in the last 31 days.
+        """
+        reads = self.store.reads
+        with _reachable(self.url):
+            refs = self._metric_refs(workflow)
+            return Builder(reads.scores, reads.shape).build(refs, window, by)
+
+    def _metric_refs(self, workflow: str | None) -> list[str]:
+        reads = self.store.reads
+        if workflow is None:
+            return sorted(reads.scores.active())
+        name, _, version = workflow.partition(":")
+        if version:
+            if not version.isdigit() or int(version) not in reads.versions(name):
+                raise NotFoundError(f"workflow {name!r} has no version {version}")
+            return [f"{name}:{version}"]
+        versions = reads.versions(name)
+        if not versions:
+            raise NotFoundError(f"workflow {name!r} has never been submitted")
+        return [f"{name}:{v}" for v in versions]
 
 
 class Run:

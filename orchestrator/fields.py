@@ -78,6 +78,24 @@ PART_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("token", "t", "the token of the element's current attempt"),
     FieldSpec("attempts", "a", "the element's attempts"),
     FieldSpec("reserved", "r", "'1' while the element holds a reserved rate-limit token"),
+    FieldSpec("started_at", "s", "when the element's current attempt started"),
+)
+
+#: Fields of a scorecard bucket (``K.score_minute`` / ``K.score_hour``); ``{qb}`` is a
+#: queue-delay bucket (scorecard/histogram.py), ``{f|r}`` a first attempt or a retry.
+SCORE_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("succeeded", "ok:{step}:{qb}:{f|r}", "attempts of the step that succeeded"),
+    FieldSpec("failed", "fail:{step}:{qb}:{f|r}", "attempts that failed (retried or final)"),
+    FieldSpec("failed_seconds", "failsec:{step}", "seconds spent in the step's failed attempts"),
+    FieldSpec("bad_handoff", "bad:{edge}", "attempts whose input on this edge failed validation"),
+    FieldSpec(
+        "ended",
+        "end:{state}:{compensated}:{edges}",
+        "runs that ended in state; compensated 1 when a compensation ran; edges: the plan "
+        "edges the run took, as a hex bit mask over the plan's edge list",
+    ),
+    FieldSpec("undone", "undo:ok", "compensations that succeeded"),
+    FieldSpec("undo_failed", "undo:fail", "compensations that failed for good"),
 )
 
 #: Keys of a plan record (``K.plan(ref)`` field per step), built by ``store.engine``.
@@ -133,6 +151,7 @@ def reference() -> str:
         ("Run fields", RUN_FIELDS),
         ("Step fields (`{step}` + suffix)", STEP_FIELDS),
         ("Map element fields (prefix + `{index}`)", PART_FIELDS),
+        ("Scorecard bucket fields", SCORE_FIELDS),
         ("Plan record", PLAN_RECORD),
         ("Dependency record", DEPENDENCY_RECORD),
     )

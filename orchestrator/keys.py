@@ -65,7 +65,20 @@ LAYOUT: tuple[KeySpec, ...] = (
         "ZSET",
         '"{run}|{step}|{index}|{token}" of running attempts, by lease expiry (heart-beaten)',
     ),
-    KeySpec("stats", "stats:{ref}", "HASH", "counters of a version: ok:{step}, bad:{edge}"),
+    KeySpec(
+        "score_minute",
+        "score:{ref}:m:{minute}",
+        "HASH",
+        "scorecard counters of a version in one minute (fields.py SCORE_FIELDS); 6 h",
+    ),
+    KeySpec(
+        "score_hour",
+        "score:{ref}:h:{hour}",
+        "HASH",
+        "the same counters summed over an hour, rolled up from its minutes; 31 d",
+    ),
+    KeySpec("score_rolled", "score:{ref}:rolled", "STRING", "the last minute rolled into hours"),
+    KeySpec("score_active", "score:active", "ZSET", "versions by their last submit or run end"),
     KeySpec("edges", "stats:{ref}:edges", "SET", '"{upstream}>{step}" edges some run took'),
     KeySpec("illegal", "stats:illegal", "HASH", '"{kind}:{from}>{to}" -> refused transitions'),
     KeySpec("dep_bucket", "dep:{dep}:bucket", "HASH", "token bucket of a rate limit: tokens, ts"),
@@ -141,8 +154,18 @@ class Keys:
     def leases(self) -> str:
         return self._key("leases")
 
-    def stats(self, ref: str) -> str:
-        return self._key("stats", ref)
+    def score_minute(self, ref: str, minute: int) -> str:
+        return self._key("score_minute", ref, str(minute))
+
+    def score_hour(self, ref: str, hour: int) -> str:
+        return self._key("score_hour", ref, str(hour))
+
+    def score_rolled(self, ref: str) -> str:
+        return self._key("score_rolled", ref)
+
+    @property
+    def score_active(self) -> str:
+        return self._key("score_active")
 
     def edges(self, ref: str) -> str:
         return self._key("edges", ref)

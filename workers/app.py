@@ -111,6 +111,8 @@ def _start_promoter_when_ready(app: Celery, holder: _RuntimeHolder) -> None:
                     upkeep.beat(hostname, queues.split(","), concurrency)
                     recover_lost(runtime)
                     report_expired_waits(runtime, upkeep.expire_waits())
+                if ticks % 50 == 0:
+                    upkeep.rollup()
                 ticks += 1
                 upkeep.promote_due()
             except Exception:  # Redis restarting: keep trying, never die

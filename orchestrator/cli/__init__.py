@@ -24,7 +24,7 @@ def _fail(message: str, code: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from orchestrator.cli import _dev, _run, _spec  # noqa: F401, PLC0415 - registers commands
+    from orchestrator.cli import _dev, _metrics, _run, _spec  # noqa: F401, PLC0415 - registers commands
 
     try:
         code = app(args=argv, standalone_mode=False)

@@ -1,4 +1,4 @@
---! requires: run, dispatch, deps, joins, saga, claiming, replies
+--! requires: run, dispatch, deps, joins, saga, claiming, replies, score
 -- Record a step's (or map element's) output and dispatch what became ready
 -- (CompleteArgs). A.how says how the output was made: 'call' (the step's
 -- dependency was called and answered), 'fallback', 'fallback-after-call'
@@ -9,7 +9,8 @@
 local s, idx, token = A.step, A.index, A.token
 join_lane()
 local want = {RF.state, RF.workflow, RF.left, RF.inflight, RF.completed, RF.undoing,
-  s .. SF.state, s .. SF.token, s .. SF.attempts, s .. SF.elements_left, s .. SF.elements}
+  s .. SF.state, s .. SF.token, s .. SF.attempts, s .. SF.elements_left, s .. SF.elements,
+  s .. SF.queued_at, s .. SF.started_at}
 local known = known_info(s)
 if known then
   for _, d in ipairs(known.downstreams) do want[#want + 1] = d .. SF.upstreams_done end
@@ -21,9 +22,7 @@ redis.call('ZREM', K.leases, lease_member(s, idx, token))
 if not run_state() then return reply('gone') end
 use_plan(hget(RF.workflow))
 if step_state(s) ~= 'RUNNING' then return reply('stale', {step_state(s)}) end
-local stats = K.stats(hget(RF.workflow))
-
-local function account()
+local function account(started, attempt)
   local d = info(s).dependency
   if d then
     free_slot(d, token)
@@ -37,7 +36,7 @@ local function account()
     hset(s .. SF.fallback, '1')
     event({step = s, index = index_of(idx), fallback = true})
   end
-  redis.call('HINCRBY', stats, 'ok:' .. s, 1)
+  score_attempt(s, 'ok', hget(s .. SF.queued_at), started, attempt)
 end
 
 local function keep_items()
@@ -91,13 +90,14 @@ end
 
 if idx == '' then
   if hget(s .. SF.token) ~= token then return reply('stale', {'token'}) end
-  account()
+  account(hget(s .. SF.started_at), num(s .. SF.attempts))
   succeed(A.output, {attempt = num(s .. SF.attempts)})
 else
   local parts = K.parts(RUN, s)
-  local part = redis.call('HMGET', parts, PF.token .. idx, PF.output .. idx)
+  local part = redis.call('HMGET', parts, PF.token .. idx, PF.output .. idx,
+    PF.started_at .. idx, PF.attempts .. idx)
   if part[1] ~= token or part[2] then return reply('stale', {'token'}) end
-  account()
+  account(part[3], part[4])
   redis.call('HSET', parts, PF.output .. idx, A.output)
   local left = num(s .. SF.elements_left) - 1
   hset(s .. SF.elements_left, left)

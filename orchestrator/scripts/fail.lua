@@ -1,4 +1,4 @@
---! requires: run, dispatch, deps, saga, claiming, replies
+--! requires: run, dispatch, deps, saga, claiming, replies, score
 -- Record a failed attempt (FailArgs): retry it after A.delay seconds, or, when
 -- A.delay is '', fail the step for good (and the run with it). A.edge names a
 -- handoff that broke; A.called says the step's dependency was really called.
@@ -12,18 +12,21 @@ local s, idx, token, wait = A.step, A.index, A.token, A.delay
 join_lane()
 local lease_of = lease_member(s, idx, token)
 load({RF.state, RF.workflow, RF.left, RF.inflight, RF.undoing,
-  s .. SF.state, s .. SF.token, s .. SF.attempts})
+  s .. SF.state, s .. SF.token, s .. SF.attempts, s .. SF.queued_at, s .. SF.started_at})
 if not run_state() then redis.call('ZREM', K.leases, lease_of); return reply('gone') end
 use_plan(hget(RF.workflow))
 if step_state(s) ~= 'RUNNING' then
   redis.call('ZREM', K.leases, lease_of)
   return reply('stale', {step_state(s)})
 end
+local started, attempt = hget(s .. SF.started_at), num(s .. SF.attempts)
 if idx == '' then
   if hget(s .. SF.token) ~= token then return reply('stale', {'token'}) end
 else
-  local part = redis.call('HMGET', K.parts(RUN, s), PF.token .. idx, PF.output .. idx)
+  local part = redis.call('HMGET', K.parts(RUN, s), PF.token .. idx, PF.output .. idx,
+    PF.started_at .. idx, PF.attempts .. idx)
   if part[1] ~= token or part[2] then return reply('stale', {'token'}) end
+  started, attempt = part[3], part[4]
 end
 local i = info(s)
 local d = i.dependency
@@ -45,7 +48,9 @@ if d then
     breaker_return_probe(d, token)  -- a probe that never called says nothing of the dependency
   end
 end
-if A.edge ~= '' then redis.call('HINCRBY', K.stats(hget(RF.workflow)), 'bad:' .. A.edge, 1) end
+score_attempt(s, 'fail', hget(s .. SF.queued_at), started, attempt)
+score_seconds('failsec:' .. s, NOW - (tonumber(started or '') or NOW))
+if A.edge ~= '' then score_count('bad:' .. A.edge) end
 if idx ~= '' then err.message = 'element ' .. idx .. ': ' .. err.message end
 local encoded = cjson.encode(err)
 local att = num(s .. SF.attempts)

@@ -70,5 +70,6 @@ end
 if left == 0 and run_state() == 'RUNNING' then finish_run('SUCCEEDED') end
 redis.call('HSET', OK, RF.resumed_as, RUN)
 redis.call('ZADD', K.runs, NOW, RUN)
+redis.call('ZADD', K.score_active, NOW, old[RF.workflow])
 commit()
 return reply('created', {RUN})

@@ -19,5 +19,6 @@ move_run('RUNNING')
 for _, r in ipairs(meta().roots) do dispatch(r) end
 if A.key ~= '' then redis.call('SET', A.key, RUN) end
 redis.call('ZADD', K.runs, NOW, RUN)
+redis.call('ZADD', K.score_active, NOW, A.ref)
 commit()
 return reply('created', {RUN})

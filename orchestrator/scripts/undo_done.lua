@@ -1,4 +1,4 @@
---! requires: run, dispatch, saga, finish, replies
+--! requires: run, dispatch, saga, finish, replies, score
 -- Record the outcome of a compensation attempt (UndoDoneArgs): A.error is ''
 -- when it succeeded; A.delay is the retry delay, or '' when the failure is final.
 -- Replies 'ok' {'compensated' | 'retrying' | 'failed'}, 'stale' {state}, 'gone'.
@@ -18,6 +18,7 @@ if A.error == '' then
   move_step(s, 'COMPENSATED', {attempt = att})
   hset(s .. SF.undo_finished_at, NOWS)
   hset(RF.undoing, '')
+  score_count('undo:ok')
   wind_down()
   outcome = 'compensated'
 elseif A.delay ~= '' then
@@ -30,6 +31,7 @@ else
   hset(s .. SF.error, A.error)
   hset(s .. SF.undo_finished_at, NOWS)
   move_step(s, 'COMPENSATION_FAILED', {attempt = att, error = A.error})
+  score_count('undo:fail')
   hset(RF.undoing, '')
   -- What made the run compensate, restored if an operator reopens it.
   hset(RF.cause, hget(RF.error) or '')

@@ -2,7 +2,8 @@
 
 - ``engine``: every change of run state, one atomic Lua script each;
 - ``reads``: status documents, events, listings, counters;
-- ``upkeep``: leases, sweeps, delayed retries, wait timeouts, worker beats.
+- ``upkeep``: leases, sweeps, delayed retries, wait timeouts, worker beats, rollups;
+- ``scores``: the scorecard's minute and hour buckets.
 
 The scripts are assembled from ``orchestrator/scripts`` (``scripts``), called
 with typed arguments (``inputs``) and answer typed outcomes (``outcomes``),
@@ -54,4 +55,5 @@ class RunStore:
             observe=observe,
         )
         self.reads = RunReader(client, keys)
+        self.scores = self.reads.scores
         self.upkeep = Upkeep(client, keys, self.engine)

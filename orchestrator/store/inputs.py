@@ -217,6 +217,14 @@ class BeatArgs(ScriptArgs):
     queues: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, kw_only=True)
+class RollupArgs(ScriptArgs):
+    script = "rollup"
+    engine = False
+    keep_minutes: int
+    keep_hours: int
+
+
 ALL: tuple[type[ScriptArgs], ...] = (
     SubmitArgs,
     ClaimArgs,
@@ -236,6 +244,7 @@ ALL: tuple[type[ScriptArgs], ...] = (
     HeartbeatArgs,
     DueArgs,
     BeatArgs,
+    RollupArgs,
 )
 BY_SCRIPT = {cls.script: cls for cls in ALL}
 

@@ -17,12 +17,14 @@ import redis
 from orchestrator.errors import NotFoundError
 from orchestrator.fields import PART_FIELDS, RUN_FIELDS, step_field, stored
 from orchestrator.keys import Keys
+from orchestrator.scorecard.figures import Shape
 from orchestrator.spec import Workflow
 from orchestrator.states import RunState
 from orchestrator.status import status_document
 from orchestrator.store import replies
 from orchestrator.store.engine import Attempt
 from orchestrator.store.replies import text
+from orchestrator.store.scores import KEEP_HOURS, ScoreReader
 
 _STATE = stored(RUN_FIELDS, "state")
 _WORKFLOW = stored(RUN_FIELDS, "workflow")
@@ -34,6 +36,7 @@ class RunReader:
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.redis = client
         self.keys = keys
+        self.scores = ScoreReader(client, keys)
 
     # -- workflows ------------------------------------------------------------
 
@@ -150,8 +153,29 @@ class RunReader:
     # -- counters -------------------------------------------------------------
 
     def stats(self, ref: str) -> dict[str, int]:
-        raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.stats(ref)))
-        return {k.decode(): int(v) for k, v in raw.items()}
+        """Handoffs of a version over the kept scorecard: ``ok:{step}`` and ``bad:{edge}``."""
+        now_hour = int(self.scores.now() // 3600)
+        hours = self.scores.hours(ref, range(now_hour - KEEP_HOURS // 3600, now_hour + 1))
+        out: dict[str, int] = {}
+        for counts in hours.values():
+            for field, value in counts.items():
+                kind, _, rest = field.partition(":")
+                name = f"ok:{rest.rsplit(':', 2)[0]}" if kind == "ok" else field
+                if kind in ("ok", "bad"):
+                    out[name] = out.get(name, 0) + int(value)
+        return out
+
+    def versions(self, name: str) -> list[int]:
+        """Every registered version of a workflow, oldest first."""
+        raw = cast(list[bytes], self.redis.hkeys(self.keys.workflow(name)))
+        return sorted(int(v) for v in raw)
+
+    def shape(self, ref: str) -> Shape:
+        """What the scorecard's figures need of a version's plan."""
+        meta = self.redis.hget(self.keys.plan(ref), "__meta__")
+        edges = tuple((u, s) for u, s in json.loads(meta)["edges"]) if meta else ()
+        queues = {step: record["queue"] for step, record in self.plan_steps(ref).items()}
+        return Shape(edges=edges, queues=queues)
 
     def coverage(self, ref: str) -> set[tuple[str, str]]:
         """Edges ``(upstream, step)`` some run of this version has taken."""

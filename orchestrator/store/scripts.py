@@ -28,6 +28,7 @@ from typing import Any
 
 import redis
 
+from orchestrator.scorecard.histogram import lua_bucket
 from orchestrator.states import lua_table
 from orchestrator.store.inputs import BY_SCRIPT, ScriptArgs, lua_args
 from orchestrator.store.render import render
@@ -77,7 +78,7 @@ def resolve(needed: tuple[str, ...]) -> list[str]:
 def script_source(name: str) -> str:
     """The full source of one script, as Redis receives it."""
     body = _read(f"{name}.lua")
-    parts = [lua_table(), module_source("args"), lua_args(name)]
+    parts = [lua_table(), lua_bucket(), module_source("args"), lua_args(name)]
     parts += [module_source(m) for m in resolve(requires(body))]
     parts.append(body)
     return f"-- {name}.lua, assembled by orchestrator/store/scripts.py\n" + render("".join(parts))

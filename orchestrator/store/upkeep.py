@@ -15,6 +15,7 @@ from orchestrator.store import inputs as i
 from orchestrator.store import outcomes as o
 from orchestrator.store import replies
 from orchestrator.store.engine import Attempt, Engine
+from orchestrator.store.scores import KEEP_HOURS, KEEP_MINUTES
 
 
 class Upkeep:
@@ -58,6 +59,11 @@ class Upkeep:
             run_id, step = member.split("|")
             out.append((run_id, step, self.engine.timeout(run_id, step)))
         return out
+
+    def rollup(self) -> int:
+        """Roll the scorecard's closed minutes into hours; returns how many were rolled."""
+        args = i.RollupArgs(keep_minutes=KEEP_MINUTES, keep_hours=KEEP_HOURS)
+        return int(self.engine.scripts.plain(args))
 
     def beat(self, hostname: str, queues: list[str], concurrency: int) -> None:
         """Say, for 10 s, which queues this worker consumes and with how many processes."""

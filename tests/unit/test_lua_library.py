@@ -184,10 +184,10 @@ def test_rendering_leaves_no_name_and_no_unused_function(script: str) -> None:
 def test_keys_render_to_what_python_names() -> None:
     from orchestrator.store.render import keys as render_keys
 
-    lua = render_keys("K.items(RUN, s) K.dep_calls(d.name, kind) K.leases K.stats(hget(x))")
+    lua = render_keys("K.items(RUN, s) K.dep_calls(d.name, kind) K.leases K.score_rolled(hget(x))")
     assert lua == (
         "(P .. 'run:' .. RUN .. ':items:' .. s) (P .. 'dep:' .. d.name .. ':' .. kind) "
-        "(P .. 'leases') (P .. 'stats:' .. hget(x))"
+        "(P .. 'leases') (P .. 'score:' .. hget(x) .. ':rolled')"
     )
     assert keys.Keys("p:").items("r1", "s") == "p:run:r1:items:s"
     assert keys.Keys("p:").dep_calls("llm", "ok") == "p:dep:llm:ok"

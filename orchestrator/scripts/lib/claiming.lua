@@ -67,7 +67,8 @@ local function start_attempt(s, idx, st, token, worker, lease, att, mode)
       move_step(s, 'RUNNING', {worker = worker})
       hset(s .. SF.started_at, NOWS)
     end
-    redis.call('HSET', K.parts(RUN, s), PF.token .. idx, token, PF.attempts .. idx, att)
+    redis.call('HSET', K.parts(RUN, s), PF.token .. idx, token, PF.attempts .. idx, att,
+      PF.started_at .. idx, NOWS)
     hset(s .. SF.attempts, num(s .. SF.attempts) + 1)
   end
   hset(s .. SF.worker, worker)

@@ -1,4 +1,4 @@
---! requires: run, dispatch
+--! requires: run, dispatch, score
 -- Ending a run, and committing a script's writes. finish_run moves the run to
 -- its terminal state (recording the result, the error and the edges taken for
 -- branch coverage); commit writes the batch and, for a run that ended, sets
@@ -21,28 +21,38 @@ local function result_json()
   return '{' .. table.concat(parts, ',') .. '}'
 end
 
--- Branch coverage: an edge u -> v is taken when v ran after u succeeded.
+-- Branch coverage: an edge u -> v is taken when v ran after u succeeded. The
+-- taken edges go into the version's all-time set (K.edges) and, as a hex bit
+-- mask over the plan's edge list, into the scorecard's end-of-run counter.
 local RAN = {RUNNING = true, RETRYING = true, SUCCEEDED = true, FAILED = true,
   COMPENSATING = true, COMPENSATED = true, COMPENSATION_FAILED = true}
 local DONE = {SUCCEEDED = true, COMPENSATING = true, COMPENSATED = true, COMPENSATION_FAILED = true}
 local function record_coverage()
   local edges = meta().edges
-  if #edges == 0 then return end
+  if #edges == 0 then return '' end
   local fields = {}
   for k, s in ipairs(meta().order) do fields[k] = s .. SF.state end
   load(fields)
-  local taken = {}
-  for _, e in ipairs(edges) do
+  local taken, nibbles, nibble = {}, {}, 0
+  for k, e in ipairs(edges) do
     if DONE[step_state(e[1])] and RAN[step_state(e[2])] then
       taken[#taken + 1] = e[1] .. '>' .. e[2]
+      nibble = nibble + 2 ^ ((k - 1) % 4)
+    end
+    if k % 4 == 0 or k == #edges then
+      nibbles[#nibbles + 1] = string.format('%x', nibble)
+      nibble = 0
     end
   end
   if #taken > 0 then redis.call('SADD', K.edges(hget(RF.workflow)), unpack(taken)) end
+  return table.concat(nibbles)
 end
 
 local function finish_run(to, err)
   if not move_run(to, err and {error = err} or nil) then return end
-  record_coverage()
+  local mask = record_coverage()
+  score_count('end:' .. to .. ':' .. (hget(RF.undid) and '1' or '0') .. ':' .. mask)
+  redis.call('ZADD', K.score_active, NOW, hget(RF.workflow))
   hset(RF.finished_at, NOWS)
   if to == 'SUCCEEDED' then hset(RF.result, result_json()) end
   if err then hset(RF.error, err) end
