@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import pydantic_core
 import redis
 
+from orchestrator.clock import redis_now
 from orchestrator.compiler import Plan, compile_plan
-from orchestrator.connection import connect, resolve_url
+from orchestrator.connection import connect, redact, resolve_url
 from orchestrator.errors import (
     HandoffError,
     NotFoundError,
@@ -23,7 +25,7 @@ from orchestrator.errors import (
     RunTimeoutError,
     SpecError,
 )
-from orchestrator.graph import validate
+from orchestrator.graph import check_steps, validate
 from orchestrator.keys import Keys
 from orchestrator.loader import load_workflow
 from orchestrator.settings import Settings
@@ -32,6 +34,9 @@ from orchestrator.states import RunState
 from orchestrator.status import status_document
 from orchestrator.steps import StepFunction, import_task
 from orchestrator.store import RunStore
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 #: Seconds `Run.wait` rides out an unreachable Redis before it reports it.
 WAIT_PATIENCE = 15.0
@@ -46,6 +51,23 @@ TERMINAL = {
         RunState.CANCELLED,
     )
 }
+
+
+def _redis_call(method: Callable[Concatenate[Any, P], R]) -> Callable[Concatenate[Any, P], R]:
+    """Report a Redis that stops answering mid-call as ``RedisUnavailableError`` (exit 3).
+
+    Every read and write is bounded by ``ORCH_CONNECT_TIMEOUT`` (see
+    ``connection``), so a frozen Redis ends a call within that bound, with the
+    same error whichever call it hit.
+    """
+
+    @functools.wraps(method)
+    def call(owner: Any, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        url = owner.url if isinstance(owner, Client) else owner.client.url
+        with _reachable(url):
+            return method(owner, *args, **kwargs)
+
+    return call
 
 
 class Client:
@@ -72,6 +94,7 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @_redis_call
     def resolve(self, workflow: Workflow | str | Path) -> Workflow:
         """A ``Workflow``, a path to a YAML file, or the name of one submitted before."""
         if isinstance(workflow, Workflow):
@@ -82,17 +105,25 @@ class Client:
         name, _, version = text.partition(":")
         return self.store.workflow(name, int(version) if version.isdigit() else None)
 
+    @_redis_call
     def register(self, wf: Workflow) -> Plan:
-        """Store a workflow version and its plan (idempotent; refuses changed content)."""
+        """Store a workflow version and its plan (idempotent; refuses changed content).
+
+        Code the spec names is checked first where this process can import it:
+        anything not marked ``@step``, or outside ``ORCH_TASK_MODULES``, is
+        refused (``TaskRefusedError``). Code it cannot import is left to the
+        workers, which refuse it when the step runs.
+        """
         cached = self._plans.get(wf.ref)
         if cached is not None and cached.content_hash == wf.content_hash:
             return cached
+        check_steps(wf, self.settings.task_module_prefixes)
         plan = compile_plan(wf, default_queue=self.settings.default_queue)
-        with _reachable(self.url):
-            self.store.register(wf, plan)
+        self.store.register(wf, plan)
         self._plans[wf.ref] = plan
         return plan
 
+    @_redis_call
     def submit(
         self,
         workflow: Workflow | str | Path,
@@ -106,14 +137,15 @@ class Client:
         wf = self.resolve(workflow)
         plan = self.register(wf)
         payload = _encode_input(input or {}, self.settings.max_payload_bytes)
-        with _reachable(self.url):
-            run_id, _ = self.store.submit(plan, payload, key=key)
+        run_id, _ = self.store.submit(plan, payload, key=key)
         return Run(self, run_id)
 
+    @_redis_call
     def run(self, run_id: str) -> Run:
         self.store.run_fields(run_id)  # raises NotFoundError for an unknown id
         return Run(self, run_id)
 
+    @_redis_call
     def runs(
         self,
         *,
@@ -145,6 +177,7 @@ class Client:
                 break
         return out
 
+    @_redis_call
     def signal(self, run_id: str, name: str, data: Any = None) -> list[str]:
         """Send signal ``name`` to a run: the steps waiting for it succeed with ``data``.
 
@@ -159,8 +192,7 @@ class Client:
         payload = _encode_value(data, self.settings.max_payload_bytes, where=f"signal {name!r}")
         for step in waiting:
             _check_signal_contract(wf, step, data)
-        with _reachable(self.url):
-            reply = self.store.signal(run_id, name, payload)
+        reply = self.store.signal(run_id, name, payload)
         if reply[0] == "ok":
             return reply[2:]
         if reply[0] == "none":
@@ -168,6 +200,7 @@ class Client:
             raise OrchestratorError(f"run {run_id}: no step waits for signal {name!r} now ({now})")
         raise OrchestratorError(f"run {run_id} is {reply[1] if len(reply) > 1 else 'gone'}")
 
+    @_redis_call
     def cancel(self, run_id: str, reason: str = "") -> str:
         """Cancel a run (idempotent); returns its state after the request."""
         reply = self.store.cancel(run_id, reason)
@@ -175,6 +208,7 @@ class Client:
             raise NotFoundError(f"run {run_id!r} not found (unknown, or expired)")
         return reply[1]
 
+    @_redis_call
     def retry(self, run_id: str) -> Run:
         """Resume a FAILED run from its failed steps, as a new run linked to it.
 
@@ -188,6 +222,7 @@ class Client:
             raise OrchestratorError(f"run {run_id} is {value}; only a FAILED run can be resumed")
         return Run(self, value)
 
+    @_redis_call
     def compensate(self, run_id: str) -> Run:
         """Retry the compensation that failed for good in a run, and carry the saga on.
 
@@ -206,6 +241,7 @@ class Client:
             )
         return Run(self, run_id)
 
+    @_redis_call
     def coverage(self, workflow: Workflow | str | Path) -> dict[str, Any]:
         """Branch coverage of a workflow version: which edges runs have taken."""
         wf = self.resolve(workflow)
@@ -222,6 +258,7 @@ class Client:
             "never_taken": never,
         }
 
+    @_redis_call
     def stats(self, workflow: str, version: int) -> dict[str, int]:
         return self.store.stats(f"{workflow}:{version}")
 
@@ -236,11 +273,11 @@ class Run:
     def __repr__(self) -> str:
         return f"Run({self.id!r})"
 
+    @_redis_call
     def status(self) -> dict[str, Any]:
         """The status document (see ``orch status --json``)."""
-        with _reachable(self.client.url):
-            fields = self.client.store.run_fields(self.id)
-            meta = self.client.redis.hget(self.client.store.keys.plan(fields["wf"]), "__meta__")
+        fields = self.client.store.run_fields(self.id)
+        meta = self.client.redis.hget(self.client.store.keys.plan(fields["wf"]), "__meta__")
         order = json.loads(meta)["order"] if meta else []
         return status_document(self.id, fields, order)
 
@@ -250,6 +287,7 @@ class Run:
     def cancel(self, reason: str = "") -> str:
         return self.client.cancel(self.id, reason)
 
+    @_redis_call
     def stuck(self, after: float, doc: dict[str, Any] | None = None) -> str | None:
         """Why the run looks stuck, or None when it has ended or is still moving.
 
@@ -257,7 +295,8 @@ class Run:
         lease, none of its steps waits in the delayed set, and nothing has
         been recorded for ``after`` seconds: its queued messages were lost
         (for example a Redis restart without an fsynced AOF) or no worker
-        consumes their queue.
+        consumes their queue. Idle time is measured by Redis's clock, the one
+        the events were stamped with, so a client's clock error does not count.
         """
         doc = doc or self.status()
         if doc["state"] in TERMINAL:
@@ -265,13 +304,14 @@ class Run:
         store = self.client.store
         leases, delayed = store.pending_work(self.id)
         last = store.last_event_time(self.id)
-        idle = time.time() - last if last is not None else float("inf")
+        idle = redis_now(store.redis) - last if last is not None else float("inf")
         if leases or delayed or idle < after:
             return None
         queued = [name for name, s in doc["steps"].items() if s["state"] == "QUEUED"]
         waiting_on = f"; queued steps {', '.join(queued)} were not picked up" if queued else ""
         return f"no progress for {idle:.0f}s{waiting_on} (is a worker consuming their queue?)"
 
+    @_redis_call
     def events(self) -> list[dict[str, Any]]:
         return self.client.store.events(self.id)
 
@@ -337,8 +377,6 @@ class _reachable:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
     ) -> None:
         if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
-            from orchestrator.connection import redact  # noqa: PLC0415
-
             raise RedisUnavailableError(
                 f"Redis at {redact(self.url)} is unreachable: {exc}"
             ) from None
