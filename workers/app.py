@@ -21,7 +21,9 @@ from orchestrator.errors import RedisUnavailableError
 from orchestrator.keys import Keys
 from orchestrator.settings import Settings
 from orchestrator.store import RunStore
+from workers.names import WorkerBeat
 from workers.runtime import StepRuntime
+from workers.startup import install_start_checks
 
 log = logging.getLogger("orchestrator.worker")
 
@@ -62,6 +64,7 @@ def create_app(settings: Settings | None = None, *, redis_url: str | None = None
 
     del run_step
     _start_promoter_when_ready(app, holder)
+    install_start_checks(app, settings, url)
     return app
 
 
@@ -79,7 +82,7 @@ class _RuntimeHolder:
 
         if self._runtime is None or self._pid != os.getpid():
             store = RunStore(
-                connect(self.url, self.settings),
+                connect(self.url, self.settings, who="worker-process"),
                 Keys(self.settings.key_prefix),
                 run_ttl=self.settings.run_ttl,
                 max_payload=self.settings.max_payload_bytes,
@@ -102,11 +105,12 @@ def _start_promoter_when_ready(app: Celery, holder: _RuntimeHolder) -> None:
         runtime = holder.runtime()
         store = runtime.store
         beat = store.keys.worker(hostname)
+        beats = WorkerBeat(hostname)
         ticks = 0
         while not stop.wait(0.2):
             try:
                 if ticks % 5 == 0:
-                    store.redis.set(beat, queues, ex=10)
+                    beats.beat(store.redis, beat, queues)
                     store.beat_capacity(hostname, queues.split(","), concurrency)
                     runtime.recover_lost()
                     store.expire_waits()
