@@ -13,43 +13,53 @@ from __future__ import annotations
 
 import time
 
+from orchestrator import step
 
+
+@step
 def noop() -> int:
     """Do nothing; the plain side's ``bench.noop`` also returns 1."""
     return 1
 
 
+@step
 def nap(seconds: float = 0.0) -> int:
     """Sleep ``seconds`` (from the run input); the plain side's ``bench.sleep``."""
     time.sleep(seconds)
     return 1
 
 
+@step
 def seq(n: int) -> list[int]:
     """The list a map step maps over: ``list(range(n))``."""
     return list(range(n))
 
 
+@step
 def nap_a() -> int:
     """DAG scenario step a: 0.2 s."""
     return nap(0.2)
 
 
+@step
 def nap_b() -> int:
     """DAG scenario step b: 0.6 s (the start of the critical path)."""
     return nap(0.6)
 
 
+@step
 def nap_c() -> int:
     """DAG scenario step c: 0.3 s (see ``bench.scenarios.DAG_SLEEPS`` for why not 0.5 s)."""
     return nap(0.3)
 
 
+@step
 def nap_d() -> int:
     """DAG scenario step d: 0.2 s."""
     return nap(0.2)
 
 
+@step
 def nap_e() -> int:
     """DAG scenario step e: 0.2 s."""
     return nap(0.2)

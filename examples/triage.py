@@ -212,11 +212,13 @@ class PublishError(RuntimeError):
     """Publishing refused the document: a failure after store, which the saga undoes."""
 
 
+@step
 def needs_review(classify: Label) -> bool:
     """Only documents the model is unsure about go to a person."""
     return classify.confidence < 0.9
 
 
+@step
 def unstore(store: StoredDoc, ctx: StepContext) -> None:
     """Compensation of ``store``: delete the record again (simulated, idempotent)."""
     _latency(ctx, 2, 10)

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import pydantic_core
 import redis
 
 from orchestrator.compiler import Plan, compile_plan
-from orchestrator.connection import connect, resolve_url
+from orchestrator.connection import connect, redact, resolve_url
 from orchestrator.errors import (
     HandoffError,
     NotFoundError,
@@ -24,7 +25,7 @@ from orchestrator.errors import (
     SpecError,
     WorkflowConflictError,
 )
-from orchestrator.graph import validate
+from orchestrator.graph import check_steps, validate
 from orchestrator.hooks import HookChain, RunSubmitted, load_hooks
 from orchestrator.keys import Keys
 from orchestrator.loader import load_workflow
@@ -38,11 +39,31 @@ from orchestrator.steps import StepFunction, import_task
 from orchestrator.store import RunStore
 from orchestrator.store import outcomes as o
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 #: Seconds `Run.wait` rides out an unreachable Redis before it reports it.
 WAIT_PATIENCE = 15.0
 
 #: The run states a run never leaves (from the transition table).
 TERMINAL = frozenset(s.value for s in RUN_TERMINAL)
+
+
+def _redis_call(method: Callable[Concatenate[Any, P], R]) -> Callable[Concatenate[Any, P], R]:
+    """Report a Redis that stops answering mid-call as ``RedisUnavailableError`` (exit 3).
+
+    Every read and write is bounded by ``ORCH_CONNECT_TIMEOUT`` (see
+    ``connection``), so a frozen Redis ends a call within that bound, with the
+    same error whichever call it hit.
+    """
+
+    @functools.wraps(method)
+    def call(owner: Any, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        url = owner.url if isinstance(owner, Client) else owner.client.url
+        with _reachable(url):
+            return method(owner, *args, **kwargs)
+
+    return call
 
 
 class Client:
@@ -78,6 +99,7 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @_redis_call
     def resolve(self, workflow: Workflow | str | Path) -> Workflow:
         """A ``Workflow``, a path to a YAML file, or the name of one submitted before."""
         if isinstance(workflow, Workflow):
@@ -88,11 +110,19 @@ class Client:
         name, _, version = text.partition(":")
         return self.store.reads.workflow(name, int(version) if version.isdigit() else None)
 
+    @_redis_call
     def register(self, wf: Workflow) -> Plan:
-        """Store a workflow version and its plan (idempotent; refuses changed content)."""
+        """Store a workflow version and its plan (idempotent; refuses changed content).
+
+        Code the spec names is checked first where this process can import it:
+        anything not marked ``@step``, or outside ``ORCH_TASK_MODULES``, is
+        refused (``TaskRefusedError``). Code it cannot import is left to the
+        workers, which refuse it when the step runs.
+        """
         cached = self._plans.get(wf.ref)
         if cached is not None and cached.content_hash == wf.content_hash:
             return cached
+        check_steps(wf, self.settings.task_module_prefixes)
         plan = compile_plan(wf, default_queue=self.settings.default_queue)
         with _reachable(self.url):
             registered = self.store.engine.register(wf, plan)
@@ -105,6 +135,7 @@ class Client:
         self._plans[wf.ref] = plan
         return plan
 
+    @_redis_call
     def submit(
         self,
         workflow: Workflow | str | Path,
@@ -147,10 +178,12 @@ class Client:
             submitted.run_id, plan.ref, submitted.decisions, _waits(plan), carried
         )
 
+    @_redis_call
     def run(self, run_id: str) -> Run:
         self.store.reads.run_fields(run_id)  # raises NotFoundError for an unknown id
         return Run(self, run_id)
 
+    @_redis_call
     def runs(
         self,
         *,
@@ -182,6 +215,7 @@ class Client:
                 break
         return out
 
+    @_redis_call
     def signal(self, run_id: str, name: str, data: Any = None) -> list[str]:
         """Send signal ``name`` to a run: the steps waiting for it succeed with ``data``.
 
@@ -213,6 +247,7 @@ class Client:
         state = outcome.state if isinstance(outcome, o.Stop) else "gone"
         raise OrchestratorError(f"run {run_id} is {state}")
 
+    @_redis_call
     def cancel(self, run_id: str, reason: str = "") -> str:
         """Cancel a run (idempotent); returns its state after the request."""
         outcome = self.store.engine.cancel(run_id, reason)
@@ -225,6 +260,7 @@ class Client:
                 self.report.decisions(run_id, ref, outcome.decisions, context=context)
         return outcome.state
 
+    @_redis_call
     def retry(self, run_id: str) -> Run:
         """Resume a FAILED run from its failed steps, as a new run linked to it.
 
@@ -240,6 +276,7 @@ class Client:
             )
         return Run(self, outcome.run_id)
 
+    @_redis_call
     def compensate(self, run_id: str) -> Run:
         """Retry the compensation that failed for good in a run, and carry the saga on.
 
@@ -258,6 +295,7 @@ class Client:
             )
         return Run(self, run_id)
 
+    @_redis_call
     def coverage(self, workflow: Workflow | str | Path) -> dict[str, Any]:
         """Branch coverage of a workflow version: which edges runs have taken."""
         wf = self.resolve(workflow)
@@ -274,6 +312,7 @@ class Client:
             "never_taken": never,
         }
 
+    @_redis_call
     def stats(self, workflow: str, version: int) -> dict[str, int]:
         return self.store.reads.stats(f"{workflow}:{version}")
 
@@ -315,6 +354,7 @@ class Run:
     def __repr__(self) -> str:
         return f"Run({self.id!r})"
 
+    @_redis_call
     def status(self) -> dict[str, Any]:
         """The status document (see ``orch status --json``)."""
         with _reachable(self.client.url):
@@ -326,6 +366,7 @@ class Run:
     def cancel(self, reason: str = "") -> str:
         return self.client.cancel(self.id, reason)
 
+    @_redis_call
     def stuck(self, after: float, doc: dict[str, Any] | None = None) -> str | None:
         """Why the run looks stuck, or None when it has ended or is still moving.
 
@@ -333,7 +374,8 @@ class Run:
         lease, none of its steps waits in the delayed set, and nothing has
         been recorded for ``after`` seconds: its queued messages were lost
         (for example a Redis restart without an fsynced AOF) or no worker
-        consumes their queue.
+        consumes their queue. Idle time is measured by Redis's clock, the one
+        the events were stamped with, so a client's clock error does not count.
         """
         doc = doc or self.status()
         if doc["state"] in TERMINAL:
@@ -348,6 +390,7 @@ class Run:
         waiting_on = f"; queued steps {', '.join(queued)} were not picked up" if queued else ""
         return f"no progress for {idle:.0f}s{waiting_on} (is a worker consuming their queue?)"
 
+    @_redis_call
     def events(self) -> list[dict[str, Any]]:
         return self.client.store.reads.events(self.id)
 
@@ -398,8 +441,6 @@ class _reachable:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
     ) -> None:
         if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
-            from orchestrator.connection import redact  # noqa: PLC0415
-
             raise RedisUnavailableError(
                 f"Redis at {redact(self.url)} is unreachable: {exc}"
             ) from None

@@ -1,18 +1,47 @@
 """Finding Redis and connecting to it with bounded waits.
 
-Every entry point goes through here, so "Redis is unreachable" is one error
-(exit code 3) raised within ``ORCH_CONNECT_TIMEOUT`` seconds, never a hang.
+Every entry point goes through ``connect``, which says who calls:
+
+- ``client`` (``Client``, every CLI command) and ``dev`` (``orch dev``): every
+  read and write waits at most ``ORCH_CONNECT_TIMEOUT`` seconds, and a timeout
+  is not retried, so "Redis is unreachable" (exit code 3) comes within that
+  bound, never a hang, even from a server that accepts connections but never
+  answers. A connection refused or reset (a restarted server and a stale pooled
+  connection) is retried once at once.
+- ``worker`` (a worker's start-up check) and ``worker-process`` (the Redis
+  client of a worker process): a stall is noticed within the same timeout and
+  logged at once, but the call is retried for ``WORKER_PATIENCE`` seconds
+  before it fails, since a worker has work in hand and a Redis restart or
+  failover usually passes.
+
+All but ``worker-process`` also refuse a Redis that may evict keys (see
+``redis_checks``); a worker's processes rely on the check made at its start.
 """
 
 from __future__ import annotations
 
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
+
 import redis
-from redis.backoff import NoBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
 from orchestrator.embedded import find_running
 from orchestrator.errors import RedisUnavailableError
+from orchestrator.redis_checks import check_eviction_policy
 from orchestrator.settings import Settings
+
+log = logging.getLogger("orchestrator.redis")
+T = TypeVar("T")
+
+Caller = Literal["client", "dev", "worker", "worker-process"]
+
+#: Seconds a worker's Redis call keeps retrying through a stall before it fails.
+WORKER_PATIENCE = 20.0
 
 
 def resolve_url(settings: Settings) -> str:
@@ -27,21 +56,83 @@ def resolve_url(settings: Settings) -> str:
     return url
 
 
-def connect(url: str, settings: Settings) -> redis.Redis:
-    """A client that fails fast when Redis is down, and check that it answers."""
-    client = redis.Redis.from_url(
-        url,
-        socket_connect_timeout=settings.connect_timeout,
-        socket_timeout=max(settings.connect_timeout, 10.0),
-        retry=Retry(NoBackoff(), 1),
-        health_check_interval=30,
-    )
+def connect(url: str, settings: Settings, *, who: Caller = "client") -> redis.Redis:
+    """A client with the waits ``who`` needs; checks that Redis answers and never evicts."""
+    client = redis.Redis.from_url(url, **_options(url, settings, who))
     try:
         client.ping()
+        if who != "worker-process":
+            check_eviction_policy(client, redact(url), settings, who=who)
     except redis.RedisError as exc:
         client.close()
         raise RedisUnavailableError(f"Redis at {redact(url)} is unreachable: {exc}") from None
+    except BaseException:
+        client.close()
+        raise
     return client
+
+
+def _options(url: str, settings: Settings, who: Caller) -> dict[str, Any]:
+    timeout = settings.connect_timeout
+    retry: Retry
+    if who in ("worker", "worker-process"):
+        retries = math.ceil(WORKER_PATIENCE / timeout)
+        retry = StallLoggingRetry(ExponentialBackoff(cap=2.0, base=0.1), retries, redact(url))
+    else:
+        retry = Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,))
+    return {
+        "socket_connect_timeout": timeout,
+        "socket_timeout": timeout,
+        "retry": retry,
+        "health_check_interval": 30,
+    }
+
+
+class StallLoggingRetry(Retry):
+    """Retry a worker's Redis call through a stall, saying so when it starts and ends.
+
+    Without this a worker whose Redis froze said nothing until its patience ran
+    out. Each connection gets its own copy (redis-py copies the retry object).
+    """
+
+    def __init__(self, backoff: ExponentialBackoff, retries: int, where: str) -> None:
+        super().__init__(backoff, retries)
+        self.where = where
+
+    def call_with_retry(
+        self, do: Callable[[], T], fail: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> T:
+        first: list[float] = []
+
+        def noted(error: Exception, *count: int) -> Any:
+            if not first:
+                first.append(time.monotonic())
+                log.warning(
+                    "Redis at %s did not answer (%s: %s); retrying for about %gs",
+                    self.where,
+                    type(error).__name__,
+                    error,
+                    WORKER_PATIENCE,
+                )
+            return fail(error, *count)
+
+        try:
+            result = super().call_with_retry(do, noted, *args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError, TimeoutError) as exc:
+            if first:
+                took = time.monotonic() - first[0]
+                log.error("Redis at %s: gave up after %.1fs: %s", self.where, took, exc)
+            raise
+        except Exception:  # Redis answered, with an error (NOSCRIPT, say): the stall is over
+            self._answered(first)
+            raise
+        self._answered(first)
+        return result
+
+    def _answered(self, first: list[float]) -> None:
+        if first:
+            took = time.monotonic() - first[0]
+            log.warning("Redis at %s answered again, %.1fs after it first failed", self.where, took)
 
 
 def redact(url: str) -> str:

@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -69,9 +70,12 @@ def find_running(data_dir: Path) -> str | None:
 class EmbeddedRedis:
     """Start, stop and restart one private redis-server."""
 
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, port: int | None = None, *, extra_args: Sequence[str] = ()
+    ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.port = port or free_port()
+        self.extra_args = list(extra_args)  # more redis-server options (tests)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -100,6 +104,7 @@ class EmbeddedRedis:
             "yes",
             "--logfile",
             str(self.data_dir / "redis.log"),
+            *self.extra_args,
         ]
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout

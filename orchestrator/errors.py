@@ -41,6 +41,17 @@ class RedisUnavailableError(OrchestratorError):
     exit_code = EXIT_UNREACHABLE
 
 
+class RedisPolicyError(OrchestratorError):
+    """Redis may evict keys (``maxmemory-policy`` is not ``noeviction``): refused at start.
+
+    An evicting Redis drops accepted runs, their workflow and plan without a
+    word, so it is a configuration error (exit 2), not an outage (exit 3).
+    ``ORCH_ALLOW_EVICTION=1`` accepts the risk.
+    """
+
+    exit_code = EXIT_USAGE
+
+
 class RunTimeoutError(OrchestratorError):
     """`Run.wait` gave up before the run reached a terminal state."""
 
@@ -63,6 +74,11 @@ class StepCancelled(NonRetryableError):
     Catch it (or use ``finally``) to clean up; the step is recorded FAILED and
     the run's saga goes on. A body that swallows it is terminated later.
     """
+
+
+class TaskRefusedError(SpecError, NonRetryableError):
+    """A spec names code that may not run as a step: not marked ``@step``, or in a
+    module outside ``ORCH_TASK_MODULES``. Refused before it runs; never retried."""
 
 
 class PayloadTooLargeError(NonRetryableError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable
 
-from orchestrator.errors import SpecError
+from orchestrator.errors import SpecError, TaskRefusedError
 from orchestrator.spec import StepSpec, Workflow
 from orchestrator.steps import CONTEXT_PARAM, StepFunction, import_task
 
@@ -162,18 +162,44 @@ def final_steps(wf: Workflow) -> list[str]:
     return sorted(name for name, targets in down.items() if not targets)
 
 
-def _check_imports(wf: Workflow, name: str, spec: StepSpec) -> None:
-    for field, path in (
+def code_fields(spec: StepSpec) -> list[tuple[str, str]]:
+    """(field, module:function) of every piece of code a step names."""
+    compensate = spec.compensate if spec.compensate != "none" else None
+    fields = (
         ("task", spec.task),
         ("fallback", spec.fallback),
         ("when", spec.when),
-        ("compensate", spec.compensate if spec.compensate != "none" else None),
-    ):
-        if path is not None:
-            import_task(path, where=_where(name, field))
+        ("compensate", compensate),
+    )
+    return [(field, path) for field, path in fields if path is not None]
+
+
+def _check_imports(wf: Workflow, name: str, spec: StepSpec) -> None:
+    for field, path in code_fields(spec):
+        import_task(path, where=_where(name, field))
     if spec.task is not None:
         fn = StepFunction.wrap(import_task(spec.task))
         _check_fill(wf, name, spec, fn.params_required())
+
+
+def check_steps(wf: Workflow, modules: tuple[str, ...]) -> list[str]:
+    """Refuse, at submit, code a worker would refuse, as far as this process can tell.
+
+    A path outside ``modules`` or one that imports to something not marked
+    ``@step`` raises ``TaskRefusedError``. A path this process cannot import
+    (its code ships only with the workers) is returned, not refused: the
+    worker refuses it, if it must, when the step runs.
+    """
+    unchecked: list[str] = []
+    for name, spec in wf.steps.items():
+        for field, path in code_fields(spec):
+            try:
+                import_task(path, where=_where(name, field), modules=modules)
+            except TaskRefusedError:
+                raise
+            except SpecError:
+                unchecked.append(path)
+    return unchecked
 
 
 def _check_fill(wf: Workflow, name: str, spec: StepSpec, required: Iterable[str]) -> None:

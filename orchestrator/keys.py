@@ -88,7 +88,12 @@ LAYOUT: tuple[KeySpec, ...] = (
         "dep_calls", "dep:{dep}:{kind}", "ZSET", "calls in the last 10 s: first, retry, ok, fail"
     ),
     KeySpec("done_channel", "done:{run}", "PUBSUB", "told the end state when the run ends"),
-    KeySpec("worker", "worker:{hostname}", "STRING", "queues of a live worker; expires 10 s after"),
+    KeySpec(
+        "worker",
+        "worker:{hostname}",
+        "STRING",
+        "presence of a live worker (JSON: queues, instance, pid, host); expires 10 s after",
+    ),
     KeySpec(
         "capacity",
         "capacity:{queue}",

@@ -50,9 +50,25 @@ class Settings(BaseSettings):
     connect_timeout: float = Field(
         default=3.0, gt=0, description="Seconds to wait for Redis before reporting it unreachable."
     )
+    allow_eviction: bool = Field(
+        default=False,
+        description="Accept a Redis whose maxmemory-policy may evict keys (runs can then "
+        "vanish without a word); refused by default.",
+    )
+    task_modules: str = Field(
+        default="",
+        description="Comma-separated module prefixes a spec's task, compensate, fallback and "
+        "when may name; checked before anything is imported. Empty: any module, but "
+        "only @step functions.",
+    )
     worker_concurrency: int = Field(default=2, gt=0, description="Processes per `orch dev` pool.")
     hooks: str = Field(
         default="",
         description="Engine hooks to install on producers and workers: comma-separated "
         "module:attr, each a Hooks subclass (instantiated with no arguments) or an instance.",
     )
+
+    @property
+    def task_module_prefixes(self) -> tuple[str, ...]:
+        """``task_modules`` as a tuple of prefixes; empty allows every module."""
+        return tuple(p.strip() for p in self.task_modules.split(",") if p.strip())

@@ -20,6 +20,8 @@ import pydantic_core
 from pydantic import TypeAdapter, ValidationError
 
 from orchestrator.errors import HandoffError, NonRetryableError, PayloadTooLargeError, SpecError
+from orchestrator.settings import Settings
+from orchestrator.step_policy import check_module, not_a_step, split_path
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -154,17 +156,40 @@ def _validated(p: Param, edge: str, value: Any) -> Any:
 
 
 def step(func: F) -> F:
-    """Mark a function as a workflow step and precompute its handoff contract."""
+    """Mark a function as a workflow step and precompute its handoff contract.
+
+    Only marked functions may run as a spec's task, compensate, fallback or
+    when. To run a library function, mark it in a module of your own and name
+    that module in the spec: ``summarize = step(library.summarize)``.
+    """
     func.__orch_step__ = StepFunction.wrap(func)  # type: ignore[attr-defined]
     return func
 
 
-def import_task(path: str, *, where: str = "") -> Callable[..., Any]:
-    """Import ``module:function``; raise a one-line SpecError if it cannot be."""
-    module_name, _, attr = path.partition(":")
+def is_step(obj: object) -> bool:
+    """True for an object marked by ``@step``."""
+    try:
+        return isinstance(getattr(obj, "__orch_step__", None), StepFunction)
+    except Exception:  # an object whose __getattr__ raises is no step
+        return False
+
+
+def import_task(
+    path: str, *, where: str = "", modules: tuple[str, ...] | None = None
+) -> Callable[..., Any]:
+    """Import ``module:function`` if a spec may run it; raise a one-line error otherwise.
+
+    A module outside ``modules`` (default ``ORCH_TASK_MODULES``, read now so
+    every caller, the worker runtime included, applies it) is refused before it
+    is imported; anything not marked ``@step`` is refused after. Both raise
+    ``TaskRefusedError``, which is never retried.
+    """
+    module_name, parts = split_path(path, where=where)
+    prefixes = Settings().task_module_prefixes if modules is None else modules
+    check_module(module_name, prefixes, path, where=where)
     try:
         obj: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
+        for part in parts:
             obj = getattr(obj, part)
     except Exception as exc:
         raise SpecError(
@@ -172,6 +197,8 @@ def import_task(path: str, *, where: str = "") -> Callable[..., Any]:
         ) from None
     if not callable(obj):
         raise SpecError(f"{path!r} is not callable", where=where)
+    if not is_step(obj):
+        raise not_a_step(path, where=where)
     return obj  # type: ignore[no-any-return]
 
 

@@ -22,8 +22,10 @@ from orchestrator.hooks import HookChain, load_hooks
 from orchestrator.keys import Keys
 from orchestrator.settings import Settings
 from orchestrator.store import RunStore
+from workers.names import WorkerBeat
 from workers.recovery import recover_lost, report_expired_waits
 from workers.runtime import StepRuntime
+from workers.startup import install_start_checks
 
 log = logging.getLogger("orchestrator.worker")
 
@@ -62,6 +64,7 @@ def create_app(settings: Settings | None = None, *, redis_url: str | None = None
 
     del run_step
     _start_promoter_when_ready(app, holder)
+    install_start_checks(app, settings, url)
     return app
 
 
@@ -80,7 +83,7 @@ class _RuntimeHolder:
         if self._runtime is None or self._pid != os.getpid():
             hooks = HookChain(load_hooks(self.settings.hooks))
             store = RunStore(
-                connect(self.url, self.settings),
+                connect(self.url, self.settings, who="worker-process"),
                 Keys(self.settings.key_prefix),
                 run_ttl=self.settings.run_ttl,
                 max_payload=self.settings.max_payload_bytes,
@@ -104,11 +107,15 @@ def _start_promoter_when_ready(app: Celery, holder: _RuntimeHolder) -> None:
     def loop(hostname: str, queues: str, concurrency: int) -> None:
         runtime = holder.runtime()
         upkeep = runtime.store.upkeep
+        beats = WorkerBeat(hostname)
         ticks = 0
         while not stop.wait(0.2):
             try:
                 if ticks % 5 == 0:
-                    upkeep.beat(hostname, queues.split(","), concurrency)
+                    previous = upkeep.beat(
+                        hostname, queues.split(","), concurrency, beats.presence(queues)
+                    )
+                    beats.seen(previous)
                     recover_lost(runtime)
                     report_expired_waits(runtime, upkeep.expire_waits())
                 if ticks % 50 == 0:

@@ -29,7 +29,7 @@ class DevEnvironment:
 
 def known_queues(url: str, settings: Settings) -> set[str]:
     """Queues named by registered workflows, so the pool serves every step."""
-    client = connect(url, settings)
+    client = connect(url, settings, who="dev")
     try:
         return RunReader(client, Keys(settings.key_prefix)).queues()
     finally:

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import redis
 
 from orchestrator.errors import OrchestratorError
 from orchestrator.keys import Keys
+from workers.names import unique_node_name
 
 
 def worker_command(
@@ -130,7 +130,7 @@ class WorkerPool:
         env = {**os.environ, **self.extra_env, "ORCH_REDIS_URL": self.redis_url}
         started = []
         for _ in range(processes):
-            hostname = f"orch-{uuid.uuid4().hex[:8]}@%h"
+            hostname = unique_node_name()
             log_path = self.log_dir / f"{hostname.split('@', maxsplit=1)[0]}.log"
             with log_path.open("wb") as log:
                 proc = subprocess.Popen(

@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import sys
 
+import redis
 import typer
 
 from orchestrator.cli._app import app
-from orchestrator.errors import EXIT_RUN_FAILED, EXIT_USAGE, OrchestratorError
+from orchestrator.errors import EXIT_RUN_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, OrchestratorError
 
 __all__ = ["app", "main"]
 
@@ -32,6 +33,8 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(code)
     except OrchestratorError as exc:
         _fail(str(exc).splitlines()[0], exc.exit_code)
+    except (redis.ConnectionError, redis.TimeoutError) as exc:  # a call no Client method wraps
+        _fail(f"Redis stopped answering: {exc}", EXIT_UNREACHABLE)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):

@@ -74,8 +74,18 @@ def worker(
     check: Annotated[
         bool, typer.Option(help="Refuse to start if a routed task cannot be imported.")
     ] = True,
+    hostname: Annotated[
+        str | None,
+        typer.Option(
+            "--hostname",
+            "-n",
+            help="Node name (Celery's %h is the host); default orch-<random>@%h, unique.",
+        ),
+    ] = None,
 ) -> None:
     """Run one worker (prefork pool) on the given queues against the configured Redis."""
+    from workers.names import unique_node_name  # noqa: PLC0415 - worker side, loaded on demand
+
     settings = Settings()
     wanted = _split(queues) or [settings.default_queue]
     url = resolve_url(settings)
@@ -87,6 +97,8 @@ def worker(
         ",".join(wanted),
         "-c",
         str(concurrency or settings.worker_concurrency),
+        "-n",
+        hostname or unique_node_name(),
         "--loglevel",
         loglevel,
         "--without-mingle",
@@ -106,7 +118,7 @@ def _check_imports(url: str, settings: Settings, queues: set[str]) -> None:
     from orchestrator.keys import Keys  # noqa: PLC0415
     from orchestrator.spec import Workflow  # noqa: PLC0415
 
-    client = connect(url, settings)
+    client = connect(url, settings, who="worker")
     try:
         for key in client.scan_iter(match=Keys(settings.key_prefix).workflow("*"), count=500):
             for raw in client.hvals(key):

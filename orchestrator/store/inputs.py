@@ -214,6 +214,7 @@ class BeatArgs(ScriptArgs):
     variadic = "queues"
     hostname: str
     concurrency: int
+    presence: str
     queues: tuple[str, ...] = ()
 
 

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import redis
 
+from orchestrator.clock import redis_now
 from orchestrator.errors import NotFoundError
 from orchestrator.fields import PART_FIELDS, RUN_FIELDS, step_field, stored
 from orchestrator.keys import Keys
@@ -109,8 +110,7 @@ class RunReader:
 
     def now(self) -> float:
         """Redis's clock: every stored time comes from it, so comparisons use it too."""
-        seconds, micros = self.redis.time()
-        return seconds + micros / 1_000_000
+        return redis_now(self.redis)
 
     def pending_work(self, run_id: str) -> tuple[int, int]:
         """(live leases, delayed messages) of a run: signs that it is still moving."""
@@ -134,7 +134,7 @@ class RunReader:
         for key in self.redis.scan_iter(match=f"{prefix}*", count=500):
             value = self.redis.get(key)
             if value is not None:
-                out[text(key)[len(prefix) :]] = text(value).split(",")
+                out[text(key)[len(prefix) :]] = _queues_of(text(value))
         return out
 
     def end_notices(self, run_id: str, deadline: float | None) -> Iterator[None]:
@@ -185,3 +185,13 @@ class RunReader:
     def illegal_transitions(self) -> dict[str, int]:
         raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.illegal))
         return {k.decode(): int(v) for k, v in raw.items()}
+
+
+def _queues_of(presence: str) -> list[str]:
+    """The queues in a worker's presence (workers/names.py): JSON, or a plain list."""
+    try:
+        found = json.loads(presence)
+    except ValueError:
+        return presence.split(",")
+    queues = found.get("queues", "") if isinstance(found, dict) else ""
+    return [q for q in str(queues).split(",") if q]

@@ -13,6 +13,7 @@ from typing import cast
 
 import redis
 
+from orchestrator.clock import redis_now
 from orchestrator.keys import Keys
 from orchestrator.store.replies import text
 
@@ -71,8 +72,7 @@ class ScoreReader:
         return out
 
     def now(self) -> float:
-        seconds, micros = self.redis.time()
-        return float(seconds) + micros / 1_000_000
+        return redis_now(self.redis)
 
 
 def _counts(raw: dict[bytes, bytes]) -> Counts:

@@ -65,7 +65,11 @@ class Upkeep:
         args = i.RollupArgs(keep_minutes=KEEP_MINUTES, keep_hours=KEEP_HOURS)
         return int(self.engine.scripts.plain(args))
 
-    def beat(self, hostname: str, queues: list[str], concurrency: int) -> None:
-        """Say, for 10 s, which queues this worker consumes and with how many processes."""
-        args = i.BeatArgs(hostname=hostname, concurrency=concurrency, queues=tuple(queues))
-        self.engine.scripts.plain(args)
+    def beat(self, hostname: str, queues: list[str], concurrency: int, presence: str) -> str | None:
+        """Say, for 10 s, that this worker lives, what it consumes and with how many
+        processes; returns what its presence key held before (another worker's, maybe)."""
+        args = i.BeatArgs(
+            hostname=hostname, concurrency=concurrency, presence=presence, queues=tuple(queues)
+        )
+        previous = self.engine.scripts.plain(args)
+        return None if previous is None else replies.text(previous)

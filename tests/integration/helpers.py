@@ -172,12 +172,23 @@ def log_tails(log_dir: Path, lines: int = 40) -> str:
 
 @contextlib.contextmanager
 def private_cluster(
-    base: Path, *, queue: str, processes: int, concurrency: int, lease: float
+    base: Path,
+    *,
+    queue: str,
+    processes: int,
+    concurrency: int,
+    lease: float,
+    env: dict[str, str] | None = None,
+    redis_args: tuple[str, ...] = (),
 ) -> Iterator[Cluster]:
-    """Start Redis and workers with short leases; stop them and every stray process after."""
-    server = EmbeddedRedis(base / "redis")
+    """Start Redis and workers with short leases; stop them and every stray process after.
+
+    ``env`` is added to the workers' environment, ``redis_args`` to redis-server's options.
+    """
+    server = EmbeddedRedis(base / "redis", extra_args=redis_args)
     url = server.start()
-    pool = WorkerPool(url, log_dir=base / "logs", env={"ORCH_LEASE_SECONDS": f"{lease:g}"})
+    worker_env = {"ORCH_LEASE_SECONDS": f"{lease:g}", **(env or {})}
+    pool = WorkerPool(url, log_dir=base / "logs", env=worker_env)
     client = Client(url, settings=Settings(redis_url=url, lease_seconds=lease))
     conn = redis.Redis.from_url(url, decode_responses=True)
     hostnames: list[str] = []

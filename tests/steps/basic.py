@@ -38,6 +38,7 @@ def add_one(ctx: StepContext, **_: Any) -> int:
     return 1
 
 
+@step
 def total(ctx: StepContext, **inputs: Any) -> int:
     record(ctx)
     return 1
@@ -106,6 +107,7 @@ def flaky(ctx: StepContext, fail_times: int = 1) -> int:
     return ctx.attempt
 
 
+@step
 def noop() -> int:
     """Does nothing and touches nothing: for counting the orchestrator's own cost."""
     return 1
@@ -140,16 +142,19 @@ def provider(ctx: StepContext, outage_until: float = 0.0, hold: float = 0.0) -> 
         r.decr(f"test:inflight:{ctx.workflow}")
 
 
+@step
 def small_model(ctx: StepContext, **_: Any) -> str:
     """The fallback of ``provider``: a smaller, always-available model."""
     return "small-label"
 
 
+@step
 def is_big(emit: int) -> bool:
     """A `when` predicate over an upstream output."""
     return emit > 10
 
 
+@step
 def explodes(emit: int) -> bool:
     raise ValueError("predicate bug")
 

@@ -10,13 +10,14 @@ from typing import Any
 import redis
 from celery import current_task
 
-from orchestrator import StepContext
+from orchestrator import StepContext, step
 
 
 def _redis() -> redis.Redis:
     return redis.Redis.from_url(os.environ["ORCH_REDIS_URL"], decode_responses=True)
 
 
+@step
 def traced(ctx: StepContext, delays: dict[str, float] | None = None, **_: Any) -> str:
     """Notes its step, element, Celery task id, process and times; sleeps ``delays[step]``."""
     r = _redis()
@@ -36,11 +37,13 @@ def traced(ctx: StepContext, delays: dict[str, float] | None = None, **_: Any) -
     return name
 
 
+@step
 def items(ctx: StepContext, n: int = 8, **_: Any) -> list[int]:
     traced(ctx)
     return list(range(n))
 
 
+@step
 def element(ctx: StepContext, src: int, delays: dict[str, float] | None = None) -> int:
     traced(ctx, delays)
     return src * 10

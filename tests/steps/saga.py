@@ -8,13 +8,14 @@ from typing import Any
 
 import redis
 
-from orchestrator import NonRetryableError, StepContext
+from orchestrator import NonRetryableError, StepContext, step
 
 
 def _redis() -> redis.Redis:
     return redis.Redis.from_url(os.environ["ORCH_REDIS_URL"], decode_responses=True)
 
 
+@step
 def effect(ctx: StepContext, delay: float = 0.0, **_: Any) -> str:
     """Does something to the outside world: appends to the run's effect ledger."""
     r = _redis()
@@ -24,6 +25,7 @@ def effect(ctx: StepContext, delay: float = 0.0, **_: Any) -> str:
     return f"did {ctx.step}"
 
 
+@step
 def slow_effect(ctx: StepContext, delay: float = 5.0, **_: Any) -> str:
     """A long step that stops early when its run is cancelled."""
     _redis().rpush(f"saga:started:{ctx.run_id}", ctx.step)
@@ -33,6 +35,7 @@ def slow_effect(ctx: StepContext, delay: float = 5.0, **_: Any) -> str:
     return effect(ctx)
 
 
+@step
 def undo(ctx: StepContext, **inputs: Any) -> None:
     """Compensation: records what it undoes, once per idempotency key (an effect ledger)."""
     r = _redis()
@@ -42,11 +45,13 @@ def undo(ctx: StepContext, **inputs: Any) -> None:
         r.rpush(f"saga:undone:{ctx.run_id}", f"{ctx.step}:{own}")
 
 
+@step
 def fails(ctx: StepContext, **_: Any) -> None:
     _redis().hincrby(f"saga:exec:{ctx.run_id}", ctx.step, 1)
     raise NonRetryableError(f"{ctx.step} cannot go on")
 
 
+@step
 def fails_until_fixed(ctx: StepContext, **_: Any) -> str:
     """Fails until the test sets saga:fixed:{workflow}: a bug fixed between runs."""
     r = _redis()

@@ -28,7 +28,7 @@ from typing import Any
 
 import redis
 
-from orchestrator import NonRetryableError, StepCancelled, StepContext
+from orchestrator import NonRetryableError, StepCancelled, StepContext, step
 
 
 def _redis() -> redis.Redis:
@@ -47,6 +47,7 @@ def _note_start(r: redis.Redis, ctx: StepContext) -> None:
 # -- step bodies -------------------------------------------------------------
 
 
+@step
 def work(ctx: StepContext, delay: float = 0.0, **_: Any) -> str:
     """A step with an effect: notes its start, sleeps ``delay``, returns its own output."""
     r = _redis()
@@ -56,11 +57,13 @@ def work(ctx: StepContext, delay: float = 0.0, **_: Any) -> str:
     return expected_output(ctx.run_id, ctx.step)
 
 
+@step
 def jitter(ctx: StepContext, delays: dict[str, float] | None = None, **_: Any) -> str:
     """Like ``work``, with a per-step delay from the run input (``delays[step]``)."""
     return work(ctx, (delays or {}).get(ctx.step, 0.0))
 
 
+@step
 def long_work(ctx: StepContext, long_delay: float = 5.0, **_: Any) -> str:
     """A long step that stops early (and still succeeds) once its run is being cancelled."""
     r = _redis()
@@ -72,12 +75,14 @@ def long_work(ctx: StepContext, long_delay: float = 5.0, **_: Any) -> str:
     return expected_output(ctx.run_id, ctx.step)
 
 
+@step
 def boom(ctx: StepContext, **_: Any) -> None:
     """Fails for good (NonRetryableError)."""
     _note_start(_redis(), ctx)
     raise NonRetryableError(f"{ctx.step} cannot go on")
 
 
+@step
 def fails_late(ctx: StepContext, late_delay: float = 0.7, **_: Any) -> None:
     """Runs a while, then fails for good: still running when a sibling fails the run."""
     _note_start(_redis(), ctx)
@@ -85,6 +90,7 @@ def fails_late(ctx: StepContext, late_delay: float = 0.7, **_: Any) -> None:
     raise NonRetryableError(f"{ctx.step} failed late")
 
 
+@step
 def interruptible(ctx: StepContext, hold: float = 30.0, **_: Any) -> str:
     """Blocks in one long sleep; notes the interrupt that ends it and runs its cleanup."""
     r = _redis()
@@ -100,6 +106,7 @@ def interruptible(ctx: StepContext, hold: float = 30.0, **_: Any) -> str:
     return expected_output(ctx.run_id, ctx.step)
 
 
+@step
 def stubborn(ctx: StepContext, hold: float = 30.0, **_: Any) -> str:
     """Swallows every interrupt and goes on; notes its process so a test can see it die."""
     r = _redis()
@@ -136,30 +143,37 @@ def _undo(ctx: StepContext, own: Any, undo_delay: float = 0.0) -> None:
         r.rpush(f"sagac:undone:{ctx.run_id}", ctx.step)
 
 
+@step
 def undo_s0(ctx: StepContext, s0: str, undo_delay: float = 0.0) -> None:
     _undo(ctx, s0, undo_delay)
 
 
+@step
 def undo_s1(ctx: StepContext, s1: str, undo_delay: float = 0.0) -> None:
     _undo(ctx, s1, undo_delay)
 
 
+@step
 def undo_s2(ctx: StepContext, s2: str, undo_delay: float = 0.0) -> None:
     _undo(ctx, s2, undo_delay)
 
 
+@step
 def undo_s3(ctx: StepContext, s3: str, undo_delay: float = 0.0) -> None:
     _undo(ctx, s3, undo_delay)
 
 
+@step
 def undo_s4(ctx: StepContext, s4: str, undo_delay: float = 0.0) -> None:
     _undo(ctx, s4, undo_delay)
 
 
+@step
 def undo_s5(ctx: StepContext, s5: str, undo_delay: float = 0.0) -> None:
     _undo(ctx, s5, undo_delay)
 
 
+@step
 def undo_s6(ctx: StepContext, s6: str, undo_delay: float = 0.0) -> None:
     _undo(ctx, s6, undo_delay)
 
@@ -173,20 +187,24 @@ def _undo_until_fixed(ctx: StepContext, own: str) -> None:
     _undo(ctx, own)
 
 
+@step
 def undo_s0_until_fixed(ctx: StepContext, s0: str) -> None:
     _undo_until_fixed(ctx, s0)
 
 
+@step
 def undo_s1_until_fixed(ctx: StepContext, s1: str) -> None:
     _undo_until_fixed(ctx, s1)
 
 
+@step
 def undo_always_fails(ctx: StepContext, **_: Any) -> None:
     """A compensation that cannot succeed (a retryable error every time)."""
     _redis().hincrby(f"sagac:undo-calls:{ctx.run_id}", ctx.step, 1)
     raise RuntimeError(f"cannot undo {ctx.step}")
 
 
+@step
 def undo_ledger(ctx: StepContext, db: str, undo_delay: float = 3.0, **_: Any) -> None:
     """Says which process runs it, sleeps (long enough to be killed), then writes its
     effect into an SQLite ledger keyed by the idempotency key (INSERT OR IGNORE)."""

@@ -27,6 +27,7 @@ def chunk(fetch: Document) -> list[str]:
     return fetch.text.split()
 
 
+@step
 def untyped(fetch, threshold=3):  # type: ignore[no-untyped-def]
     return fetch, threshold
 
@@ -36,6 +37,7 @@ def optional_upstream(fetch: Document | None = None) -> bool:
     return fetch is not None
 
 
+@step
 def noop() -> None:
     return None
 

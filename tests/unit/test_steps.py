@@ -10,7 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator.errors import HandoffError, NonRetryableError, PayloadTooLargeError, SpecError
+from orchestrator.errors import (
+    HandoffError,
+    NonRetryableError,
+    PayloadTooLargeError,
+    SpecError,
+    TaskRefusedError,
+)
 from orchestrator.steps import StepContext, StepFunction, encode_output, import_task
 from tests.unit import stepfns
 from tests.unit.dags import PROPERTY
@@ -138,7 +144,8 @@ def test_list_handoff_validates_each_element() -> None:
 
 def test_import_task() -> None:
     assert import_task("tests.unit.stepfns:fetch") is stepfns.fetch
-    assert import_task("tests.unit.stepfns:Document.model_validate") is not None
+    with pytest.raises(TaskRefusedError, match="is not a step"):
+        import_task("tests.unit.stepfns:Document.model_validate")
     with pytest.raises(SpecError, match=re.escape("cannot import 'nonexistent.module:fn'")):
         import_task("nonexistent.module:fn", where="step 'a', field 'task'")
     with pytest.raises(SpecError, match="not callable"):
