@@ -11,8 +11,22 @@ from orchestrator.cli._app import app, console, print_json
 SPARKS = "▁▂▃▄▅▆▇█"
 
 
+WIDTH = 8
+
+
+def squeeze(values: list[float | None], width: int = WIDTH) -> list[float | None]:
+    """At most ``width`` points: neighbouring buckets averaged (those with data)."""
+    size = max(1, -(-len(values) // width))
+    out: list[float | None] = []
+    for k in range(0, len(values), size):
+        known = [v for v in values[k : k + size] if v is not None]
+        out.append(sum(known) / len(known) if known else None)
+    return out
+
+
 def sparkline(values: list[float | None]) -> str:
-    """One character per bucket; a bucket with no data is a space."""
+    """One character per bucket (squeezed to a dozen); a bucket with no data is a space."""
+    values = squeeze(values)
     known = [v for v in values if v is not None]
     if not known:
         return " " * len(values)
@@ -82,14 +96,14 @@ def metrics(
             f"{_pct(c.success_rate)}{_change(c.success_rate, p.success_rate)}\n"
             f"{sparkline([t.success_rate for t in trend])}",
             f"{_ratio(c.retry_burden)}{_change(c.retry_burden, p.retry_burden, percent=False)}"
-            f" · {c.failed_seconds:.1f}s failed\n{sparkline([t.retry_burden for t in trend])}",
+            f"\n{c.failed_seconds:.1f}s in failures\n{sparkline([t.retry_burden for t in trend])}",
             f"{_seconds(p95)}{_change(p95, p95_before, percent=False)}\n"
             f"{sparkline([t.queue_delay_p95 for t in trend])}",
             f"{_pct(c.handoff_accuracy)}{_change(c.handoff_accuracy, p.handoff_accuracy)}\n"
             f"{sparkline([t.handoff_accuracy for t in trend])}",
-            f"{_pct(c.compensation_rate)} · {c.compensations_failed} failed\n"
+            f"{_pct(c.compensation_rate)}\n{c.compensations_failed} failed\n"
             f"{sparkline([t.compensation_rate for t in trend])}",
-            f"{_pct(c.coverage)} ({c.edges_taken}/{c.edges})\n"
+            f"{_pct(c.coverage)}\n{c.edges_taken} of {c.edges} edges\n"
             f"{sparkline([t.coverage for t in trend])}",
         )
     console.print(table)

@@ -12,7 +12,8 @@ Definitions, exactly (the README repeats them):
   the attempt failed validating that edge (``HandoffError``);
 - **compensation rate** = runs during which a compensation ran ÷ runs that ended, and the
   number of compensations that failed for good;
-- **branch coverage** = plan edges some run ending in the window took ÷ the plan's edges.
+- **branch coverage** = plan edges some run ending in the window took ÷ the plan's edges
+  (none when no run ended, or the plan has no edges).
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ def figures(counts: Mapping[str, float], shape: Shape) -> Figures:
         compensations_failed=int(t.undo_failed),
         edges=len(shape.edges),
         edges_taken=taken,
-        coverage=_ratio(taken, len(shape.edges)) if shape.edges else None,
+        coverage=_ratio(taken, len(shape.edges)) if shape.edges and runs else None,
     )
 
 

@@ -75,7 +75,7 @@ def test_figures_follow_their_definitions() -> None:
 def test_no_counts_no_figures() -> None:
     f = figures({}, SHAPE)
     assert (f.runs, f.success_rate, f.retry_burden, f.handoff_accuracy) == (0, None, None, None)
-    assert (f.coverage, f.queue_delay, f.handoffs) == (0.0, [], [])
+    assert (f.coverage, f.queue_delay, f.handoffs) == (None, [], [])
 
 
 def test_windows_and_buckets() -> None:
