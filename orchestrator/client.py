@@ -6,12 +6,10 @@ import json
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pydantic_core
 import redis
 
-from orchestrator.compiler import Plan, compile_plan
 from orchestrator.connection import connect, resolve_url
 from orchestrator.errors import (
     HandoffError,
@@ -23,15 +21,20 @@ from orchestrator.errors import (
     RunTimeoutError,
     SpecError,
 )
-from orchestrator.graph import validate
 from orchestrator.keys import Keys
-from orchestrator.loader import load_workflow
 from orchestrator.settings import Settings
-from orchestrator.spec import Workflow
 from orchestrator.states import RunState
 from orchestrator.status import status_document
-from orchestrator.steps import StepFunction, import_task
-from orchestrator.store import RunStore
+
+if TYPE_CHECKING:
+    from orchestrator.compiler import Plan
+    from orchestrator.spec import Workflow
+
+# The spec models, the compiler and step imports are loaded by the methods that
+# need them: `orch status` and `orch runs` only read Redis (see docs/BENCHMARKS.md).
+
+#: Seconds before a client reads a version's step contracts again while some are missing.
+CONTRACT_RECHECK = 10.0
 
 #: Seconds `Run.wait` rides out an unreachable Redis before it reports it.
 WAIT_PATIENCE = 15.0
@@ -55,6 +58,8 @@ class Client:
         self.settings = settings or Settings()
         self.url = redis_url or resolve_url(self.settings)
         self.redis = connect(self.url, self.settings)
+        from orchestrator.store import RunStore  # noqa: PLC0415 - loads the compiler
+
         self.store = RunStore(
             self.redis,
             Keys(self.settings.key_prefix),
@@ -62,6 +67,7 @@ class Client:
             max_payload=self.settings.max_payload_bytes,
         )
         self._plans: dict[str, Plan] = {}
+        self._known_contracts: dict[str, tuple[bool, float, dict[str, Any]]] = {}
 
     def close(self) -> None:
         self.redis.close()
@@ -74,6 +80,10 @@ class Client:
 
     def resolve(self, workflow: Workflow | str | Path) -> Workflow:
         """A ``Workflow``, a path to a YAML file, or the name of one submitted before."""
+        from orchestrator.graph import validate  # noqa: PLC0415
+        from orchestrator.loader import load_workflow  # noqa: PLC0415
+        from orchestrator.spec import Workflow  # noqa: PLC0415
+
         if isinstance(workflow, Workflow):
             return validate(workflow, visibility_timeout=self.settings.visibility_timeout)
         text = str(workflow)
@@ -87,6 +97,8 @@ class Client:
         cached = self._plans.get(wf.ref)
         if cached is not None and cached.content_hash == wf.content_hash:
             return cached
+        from orchestrator.compiler import compile_plan  # noqa: PLC0415
+
         plan = compile_plan(wf, default_queue=self.settings.default_queue)
         with _reachable(self.url):
             self.store.register(wf, plan)
@@ -104,11 +116,45 @@ class Client:
         """Start a run; the same ``key`` always gives the same run."""
         del priority  # accepted for interface stability; queue priority is not yet applied
         wf = self.resolve(workflow)
+        value = input or {}
+        payload = _encode_input(value, self.settings.max_payload_bytes)
+        self._check_input(wf, value)
         plan = self.register(wf)
-        payload = _encode_input(input or {}, self.settings.max_payload_bytes)
         with _reachable(self.url):
             run_id, _ = self.store.submit(plan, payload, key=key)
         return Run(self, run_id)
+
+    def _check_input(self, wf: Workflow, value: Mapping[str, Any]) -> None:
+        """Refuse a run input that does not fit the workflow's contract (SpecError, exit 2).
+
+        A declared ``input:`` is the contract; without one, the steps' stored
+        parameter contracts are (see ``orchestrator.contracts``).
+        """
+        if wf.input is not None:
+            from orchestrator.inputs import check_input  # noqa: PLC0415
+
+            check_input(wf.input, dict(value), workflow=wf.ref)
+            return
+        from orchestrator import contracts  # noqa: PLC0415
+
+        contracts.check_input(wf, value, self._contracts(wf))
+
+    def _contracts(self, wf: Workflow) -> dict[str, Any]:
+        """The stored step contracts of a version.
+
+        Kept once every task step has one (contracts never change for a content
+        hash); an incomplete set is read again after ``CONTRACT_RECHECK`` seconds.
+        """
+        key = f"{wf.ref}@{wf.content_hash}"
+        complete, read_at, found = self._known_contracts.get(key, (False, -1e9, {}))
+        if not complete and time.monotonic() - read_at > CONTRACT_RECHECK:
+            from orchestrator.contracts import ContractStore  # noqa: PLC0415
+
+            with _reachable(self.url):
+                found = ContractStore(self.redis, self.store.keys).load(wf)
+            complete = all(n in found for n, s in wf.steps.items() if s.task is not None)
+            self._known_contracts[key] = (complete, time.monotonic(), found)
+        return found
 
     def run(self, run_id: str) -> Run:
         self.store.run_fields(run_id)  # raises NotFoundError for an unknown id
@@ -127,6 +173,9 @@ class Client:
         With ``stuck_after`` (seconds), only runs that look stuck are listed,
         each with a ``stuck`` reason (see ``Run.stuck``).
         """
+        if state is not None and state not in {s.value for s in RunState}:
+            allowed = ", ".join(s.value for s in RunState)
+            raise OrchestratorError(f"unknown run state {state!r}; one of {allowed}")
         out: list[dict[str, Any]] = []
         for run_id in self.store.recent_runs(max(limit * 5, 100)):
             try:
@@ -158,7 +207,7 @@ class Client:
             raise NotFoundError(f"run {run_id}: no step of {wf.ref} waits for signal {name!r}")
         payload = _encode_value(data, self.settings.max_payload_bytes, where=f"signal {name!r}")
         for step in waiting:
-            _check_signal_contract(wf, step, data)
+            self._check_signal(wf, step, data)
         with _reachable(self.url):
             reply = self.store.signal(run_id, name, payload)
         if reply[0] == "ok":
@@ -167,6 +216,14 @@ class Client:
             now = ", ".join(f"{s} is {st}" for s, st in zip(reply[1::2], reply[2::2], strict=True))
             raise OrchestratorError(f"run {run_id}: no step waits for signal {name!r} now ({now})")
         raise OrchestratorError(f"run {run_id} is {reply[1] if len(reply) > 1 else 'gone'}")
+
+    def _check_signal(self, wf: Workflow, step: str, data: Any) -> None:
+        """Check signal data by the steps it feeds: their code if importable, else contracts."""
+        unimported = _check_signal_contract(wf, step, data)
+        if unimported:
+            from orchestrator import contracts  # noqa: PLC0415
+
+            contracts.check_signal(wf, step, data, unimported, self._contracts(wf))
 
     def cancel(self, run_id: str, reason: str = "") -> str:
         """Cancel a run (idempotent); returns its state after the request."""
@@ -222,6 +279,14 @@ class Client:
             "never_taken": never,
         }
 
+    def consumed_queues(self) -> set[str]:
+        """Queues some live worker consumes, from the beats workers write every second."""
+        keys = self.store.keys
+        with _reachable(self.url):
+            beats = list(self.redis.scan_iter(match=keys.worker("*"), count=500))
+            values = self.redis.mget(beats) if beats else []
+        return {q for v in values if v for q in _text(v).split(",") if q}
+
     def stats(self, workflow: str, version: int) -> dict[str, int]:
         return self.store.stats(f"{workflow}:{version}")
 
@@ -269,8 +334,27 @@ class Run:
         if leases or delayed or idle < after:
             return None
         queued = [name for name, s in doc["steps"].items() if s["state"] == "QUEUED"]
-        waiting_on = f"; queued steps {', '.join(queued)} were not picked up" if queued else ""
-        return f"no progress for {idle:.0f}s{waiting_on} (is a worker consuming their queue?)"
+        if not queued:
+            return f"no progress for {idle:.0f}s"
+        waiting_on = (
+            f"no progress for {idle:.0f}s; queued steps {', '.join(queued)} were not picked up"
+        )
+        idle_queues = self._unconsumed_queues(doc, queued)
+        if idle_queues:
+            names = ", ".join(idle_queues)
+            return (
+                f"{waiting_on}: no live worker consumes queue {names} "
+                f"(start one with `orch worker -Q {','.join(idle_queues)}`)"
+            )
+        return f"{waiting_on} (their queue has a live worker: were the messages lost?)"
+
+    def _unconsumed_queues(self, doc: dict[str, Any], steps: list[str]) -> list[str]:
+        """The queues of ``steps`` that no live worker consumes (workers beat their queues)."""
+        client = self.client
+        wf = client.store.workflow(doc["workflow"], int(doc["version"]))
+        default = client.settings.default_queue
+        wanted = sorted({wf.steps[s].queue or default for s in steps if s in wf.steps})
+        return [q for q in wanted if q not in client.consumed_queues()]
 
     def events(self) -> list[dict[str, Any]]:
         return self.client.store.events(self.id)
@@ -344,6 +428,10 @@ class _reachable:
             ) from None
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _encode_input(value: Mapping[str, Any], limit: int) -> str:
     if not isinstance(value, Mapping):
         raise SpecError("run input must be a JSON object", where="input")
@@ -351,6 +439,8 @@ def _encode_input(value: Mapping[str, Any], limit: int) -> str:
 
 
 def _encode_value(value: Any, limit: int, *, where: str) -> str:
+    import pydantic_core  # noqa: PLC0415
+
     try:
         data = pydantic_core.to_json(value)
     except pydantic_core.PydanticSerializationError as exc:
@@ -362,16 +452,24 @@ def _encode_value(value: Any, limit: int, *, where: str) -> str:
     return data.decode()
 
 
-def _check_signal_contract(wf: Workflow, step: str, data: Any) -> None:
-    """Refuse signal data a downstream step's annotation would refuse, when importable."""
+def _check_signal_contract(wf: Workflow, step: str, data: Any) -> list[str]:
+    """Refuse signal data a downstream step's annotation would refuse, where importable.
+
+    Returns the downstream steps whose code could not be imported here.
+    """
+    from orchestrator.steps import StepFunction, import_task  # noqa: PLC0415
+
+    unimported = []
     for name, spec in wf.steps.items():
         if step not in spec.upstreams or spec.task is None:
             continue
         try:
             fn = StepFunction.wrap(import_task(spec.task))
         except SpecError:
-            continue  # the client does not ship this step's code; the worker will check
+            unimported.append(name)  # checked against its stored contract, if any
+            continue
         try:
             fn.bind(name, {step: data}, {}, None, only=step)
         except HandoffError as exc:
             raise SpecError(f"signal data does not fit: {exc}", where=f"step {step!r}") from None
+    return unimported
