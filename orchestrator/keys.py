@@ -28,6 +28,8 @@ Layout (``P`` is ``ORCH_KEY_PREFIX``, default ``orch:``)::
                                       queue, scored by when their last beat runs out
     P run:{id}:ready:{queue}    LIST  "{step}" or "{step}|{element}" attempts made ready for
                                       the run's runners on that queue (see claiming.lua)
+    P contract:{name}:{version} HASH  step -> its parameters' JSON Schemas; "__hash__" -> the
+                                      content hash they were taken from (see contracts.py)
 
 Celery's own queue lists (named by the queue) are kombu's and are written by
 the dispatch scripts in kombu's Redis wire format (see ``messages``).
@@ -93,6 +95,9 @@ class Keys:
 
     def ready(self, run_id: str, queue: str) -> str:
         return f"{self.prefix}run:{run_id}:ready:{queue}"
+
+    def contract(self, ref: str) -> str:
+        return f"{self.prefix}contract:{ref}"
 
     def done_channel(self, run_id: str) -> str:
         return f"{self.prefix}done:{run_id}"
