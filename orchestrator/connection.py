@@ -11,13 +11,35 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from orchestrator.embedded import find_running
-from orchestrator.errors import RedisUnavailableError
+from orchestrator.errors import OrchestratorError, RedisUnavailableError
 from orchestrator.settings import Settings
+
+SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def check_url(url: str, *, source: str = "the Redis URL") -> str:
+    """Refuse, in one line (exit 2), a URL that redis-py cannot connect with."""
+    from redis.connection import parse_url  # noqa: PLC0415
+
+    problem = None
+    if not url.startswith(SCHEMES):
+        problem = f"it must start with {', '.join(SCHEMES)}"
+    else:
+        try:
+            parse_url(url)  # type: ignore[no-untyped-call]
+        except ValueError as exc:
+            problem = str(exc)
+    if problem is not None:
+        raise OrchestratorError(
+            f"{source}={redact(url)!r} is not a Redis URL: {problem} "
+            "(for example redis://localhost:6379/0)"
+        )
+    return url
 
 
 def resolve_url(settings: Settings) -> str:
     if settings.redis_url:
-        return settings.redis_url
+        return check_url(settings.redis_url, source="ORCH_REDIS_URL")
     url = find_running(settings.data_dir)
     if url is None:
         raise RedisUnavailableError(
@@ -29,6 +51,7 @@ def resolve_url(settings: Settings) -> str:
 
 def connect(url: str, settings: Settings) -> redis.Redis:
     """A client that fails fast when Redis is down, and check that it answers."""
+    check_url(url)
     client = redis.Redis.from_url(
         url,
         socket_connect_timeout=settings.connect_timeout,

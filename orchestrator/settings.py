@@ -8,6 +8,7 @@ different Redis by changing the environment before construction.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -51,3 +52,8 @@ class Settings(BaseSettings):
         default=3.0, gt=0, description="Seconds to wait for Redis before reporting it unreachable."
     )
     worker_concurrency: int = Field(default=2, gt=0, description="Processes per `orch dev` pool.")
+    import_check: Literal["strict", "warn", "off"] = Field(
+        default="strict",
+        description="`orch worker` start-up import check: strict refuses to start (exit 2), "
+        "warn logs each workflow version it cannot import and starts, off skips the check.",
+    )

@@ -2,18 +2,27 @@
 
 ``main`` owns the exit-code contract: 0 ok, 1 the run failed, 2 bad usage or
 invalid spec, 3 Redis unreachable. Every error is printed as one line; a
-traceback is shown only with ``ORCH_DEBUG=1``.
+traceback is shown only with ``ORCH_DEBUG=1``. Warnings the library raises
+(data it could not check, say) are printed as one line too.
+
+The working directory goes on ``sys.path`` first, as ``celery -A`` does, so
+that ``orch worker`` and ``orch validate --import`` find the user's own step
+modules (see ``orchestrator.userpath``).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import warnings
+from typing import Any
 
 import typer
 
 from orchestrator.cli._app import app
+from orchestrator.cli._stop import Stopped
 from orchestrator.errors import EXIT_RUN_FAILED, EXIT_USAGE, OrchestratorError
+from orchestrator.userpath import add_cwd_to_sys_path
 
 __all__ = ["app", "main"]
 
@@ -23,9 +32,16 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-def main(argv: list[str] | None = None) -> None:
-    from orchestrator.cli import _dev, _run, _spec  # noqa: F401, PLC0415 - registers commands
+def _show_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+    first = str(message).splitlines()[0] if str(message) else category.__name__
+    print(f"orch: warning: {first}", file=sys.stderr)
 
+
+def main(argv: list[str] | None = None) -> None:
+    from orchestrator.cli import _dev, _flower, _run, _spec  # noqa: F401, PLC0415 - commands
+
+    add_cwd_to_sys_path()
+    warnings.showwarning = _show_warning
     try:
         code = app(args=argv, standalone_mode=False)
         if isinstance(code, int) and code:
@@ -34,6 +50,8 @@ def main(argv: list[str] | None = None) -> None:
         _fail(str(exc).splitlines()[0], exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
+    except Stopped as exc:
+        _fail(f"stopped by {exc}", 128 + exc.signum)
     except (typer.Abort, KeyboardInterrupt):
         _fail("interrupted", 130)
     except Exception as exc:
