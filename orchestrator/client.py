@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator, Mapping
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import redis
 
@@ -29,6 +30,7 @@ from orchestrator.status import status_document
 if TYPE_CHECKING:
     from orchestrator.compiler import Plan
     from orchestrator.spec import Workflow
+    from orchestrator.store import RunStore
 
 # The spec models, the compiler and step imports are loaded by the methods that
 # need them: `orch status` and `orch runs` only read Redis (see docs/BENCHMARKS.md).
@@ -58,16 +60,32 @@ class Client:
         self.settings = settings or Settings()
         self.url = redis_url or resolve_url(self.settings)
         self.redis = connect(self.url, self.settings)
-        from orchestrator.store import RunStore  # noqa: PLC0415 - loads the compiler
+        self.keys = Keys(self.settings.key_prefix)
+        self._plans: dict[str, Plan] = {}
+        self._known_contracts: dict[str, tuple[bool, float, dict[str, Any]]] = {}
 
-        self.store = RunStore(
+    @cached_property
+    def store(self) -> RunStore:
+        """The run store, made on first use: it loads the compiler and the spec models,
+        which ``orch status`` and ``orch runs`` do without (they read the run hash)."""
+        from orchestrator.store import RunStore  # noqa: PLC0415
+
+        return RunStore(
             self.redis,
-            Keys(self.settings.key_prefix),
+            self.keys,
             run_ttl=self.settings.run_ttl,
             max_payload=self.settings.max_payload_bytes,
         )
-        self._plans: dict[str, Plan] = {}
-        self._known_contracts: dict[str, tuple[bool, float, dict[str, Any]]] = {}
+
+    def _run_fields(self, run_id: str) -> dict[str, str]:
+        """A run's hash as stored (what ``RunStore.run_fields`` reads), without the store."""
+        with _reachable(self.url):
+            raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.run(run_id)))
+        if not raw:
+            raise NotFoundError(
+                f"run {run_id!r} not found (unknown, or expired after ORCH_RUN_TTL)"
+            )
+        return {k.decode(): v.decode() for k, v in raw.items()}
 
     def close(self) -> None:
         self.redis.close()
@@ -151,13 +169,13 @@ class Client:
             from orchestrator.contracts import ContractStore  # noqa: PLC0415
 
             with _reachable(self.url):
-                found = ContractStore(self.redis, self.store.keys).load(wf)
+                found = ContractStore(self.redis, self.keys).load(wf)
             complete = all(n in found for n, s in wf.steps.items() if s.task is not None)
             self._known_contracts[key] = (complete, time.monotonic(), found)
         return found
 
     def run(self, run_id: str) -> Run:
-        self.store.run_fields(run_id)  # raises NotFoundError for an unknown id
+        self._run_fields(run_id)  # raises NotFoundError for an unknown id
         return Run(self, run_id)
 
     def runs(
@@ -177,7 +195,11 @@ class Client:
             allowed = ", ".join(s.value for s in RunState)
             raise OrchestratorError(f"unknown run state {state!r}; one of {allowed}")
         out: list[dict[str, Any]] = []
-        for run_id in self.store.recent_runs(max(limit * 5, 100)):
+        with _reachable(self.url):
+            recent = cast(
+                list[bytes], self.redis.zrevrange(self.keys.runs, 0, max(limit * 5, 100) - 1)
+            )
+        for run_id in (i.decode() for i in recent):
             try:
                 doc = Run(self, run_id).status()
             except NotFoundError:
@@ -281,7 +303,7 @@ class Client:
 
     def consumed_queues(self) -> set[str]:
         """Queues some live worker consumes, from the beats workers write every second."""
-        keys = self.store.keys
+        keys = self.keys
         with _reachable(self.url):
             beats = list(self.redis.scan_iter(match=keys.worker("*"), count=500))
             values = self.redis.mget(beats) if beats else []
@@ -304,8 +326,8 @@ class Run:
     def status(self) -> dict[str, Any]:
         """The status document (see ``orch status --json``)."""
         with _reachable(self.client.url):
-            fields = self.client.store.run_fields(self.id)
-            meta = self.client.redis.hget(self.client.store.keys.plan(fields["wf"]), "__meta__")
+            fields = self.client._run_fields(self.id)
+            meta = self.client.redis.hget(self.client.keys.plan(fields["wf"]), "__meta__")
         order = json.loads(meta)["order"] if meta else []
         return status_document(self.id, fields, order)
 
@@ -397,7 +419,7 @@ def _done_notifications(client: Client, run_id: str, deadline: float | None) -> 
     pubsub = client.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
     try:
         with _reachable(client.url):
-            pubsub.subscribe(client.store.keys.done_channel(run_id))
+            pubsub.subscribe(client.keys.done_channel(run_id))
         yield None
         while deadline is None or time.monotonic() < deadline:
             left = 1.0 if deadline is None else min(1.0, max(0.0, deadline - time.monotonic()))

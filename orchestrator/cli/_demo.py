@@ -17,7 +17,7 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from orchestrator.cli._app import console
+from orchestrator.cli._app import console, real_console
 from orchestrator.cli._run import RUN_ID_WIDTH, _styled, seconds_between
 from orchestrator.client import TERMINAL, Client, Run
 from orchestrator.loader import load_workflow
@@ -64,7 +64,7 @@ def _follow(client: Client, handles: list[Run]) -> tuple[list[dict[str, Any]], i
     columns = (TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     done: dict[str, dict[str, Any]] = {}
     approved = 0
-    with Progress(*columns, console=console, transient=False) as progress:
+    with Progress(*columns, console=real_console(console), transient=False) as progress:
         bar = progress.add_task("runs", total=len(handles))
         while len(done) < len(handles):
             for run in handles:

@@ -12,9 +12,8 @@ import time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 
-from orchestrator.cli._app import app, console, err_console
+from orchestrator.cli._app import app, console, err_console, escape
 from orchestrator.cli._stop import stop_signals
 from orchestrator.errors import EXIT_RUN_FAILED
 

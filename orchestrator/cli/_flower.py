@@ -24,9 +24,8 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from orchestrator.cli._app import app, err_console
+from orchestrator.cli._app import app, err_console, escape
 from orchestrator.cli._stop import stop_signals
 from orchestrator.errors import EXIT_RUN_FAILED, OrchestratorError
 

@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from orchestrator.cli._app import app, console, parse_input, parse_json_value, print_json
+from orchestrator.cli._app import (
+    app,
+    console,
+    parse_input,
+    parse_json_value,
+    print_json,
+    real_console,
+)
 from orchestrator.errors import EXIT_RUN_FAILED
 from orchestrator.states import RUN_TERMINAL, RunState
 
@@ -139,7 +146,9 @@ def status(
         if watch and not as_json:
             from rich.live import Live  # noqa: PLC0415
 
-            with Live(status_table(doc), console=console, refresh_per_second=4) as live:
+            with Live(
+                status_table(doc), console=real_console(console), refresh_per_second=4
+            ) as live:
                 while doc["state"] not in RUN_TERMINAL:
                     time.sleep(0.25)
                     doc = run.status()

@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 
-from orchestrator.cli._app import app, console, print_json
+from orchestrator.cli._app import app, console, escape, print_json
 
 if TYPE_CHECKING:
     from orchestrator.compiler import Plan, Segment
