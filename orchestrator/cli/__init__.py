@@ -13,6 +13,7 @@ modules (see ``orchestrator.userpath``).
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import warnings
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 import typer
 
 from orchestrator.cli._app import app
-from orchestrator.cli._stop import Stopped
+from orchestrator.cli._stop import Stopped, received
 from orchestrator.errors import EXIT_RUN_FAILED, EXIT_USAGE, OrchestratorError
 from orchestrator.userpath import add_cwd_to_sys_path
 
@@ -44,6 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     warnings.showwarning = _show_warning
     try:
         code = app(args=argv, standalone_mode=False)
+        if code == TYPER_INTERRUPTED:
+            _interrupted()
         if isinstance(code, int) and code:
             sys.exit(code)
     except OrchestratorError as exc:
@@ -56,6 +59,18 @@ def main(argv: list[str] | None = None) -> None:
         _fail("interrupted", 130)
     except Exception as exc:
         _fail(*_describe(exc))
+
+
+#: What Typer returns for a KeyboardInterrupt (or ``Stopped``) that left a command.
+TYPER_INTERRUPTED = 130
+
+
+def _interrupted() -> None:
+    """One line for a command cut short by Ctrl-C or a signal, and 128 + its number."""
+    sig = received()
+    if sig is None or sig == signal.SIGINT:
+        _fail("interrupted", TYPER_INTERRUPTED)
+    _fail(f"stopped by {signal.Signals(sig).name}", 128 + sig)
 
 
 def _describe(exc: Exception) -> tuple[str, int]:

@@ -21,6 +21,7 @@ from types import FrameType
 from typing import Any
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_received: list[int] = []
 
 
 class Stopped(KeyboardInterrupt):
@@ -34,7 +35,13 @@ class Stopped(KeyboardInterrupt):
 def _stop(signum: int, frame: FrameType | None) -> None:
     for sig in SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
+    _received.append(signum)
     raise Stopped(signum)
+
+
+def received() -> int | None:
+    """The signal that stopped the command, if one did (Typer reports any as exit 130)."""
+    return _received[-1] if _received else None
 
 
 @contextmanager
