@@ -16,11 +16,11 @@ import os
 import signal
 import sys
 import warnings
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 
-from orchestrator.cli._app import app
+from orchestrator.cli._app import app, say
 from orchestrator.cli._stop import Stopped, received
 from orchestrator.errors import EXIT_RUN_FAILED, EXIT_USAGE, OrchestratorError
 from orchestrator.userpath import add_cwd_to_sys_path
@@ -28,14 +28,14 @@ from orchestrator.userpath import add_cwd_to_sys_path
 __all__ = ["app", "main"]
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int) -> NoReturn:
     print(f"orch: error: {message}", file=sys.stderr)
     sys.exit(code)
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
     first = str(message).splitlines()[0] if str(message) else category.__name__
-    print(f"orch: warning: {first}", file=sys.stderr)
+    say("warning", first)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -61,11 +61,21 @@ def main(argv: list[str] | None = None) -> None:
         _fail(*_describe(exc))
 
 
+def _settings_error(exc: Exception) -> str | None:
+    """A bad ``ORCH_*`` variable (pydantic refused it when ``Settings()`` was built)."""
+    errors = getattr(exc, "errors", None)
+    if getattr(exc, "title", None) != "Settings" or not callable(errors):
+        return None
+    first = errors()[0]
+    field = "_".join(str(part) for part in first.get("loc", ())).upper()
+    return f"ORCH_{field}={first.get('input')!r}: {first.get('msg')}"
+
+
 #: What Typer returns for a KeyboardInterrupt (or ``Stopped``) that left a command.
 TYPER_INTERRUPTED = 130
 
 
-def _interrupted() -> None:
+def _interrupted() -> NoReturn:
     """One line for a command cut short by Ctrl-C or a signal, and 128 + its number."""
     sig = received()
     if sig is None or sig == signal.SIGINT:
@@ -75,6 +85,9 @@ def _interrupted() -> None:
 
 def _describe(exc: Exception) -> tuple[str, int]:
     """One line for an exception that escaped a command, and its exit code."""
+    settings_problem = _settings_error(exc)
+    if settings_problem is not None:
+        return settings_problem, EXIT_USAGE
     format_message = getattr(exc, "format_message", None)
     if callable(format_message):  # a usage error from (Typer's vendored) click
         ctx = getattr(exc, "ctx", None)

@@ -62,6 +62,11 @@ console = cast("Console", _LazyConsole())
 err_console = cast("Console", _LazyConsole(stderr=True))
 
 
+def say(kind: str, message: str) -> None:
+    """``orch: error: ...`` or ``orch: warning: ...`` as one line on stderr, never wrapped."""
+    print(f"orch: {kind}: {message}", file=sys.stderr, flush=True)
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
 

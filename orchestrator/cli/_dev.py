@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from orchestrator.cli._app import app, console, err_console, escape
+from orchestrator.cli._app import app, console, escape, say
 from orchestrator.cli._stop import stop_signals
 from orchestrator.errors import EXIT_RUN_FAILED
 
@@ -83,7 +83,7 @@ def _supervise(env: DevEnvironment, flower_proc: subprocess.Popen[bytes] | None)
 
     while True:
         if not all(w.process.poll() is None for w in env.pool.workers):
-            err_console.print("orch: error: a worker process exited; see its log")
+            say("error", "a worker process exited; see its log")
             raise typer.Exit(EXIT_RUN_FAILED)
         if flower_proc is not None and flower_proc.poll() is not None:
             raise flower_failed(flower_proc.returncode)
@@ -151,12 +151,10 @@ def _check_imports(url: str, settings: Settings, queues: set[str]) -> None:
     finally:
         client.close()
     for ref, problem in report.failed.items():
-        err_console.print(
-            escape(
-                f"orch: warning: workflow {ref} cannot run on this worker ({problem}); "
-                "starting anyway (ORCH_IMPORT_CHECK=warn): its steps fail if they reach it"
-            ),
-            highlight=False,
+        say(
+            "warning",
+            f"workflow {ref} cannot run on this worker ({problem}); starting anyway "
+            "(ORCH_IMPORT_CHECK=warn): its steps fail if they reach it",
         )
 
 

@@ -25,7 +25,7 @@ from typing import Annotated
 
 import typer
 
-from orchestrator.cli._app import app, err_console, escape
+from orchestrator.cli._app import app, say
 from orchestrator.cli._stop import stop_signals
 from orchestrator.errors import EXIT_RUN_FAILED, OrchestratorError
 
@@ -80,10 +80,7 @@ def stop_flower(proc: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> 
 
 def flower_failed(code: int) -> typer.Exit:
     """Report a Flower that exited by itself, and the exit to raise for it."""
-    err_console.print(
-        escape(f"orch: error: Flower exited with code {code}; its output is above"),
-        highlight=False,
-    )
+    say("error", f"Flower exited with code {code}; its output is above")
     return typer.Exit(EXIT_RUN_FAILED)
 
 
