@@ -9,18 +9,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-import redis
-
+from orchestrator.checks import DataChecks, encode_input, encode_value, reachable
 from orchestrator.connection import connect, resolve_url
 from orchestrator.errors import (
-    HandoffError,
     NotFoundError,
     OrchestratorError,
-    PayloadTooLargeError,
     RedisUnavailableError,
     RunFailedError,
     RunTimeoutError,
-    SpecError,
 )
 from orchestrator.keys import Keys
 from orchestrator.settings import Settings
@@ -34,9 +30,6 @@ if TYPE_CHECKING:
 
 # The spec models, the compiler and step imports are loaded by the methods that
 # need them: `orch status` and `orch runs` only read Redis (see docs/BENCHMARKS.md).
-
-#: Seconds before a client reads a version's step contracts again while some are missing.
-CONTRACT_RECHECK = 10.0
 
 #: Seconds `Run.wait` rides out an unreachable Redis before it reports it.
 WAIT_PATIENCE = 15.0
@@ -62,7 +55,7 @@ class Client:
         self.redis = connect(self.url, self.settings)
         self.keys = Keys(self.settings.key_prefix)
         self._plans: dict[str, Plan] = {}
-        self._known_contracts: dict[str, tuple[bool, float, dict[str, Any]]] = {}
+        self.checks = DataChecks(self.redis, self.keys, self.url)
 
     @cached_property
     def store(self) -> RunStore:
@@ -79,7 +72,7 @@ class Client:
 
     def _run_fields(self, run_id: str) -> dict[str, str]:
         """A run's hash as stored (what ``RunStore.run_fields`` reads), without the store."""
-        with _reachable(self.url):
+        with reachable(self.url):
             raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.run(run_id)))
         if not raw:
             raise NotFoundError(
@@ -118,7 +111,7 @@ class Client:
         from orchestrator.compiler import compile_plan  # noqa: PLC0415
 
         plan = compile_plan(wf, default_queue=self.settings.default_queue)
-        with _reachable(self.url):
+        with reachable(self.url):
             self.store.register(wf, plan)
         self._plans[wf.ref] = plan
         return plan
@@ -135,44 +128,12 @@ class Client:
         del priority  # accepted for interface stability; queue priority is not yet applied
         wf = self.resolve(workflow)
         value = input or {}
-        payload = _encode_input(value, self.settings.max_payload_bytes)
-        self._check_input(wf, value)
+        payload = encode_input(value, self.settings.max_payload_bytes)
+        self.checks.run_input(wf, value)
         plan = self.register(wf)
-        with _reachable(self.url):
+        with reachable(self.url):
             run_id, _ = self.store.submit(plan, payload, key=key)
         return Run(self, run_id)
-
-    def _check_input(self, wf: Workflow, value: Mapping[str, Any]) -> None:
-        """Refuse a run input that does not fit the workflow's contract (SpecError, exit 2).
-
-        A declared ``input:`` is the contract; without one, the steps' stored
-        parameter contracts are (see ``orchestrator.contracts``).
-        """
-        if wf.input is not None:
-            from orchestrator.inputs import check_input  # noqa: PLC0415
-
-            check_input(wf.input, dict(value), workflow=wf.ref)
-            return
-        from orchestrator import contracts  # noqa: PLC0415
-
-        contracts.check_input(wf, value, self._contracts(wf))
-
-    def _contracts(self, wf: Workflow) -> dict[str, Any]:
-        """The stored step contracts of a version.
-
-        Kept once every task step has one (contracts never change for a content
-        hash); an incomplete set is read again after ``CONTRACT_RECHECK`` seconds.
-        """
-        key = f"{wf.ref}@{wf.content_hash}"
-        complete, read_at, found = self._known_contracts.get(key, (False, -1e9, {}))
-        if not complete and time.monotonic() - read_at > CONTRACT_RECHECK:
-            from orchestrator.contracts import ContractStore  # noqa: PLC0415
-
-            with _reachable(self.url):
-                found = ContractStore(self.redis, self.keys).load(wf)
-            complete = all(n in found for n, s in wf.steps.items() if s.task is not None)
-            self._known_contracts[key] = (complete, time.monotonic(), found)
-        return found
 
     def run(self, run_id: str) -> Run:
         self._run_fields(run_id)  # raises NotFoundError for an unknown id
@@ -195,7 +156,7 @@ class Client:
             allowed = ", ".join(s.value for s in RunState)
             raise OrchestratorError(f"unknown run state {state!r}; one of {allowed}")
         out: list[dict[str, Any]] = []
-        with _reachable(self.url):
+        with reachable(self.url):
             recent = cast(
                 list[bytes], self.redis.zrevrange(self.keys.runs, 0, max(limit * 5, 100) - 1)
             )
@@ -227,10 +188,10 @@ class Client:
         waiting = [s for s, spec in wf.steps.items() if spec.wait_for == name]
         if not waiting:
             raise NotFoundError(f"run {run_id}: no step of {wf.ref} waits for signal {name!r}")
-        payload = _encode_value(data, self.settings.max_payload_bytes, where=f"signal {name!r}")
+        payload = encode_value(data, self.settings.max_payload_bytes, where=f"signal {name!r}")
         for step in waiting:
-            self._check_signal(wf, step, data)
-        with _reachable(self.url):
+            self.checks.signal(wf, step, data)
+        with reachable(self.url):
             reply = self.store.signal(run_id, name, payload)
         if reply[0] == "ok":
             return reply[2:]
@@ -238,14 +199,6 @@ class Client:
             now = ", ".join(f"{s} is {st}" for s, st in zip(reply[1::2], reply[2::2], strict=True))
             raise OrchestratorError(f"run {run_id}: no step waits for signal {name!r} now ({now})")
         raise OrchestratorError(f"run {run_id} is {reply[1] if len(reply) > 1 else 'gone'}")
-
-    def _check_signal(self, wf: Workflow, step: str, data: Any) -> None:
-        """Check signal data by the steps it feeds: their code if importable, else contracts."""
-        unimported = _check_signal_contract(wf, step, data)
-        if unimported:
-            from orchestrator import contracts  # noqa: PLC0415
-
-            contracts.check_signal(wf, step, data, unimported, self._contracts(wf))
 
     def cancel(self, run_id: str, reason: str = "") -> str:
         """Cancel a run (idempotent); returns its state after the request."""
@@ -304,7 +257,7 @@ class Client:
     def consumed_queues(self) -> set[str]:
         """Queues some live worker consumes, from the beats workers write every second."""
         keys = self.keys
-        with _reachable(self.url):
+        with reachable(self.url):
             beats = list(self.redis.scan_iter(match=keys.worker("*"), count=500))
             values = self.redis.mget(beats) if beats else []
         return {q for v in values if v for q in _text(v).split(",") if q}
@@ -325,7 +278,7 @@ class Run:
 
     def status(self) -> dict[str, Any]:
         """The status document (see ``orch status --json``)."""
-        with _reachable(self.client.url):
+        with reachable(self.client.url):
             fields = self.client._run_fields(self.id)
             meta = self.client.redis.hget(self.client.keys.plan(fields["wf"]), "__meta__")
         order = json.loads(meta)["order"] if meta else []
@@ -418,80 +371,17 @@ def _done_notifications(client: Client, run_id: str, deadline: float | None) -> 
     """Yield once at once, then on each end-of-run notice or every second."""
     pubsub = client.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
     try:
-        with _reachable(client.url):
+        with reachable(client.url):
             pubsub.subscribe(client.keys.done_channel(run_id))
         yield None
         while deadline is None or time.monotonic() < deadline:
             left = 1.0 if deadline is None else min(1.0, max(0.0, deadline - time.monotonic()))
-            with _reachable(client.url):
+            with reachable(client.url):
                 pubsub.get_message(timeout=left)
             yield None
     finally:
         pubsub.close()
 
 
-class _reachable:
-    """Turn a Redis connection failure into ``RedisUnavailableError`` (exit 3)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
-    ) -> None:
-        if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
-            from orchestrator.connection import redact  # noqa: PLC0415
-
-            raise RedisUnavailableError(
-                f"Redis at {redact(self.url)} is unreachable: {exc}"
-            ) from None
-
-
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def _encode_input(value: Mapping[str, Any], limit: int) -> str:
-    if not isinstance(value, Mapping):
-        raise SpecError("run input must be a JSON object", where="input")
-    return _encode_value(value, limit, where="input")
-
-
-def _encode_value(value: Any, limit: int, *, where: str) -> str:
-    import pydantic_core  # noqa: PLC0415
-
-    try:
-        data = pydantic_core.to_json(value)
-    except pydantic_core.PydanticSerializationError as exc:
-        raise SpecError(f"not JSON-serialisable: {exc}", where=where) from None
-    if len(data) > limit:
-        raise PayloadTooLargeError(
-            f"{where}: {len(data)} bytes, above ORCH_MAX_PAYLOAD_BYTES={limit}"
-        )
-    return data.decode()
-
-
-def _check_signal_contract(wf: Workflow, step: str, data: Any) -> list[str]:
-    """Refuse signal data a downstream step's annotation would refuse, where importable.
-
-    Returns the downstream steps whose code could not be imported here.
-    """
-    from orchestrator.steps import StepFunction, import_task  # noqa: PLC0415
-
-    unimported = []
-    for name, spec in wf.steps.items():
-        if step not in spec.upstreams or spec.task is None:
-            continue
-        try:
-            fn = StepFunction.wrap(import_task(spec.task))
-        except SpecError:
-            unimported.append(name)  # checked against its stored contract, if any
-            continue
-        try:
-            fn.bind(name, {step: data}, {}, None, only=step)
-        except HandoffError as exc:
-            raise SpecError(f"signal data does not fit: {exc}", where=f"step {step!r}") from None
-    return unimported
