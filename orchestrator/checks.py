@@ -76,24 +76,28 @@ class DataChecks:
         self.url = url
         self._known: dict[str, tuple[bool, float, dict[str, Any]]] = {}
 
-    def run_input(self, wf: Workflow, value: Mapping[str, Any]) -> None:
-        """Refuse a run input that does not fit the workflow's contract (SpecError, exit 2)."""
+    def run_input(self, wf: Workflow, value: Mapping[str, Any]) -> str | None:
+        """Refuse a run input that does not fit the workflow's contract (SpecError, exit 2).
+
+        Returns what could not be checked, if anything (see ``contracts.warn_unchecked``).
+        """
         if wf.input is not None:
             from orchestrator.inputs import check_input  # noqa: PLC0415
 
             check_input(wf.input, dict(value), workflow=wf.ref)
-            return
+            return None
         from orchestrator import contracts  # noqa: PLC0415
 
-        contracts.check_input(wf, value, self.contracts(wf))
+        return contracts.check_input(wf, value, self.contracts(wf))
 
-    def signal(self, wf: Workflow, step: str, data: Any) -> None:
+    def signal(self, wf: Workflow, step: str, data: Any) -> str | None:
         """Check signal data by the steps it feeds: their code if importable, else contracts."""
         unimported = _check_with_code(wf, step, data)
-        if unimported:
-            from orchestrator import contracts  # noqa: PLC0415
+        if not unimported:
+            return None
+        from orchestrator import contracts  # noqa: PLC0415
 
-            contracts.check_signal(wf, step, data, unimported, self.contracts(wf))
+        return contracts.check_signal(wf, step, data, unimported, self.contracts(wf))
 
     def contracts(self, wf: Workflow) -> dict[str, Any]:
         """The stored step contracts of a version.

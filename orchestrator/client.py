@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from orchestrator.checks import DataChecks, encode_input, encode_value, reachable
 from orchestrator.connection import connect, resolve_url
+from orchestrator.contracts import warn_unchecked
 from orchestrator.errors import (
     NotFoundError,
     OrchestratorError,
@@ -129,10 +130,11 @@ class Client:
         wf = self.resolve(workflow)
         value = input or {}
         payload = encode_input(value, self.settings.max_payload_bytes)
-        self.checks.run_input(wf, value)
+        unchecked = self.checks.run_input(wf, value)
         plan = self.register(wf)
         with reachable(self.url):
             run_id, _ = self.store.submit(plan, payload, key=key)
+        warn_unchecked(unchecked)
         return Run(self, run_id)
 
     def run(self, run_id: str) -> Run:
@@ -189,11 +191,12 @@ class Client:
         if not waiting:
             raise NotFoundError(f"run {run_id}: no step of {wf.ref} waits for signal {name!r}")
         payload = encode_value(data, self.settings.max_payload_bytes, where=f"signal {name!r}")
-        for step in waiting:
-            self.checks.signal(wf, step, data)
+        unchecked = [self.checks.signal(wf, step, data) for step in waiting]
         with reachable(self.url):
             reply = self.store.signal(run_id, name, payload)
         if reply[0] == "ok":
+            for note in unchecked:
+                warn_unchecked(note)
             return reply[2:]
         if reply[0] == "none":
             now = ", ".join(f"{s} is {st}" for s, st in zip(reply[1::2], reply[2::2], strict=True))

@@ -146,8 +146,14 @@ def _input_params(wf: Workflow, step: str, contract: Contract) -> dict[str, Any]
     return {name: p for name, p in params.items() if name not in upstreams}
 
 
-def check_input(wf: Workflow, value: Mapping[str, Any], known: Mapping[str, Contract]) -> None:
-    """Refuse an undeclared run input that a step's stored contract refuses."""
+def check_input(
+    wf: Workflow, value: Mapping[str, Any], known: Mapping[str, Contract]
+) -> str | None:
+    """Refuse an undeclared run input that a step's stored contract refuses.
+
+    Returns what could not be checked, for a ``ContractNotChecked`` warning that
+    the caller gives once the run is accepted (a refused submit says one thing).
+    """
     unknown = []
     for step, spec in wf.steps.items():
         if spec.task is None:
@@ -170,21 +176,22 @@ def check_input(wf: Workflow, value: Mapping[str, Any], known: Mapping[str, Cont
                     "step of that name fills it)",
                     where="run input",
                 )
-    if unknown:
-        warnings.warn(
-            ContractNotChecked(
-                f"the run input of {wf.ref} was not checked against step(s) "
-                f"{', '.join(unknown)}: no contract is stored for them (declare `input:`, "
-                "or store contracts with `orch validate WORKFLOW --import`)"
-            ),
-            stacklevel=4,
-        )
+    if not unknown:
+        return None
+    return (
+        f"the run input of {wf.ref} was not checked against step(s) {', '.join(unknown)}: "
+        "no contract is stored for them (declare `input:`, or store contracts with "
+        "`orch validate WORKFLOW --import`)"
+    )
 
 
 def check_signal(
     wf: Workflow, waiting: str, data: Any, targets: Iterable[str], known: Mapping[str, Contract]
-) -> None:
-    """Check signal data against the stored contracts of ``targets``, the steps it feeds."""
+) -> str | None:
+    """Check signal data against the stored contracts of ``targets``, the steps it feeds.
+
+    Returns what could not be checked (see ``check_input``).
+    """
     unknown = []
     for step in targets:
         contract = known.get(step)
@@ -198,12 +205,16 @@ def check_signal(
                 f"signal data does not fit: handoff {waiting} → {step}: {problem}",
                 where=f"step {waiting!r}",
             )
-    if unknown:
-        warnings.warn(
-            ContractNotChecked(
-                f"signal data for step {waiting!r} of {wf.ref} was not checked against "
-                f"step(s) {', '.join(unknown)}: their code is not importable here and no "
-                "contract is stored (`orch validate WORKFLOW --import` stores it)"
-            ),
-            stacklevel=4,
-        )
+    if not unknown:
+        return None
+    return (
+        f"signal data for step {waiting!r} of {wf.ref} was not checked against step(s) "
+        f"{', '.join(unknown)}: their code is not importable here and no contract is stored "
+        "(`orch validate WORKFLOW --import` stores it)"
+    )
+
+
+def warn_unchecked(note: str | None) -> None:
+    """Say that data went unchecked (``orch`` prints it as one ``orch: warning:`` line)."""
+    if note is not None:
+        warnings.warn(ContractNotChecked(note), stacklevel=3)
