@@ -31,7 +31,7 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
 from orchestrator.embedded import find_running
-from orchestrator.errors import RedisUnavailableError
+from orchestrator.errors import OrchestratorError, RedisUnavailableError
 from orchestrator.redis_checks import check_eviction_policy
 from orchestrator.settings import Settings
 
@@ -43,10 +43,32 @@ Caller = Literal["client", "dev", "worker", "worker-process"]
 #: Seconds a worker's Redis call keeps retrying through a stall before it fails.
 WORKER_PATIENCE = 20.0
 
+SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def check_url(url: str, *, source: str = "the Redis URL") -> str:
+    """Refuse, in one line (exit 2), a URL that redis-py cannot connect with."""
+    from redis.connection import parse_url  # noqa: PLC0415
+
+    problem = None
+    if not url.startswith(SCHEMES):
+        problem = f"it must start with {', '.join(SCHEMES)}"
+    else:
+        try:
+            parse_url(url)  # type: ignore[no-untyped-call]
+        except ValueError as exc:
+            problem = str(exc)
+    if problem is not None:
+        raise OrchestratorError(
+            f"{source}={redact(url)!r} is not a Redis URL: {problem} "
+            "(for example redis://localhost:6379/0)"
+        )
+    return url
+
 
 def resolve_url(settings: Settings) -> str:
     if settings.redis_url:
-        return settings.redis_url
+        return check_url(settings.redis_url, source="ORCH_REDIS_URL")
     url = find_running(settings.data_dir)
     if url is None:
         raise RedisUnavailableError(
@@ -58,6 +80,7 @@ def resolve_url(settings: Settings) -> str:
 
 def connect(url: str, settings: Settings, *, who: Caller = "client") -> redis.Redis:
     """A client with the waits ``who`` needs; checks that Redis answers and never evicts."""
+    check_url(url)
     client = redis.Redis.from_url(url, **_options(url, settings, who))
     try:
         client.ping()

@@ -5,6 +5,12 @@ to ``redis.json`` in the data directory so that other commands run with the
 same ``ORCH_DATA_DIR`` find it (``orch submit`` in a second shell while
 ``orch dev`` runs). Tests use the same class, which lets fault tests kill and
 restart the server on the same port.
+
+``redis.json`` also names the process that started the server (its pid and
+start time), so a server found later can be told apart: one whose owner still
+runs is shared, one whose owner is gone (killed with SIGKILL, say) was left
+behind, and ``orch dev`` adopts it and stops it on exit instead of calling it
+someone else's.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -57,14 +64,69 @@ def _alive(url: str, timeout: float = 1.0) -> bool:
         client.close()
 
 
+def _started_at(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot), or None if it is not running.
+
+    With the pid this identifies a process even after its pid is reused; a
+    zombie counts as gone.
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return _exists_without_proc(pid)
+    return None if fields[0] == "Z" else fields[19]
+
+
+def _exists_without_proc(pid: int) -> str | None:
+    """Where /proc is missing (macOS): whether the pid exists ("?": start time unknown)."""
+    if Path("/proc/self/stat").exists():
+        return None  # /proc works, and has no entry for this pid
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return "?"
+
+
+@dataclass(frozen=True)
+class FoundServer:
+    """An embedded server that answers in a data directory, and who started it."""
+
+    url: str
+    port: int
+    owner_pid: int | None
+    owner_alive: bool
+
+    @property
+    def orphaned(self) -> bool:
+        """The process that started it is gone: nobody will stop it."""
+        return not self.owner_alive
+
+
+def find_server(data_dir: Path) -> FoundServer | None:
+    """The embedded server of ``data_dir``, if one answers."""
+    try:
+        state = json.loads((Path(data_dir) / STATE_FILE).read_text())
+        port = int(state["port"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    url = f"redis://127.0.0.1:{port}/0"
+    if not _alive(url):
+        return None
+    owner = state.get("pid")
+    owner_pid = owner if isinstance(owner, int) else None
+    started = _started_at(owner_pid) if owner_pid is not None else None
+    recorded = state.get("pid_started")
+    alive = started is not None and (recorded is None or started in (recorded, "?"))
+    return FoundServer(url, port, owner_pid, alive)
+
+
 def find_running(data_dir: Path) -> str | None:
     """The URL of the embedded server of ``data_dir``, if one answers."""
-    try:
-        state = json.loads((data_dir / STATE_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    url = f"redis://127.0.0.1:{state['port']}/0"
-    return url if _alive(url) else None
+    found = find_server(data_dir)
+    return found.url if found is not None else None
 
 
 class EmbeddedRedis:
@@ -77,6 +139,15 @@ class EmbeddedRedis:
         self.port = port or free_port()
         self.extra_args = list(extra_args)  # more redis-server options (tests)
         self.process: subprocess.Popen[bytes] | None = None
+        self.adopted = False
+
+    @classmethod
+    def adopt(cls, data_dir: Path, found: FoundServer) -> EmbeddedRedis:
+        """Take over a server whose owner is gone: this process now stops it."""
+        server = cls(data_dir, found.port)
+        server.adopted = True
+        server._write_state()
+        return server
 
     @property
     def url(self) -> str:
@@ -116,8 +187,13 @@ class EmbeddedRedis:
                     f"see {self.data_dir / 'redis.log'}"
                 )
             time.sleep(0.05)
-        (self.data_dir / STATE_FILE).write_text(json.dumps({"port": self.port, "pid": os.getpid()}))
+        self._write_state()
         return self.url
+
+    def _write_state(self) -> None:
+        owner = os.getpid()
+        state = {"port": self.port, "pid": owner, "pid_started": _started_at(owner)}
+        (self.data_dir / STATE_FILE).write_text(json.dumps(state))
 
     def kill(self) -> None:
         """Stop the server abruptly (SIGKILL), as a crash would; AOF keeps the data."""
@@ -133,11 +209,27 @@ class EmbeddedRedis:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
+        elif self.process is None and self.adopted:
+            self._shutdown()
         self.process = None
+        self.adopted = False
         with contextlib.suppress(OSError):
             state = json.loads((self.data_dir / STATE_FILE).read_text())
             if state.get("port") == self.port:
                 (self.data_dir / STATE_FILE).unlink()
+
+    def _shutdown(self, timeout: float = 10.0) -> None:
+        """Stop an adopted server, which is not our child: ask it to shut down (AOF kept)."""
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=1.0, socket_timeout=5.0)
+        try:
+            client.shutdown()
+        except redis.RedisError:
+            pass  # the connection closes as the server exits
+        finally:
+            client.close()
+        deadline = time.monotonic() + timeout
+        while _alive(self.url, 0.2) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def restart(self) -> str:
         self.kill()

@@ -11,6 +11,7 @@ import heapq
 from collections.abc import Iterable
 
 from orchestrator.errors import SpecError, TaskRefusedError
+from orchestrator.inputs import check_declaration
 from orchestrator.spec import StepSpec, Workflow
 from orchestrator.steps import CONTEXT_PARAM, StepFunction, import_task
 
@@ -23,6 +24,8 @@ def validate(
     wf: Workflow, *, import_tasks: bool = False, visibility_timeout: float | None = None
 ) -> Workflow:
     """Return ``wf`` if it is runnable; raise a one-line ``SpecError`` otherwise."""
+    if wf.input is not None:
+        check_declaration(wf.input)
     for name, spec in wf.steps.items():
         _check_references(wf, name, spec)
         _check_combinations(name, spec)

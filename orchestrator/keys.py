@@ -194,6 +194,9 @@ class Keys:
     def done_channel(self, run_id: str) -> str:
         return self._key("done_channel", run_id)
 
+    def contract(self, ref: str) -> str:
+        return self._key("contract", ref)
+
     def worker(self, hostname: str) -> str:
         return self._key("worker", hostname)
 

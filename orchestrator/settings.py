@@ -8,6 +8,7 @@ different Redis by changing the environment before construction.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -72,3 +73,9 @@ class Settings(BaseSettings):
     def task_module_prefixes(self) -> tuple[str, ...]:
         """``task_modules`` as a tuple of prefixes; empty allows every module."""
         return tuple(p.strip() for p in self.task_modules.split(",") if p.strip())
+
+    import_check: Literal["strict", "warn", "off"] = Field(
+        default="strict",
+        description="`orch worker` start-up import check: strict refuses to start (exit 2), "
+        "warn logs each workflow version it cannot import and starts, off skips the check.",
+    )

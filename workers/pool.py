@@ -20,6 +20,7 @@ import redis
 
 from orchestrator.errors import OrchestratorError
 from orchestrator.keys import Keys
+from orchestrator.userpath import pythonpath_with_cwd
 from workers.names import unique_node_name
 
 
@@ -128,6 +129,8 @@ class WorkerPool:
     ) -> list[WorkerProcess]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.extra_env, "ORCH_REDIS_URL": self.redis_url}
+        # The launching command's working directory, where the user's step modules are.
+        env["PYTHONPATH"] = pythonpath_with_cwd(env.get("PYTHONPATH"))
         started = []
         for _ in range(processes):
             hostname = unique_node_name()
@@ -147,7 +150,7 @@ class WorkerPool:
                     stdin=subprocess.DEVNULL,
                 )
             started.append(WorkerProcess(proc, hostname, log_path))
-        self.workers += started
+            self.workers.append(started[-1])  # stop() reaches it even if start is interrupted
         self._wait_ready(started, wait)
         return started
 

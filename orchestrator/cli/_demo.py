@@ -17,8 +17,8 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from orchestrator.cli._app import console
-from orchestrator.cli._run import _styled, seconds_between
+from orchestrator.cli._app import console, real_console
+from orchestrator.cli._run import RUN_ID_WIDTH, _styled, seconds_between
 from orchestrator.client import TERMINAL, Client, Run
 from orchestrator.loader import load_workflow
 from orchestrator.settings import Settings
@@ -33,7 +33,7 @@ def run_demo(settings: Settings, *, runs: int, concurrency: int | None) -> bool:
     """Run the demo; True when every run succeeded."""
     from workers.devenv import dev_environment  # noqa: PLC0415
 
-    spec = resources.files("examples") / DEMO_SPEC
+    spec = resources.files("orchestrator.examples") / DEMO_SPEC
     wf = load_workflow(str(spec), import_tasks=True)
     started = time.monotonic()
     processes = concurrency or settings.worker_concurrency
@@ -64,7 +64,7 @@ def _follow(client: Client, handles: list[Run]) -> tuple[list[dict[str, Any]], i
     columns = (TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     done: dict[str, dict[str, Any]] = {}
     approved = 0
-    with Progress(*columns, console=console, transient=False) as progress:
+    with Progress(*columns, console=real_console(console), transient=False) as progress:
         bar = progress.add_task("runs", total=len(handles))
         while len(done) < len(handles):
             for run in handles:
@@ -83,8 +83,10 @@ def _follow(client: Client, handles: list[Run]) -> tuple[list[dict[str, Any]], i
 
 def _runs_table(docs: list[dict[str, Any]]) -> Table:
     table = Table(title="Runs", title_justify="left")
-    for col in ("run", "input", "state", "steps", "attempts", "took"):
-        table.add_column(col)
+    table.add_column("run", no_wrap=True, min_width=RUN_ID_WIDTH)  # ids whole: users copy them
+    table.add_column("input", overflow="fold", ratio=1)
+    for col in ("state", "steps", "attempts", "took"):
+        table.add_column(col, overflow="fold")
     for d in docs:
         took = seconds_between(d["created_at"], d["finished_at"]) or 0.0
         attempts = sum(s["attempts"] for s in d["steps"].values())
@@ -110,9 +112,12 @@ def _ms(values: list[float]) -> str:
 
 
 def _steps_table(docs: list[dict[str, Any]]) -> Table:
-    table = Table(title="Per-step timings (median over runs)", title_justify="left")
-    for col in ("step", "queue wait", "ran for", "attempts", "retried runs"):
-        table.add_column(col)
+    """Per step: median timings over the runs, and attempts and retried runs summed."""
+    title = f"Per step, over {len(docs)} runs: median times; attempts and retried runs in total"
+    table = Table(title=title, title_justify="left")
+    table.add_column("step", no_wrap=True)
+    for col in ("queue wait (median)", "ran for (median)", "attempts (total)", "retried runs"):
+        table.add_column(col, overflow="fold")
     for name in docs[0]["steps"] if docs else []:
         steps = [d["steps"][name] for d in docs]
         waits = [

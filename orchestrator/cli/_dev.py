@@ -1,20 +1,25 @@
-"""Commands that run things: dev, worker, demo, flower."""
+"""Commands that run things: dev, worker, demo (flower is in ``_flower``).
+
+Foreground commands that own child processes run inside ``stop_signals``, so
+Ctrl-C, SIGTERM and SIGHUP all stop the embedded Redis, the workers and Flower
+the same way (see ``_stop``).
+"""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from orchestrator.cli._app import app, console, err_console
-from orchestrator.connection import resolve_url
-from orchestrator.errors import EXIT_RUN_FAILED, EXIT_USAGE, OrchestratorError
-from orchestrator.settings import Settings
+from orchestrator.cli._app import app, console, escape, say
+from orchestrator.cli._stop import stop_signals
+from orchestrator.errors import EXIT_RUN_FAILED
+
+if TYPE_CHECKING:
+    from orchestrator.settings import Settings
+    from workers.devenv import DevEnvironment
 
 Concurrency = Annotated[
     int | None, typer.Option("--concurrency", "-c", min=1, help="Processes per worker.")
@@ -30,37 +35,59 @@ def _split(queues: str | None) -> list[str]:
 def dev(
     concurrency: Concurrency = None,
     queues: Queues = None,
-    flower: Annotated[bool, typer.Option("--flower", help="Also start Flower on :5555.")] = False,
+    flower: Annotated[bool, typer.Option("--flower", help="Also start Flower.")] = False,
+    flower_port: Annotated[
+        int, typer.Option("--flower-port", min=1, max=65535, help="Flower's port.")
+    ] = 5555,
 ) -> None:
     """Run Redis (embedded unless ORCH_REDIS_URL) and a worker pool in the foreground."""
+    from orchestrator.cli._flower import start_flower, stop_flower  # noqa: PLC0415
+    from orchestrator.settings import Settings  # noqa: PLC0415
     from workers.devenv import dev_environment  # noqa: PLC0415 - worker side, loaded on demand
 
     settings = Settings()
     c = concurrency or settings.worker_concurrency
-    with dev_environment(
-        settings, concurrency=c, queues=_split(queues), loglevel="INFO", events=flower
-    ) as env:
-        flower_proc = _start_flower(env.url) if flower else None
-        where = "embedded, AOF in " + str(settings.data_dir) if env.embedded else "ORCH_REDIS_URL"
-        console.print(f"[bold]orch dev[/bold]: Redis {env.url} ({where})")
-        console.print(
-            f"workers: {c} processes on queues {', '.join(env.queues)}; logs in "
-            f"{settings.data_dir / 'logs'}"
-        )
-        console.print(
-            "in another shell (same directory): orch submit WORKFLOW.yaml --input '{...}' --wait"
-        )
-        console.print("Ctrl-C stops everything.")
+    with (
+        stop_signals(),
+        dev_environment(
+            settings, concurrency=c, queues=_split(queues), loglevel="INFO", events=flower
+        ) as env,
+    ):
+        flower_proc = None
         try:
-            while all(w.process.poll() is None for w in env.pool.workers):
-                time.sleep(0.5)
-            err_console.print("orch: error: a worker process exited; see its log")
-            raise typer.Exit(EXIT_RUN_FAILED)
-        except KeyboardInterrupt:
+            if flower:
+                flower_proc = start_flower(env.url, port=flower_port)
+            _banner(env, settings, c, flower_port if flower else None)
+            _supervise(env, flower_proc)
+        except KeyboardInterrupt:  # Ctrl-C, SIGTERM or SIGHUP
             console.print("stopping…")
         finally:
-            if flower_proc is not None:
-                flower_proc.terminate()
+            stop_flower(flower_proc)
+
+
+def _banner(env: DevEnvironment, settings: Settings, c: int, flower_port: int | None) -> None:
+    console.print(f"[bold]orch dev[/bold]: Redis {env.url} ({escape(env.redis_origin)})")
+    logs = escape(str(settings.data_dir / "logs"))
+    console.print(f"workers: {c} processes on queues {', '.join(env.queues)}; logs in {logs}")
+    if flower_port is not None:
+        console.print(f"Flower: http://localhost:{flower_port}")
+    console.print(
+        "in another shell (same directory): orch submit WORKFLOW.yaml --input '{...}' --wait"
+    )
+    console.print("Ctrl-C (or SIGTERM) stops everything.")
+
+
+def _supervise(env: DevEnvironment, flower_proc: subprocess.Popen[bytes] | None) -> None:
+    """Return never: wait until a child dies (an error) or a signal arrives."""
+    from orchestrator.cli._flower import flower_failed  # noqa: PLC0415
+
+    while True:
+        if not all(w.process.poll() is None for w in env.pool.workers):
+            say("error", "a worker process exited; see its log")
+            raise typer.Exit(EXIT_RUN_FAILED)
+        if flower_proc is not None and flower_proc.poll() is not None:
+            raise flower_failed(flower_proc.returncode)
+        time.sleep(0.5)
 
 
 @app.command()
@@ -72,7 +99,11 @@ def worker(
         bool, typer.Option("--events", "-E", help="Send task events (for Flower).")
     ] = False,
     check: Annotated[
-        bool, typer.Option(help="Refuse to start if a routed task cannot be imported.")
+        bool,
+        typer.Option(
+            help="Import the tasks routed to these queues first; ORCH_IMPORT_CHECK says what "
+            "a failure does (strict: exit 2, warn: log and start)."
+        ),
     ] = True,
     hostname: Annotated[
         str | None,
@@ -84,12 +115,14 @@ def worker(
     ] = None,
 ) -> None:
     """Run one worker (prefork pool) on the given queues against the configured Redis."""
+    from orchestrator.connection import resolve_url  # noqa: PLC0415
+    from orchestrator.settings import Settings  # noqa: PLC0415
     from workers.names import unique_node_name  # noqa: PLC0415 - worker side, loaded on demand
 
     settings = Settings()
     wanted = _split(queues) or [settings.default_queue]
     url = resolve_url(settings)
-    if check:
+    if check and settings.import_check != "off":
         _check_imports(url, settings, set(wanted))
     argv = [
         "worker",
@@ -112,26 +145,28 @@ def worker(
 
 
 def _check_imports(url: str, settings: Settings, queues: set[str]) -> None:
-    """Import every task routed to these queues, for every registered workflow version."""
+    """The start-up import check (see ``orchestrator.importcheck``), reported here."""
     from orchestrator.connection import connect  # noqa: PLC0415
-    from orchestrator.graph import check_imports  # noqa: PLC0415
+    from orchestrator.importcheck import check_worker_imports  # noqa: PLC0415
     from orchestrator.keys import Keys  # noqa: PLC0415
-    from orchestrator.spec import Workflow  # noqa: PLC0415
 
     client = connect(url, settings, who="worker")
     try:
-        for key in client.scan_iter(match=Keys(settings.key_prefix).workflow("*"), count=500):
-            for raw in client.hvals(key):
-                wf = Workflow.from_json(raw)
-                routed = [
-                    n for n, s in wf.steps.items() if (s.queue or settings.default_queue) in queues
-                ]
-                try:
-                    check_imports(wf, routed)
-                except OrchestratorError as exc:
-                    raise OrchestratorError(f"workflow {wf.ref}: {exc}") from None
+        report = check_worker_imports(
+            client,
+            Keys(settings.key_prefix),
+            queues=queues,
+            default_queue=settings.default_queue,
+            mode=settings.import_check,
+        )
     finally:
         client.close()
+    for ref, problem in report.failed.items():
+        say(
+            "warning",
+            f"workflow {ref} cannot run on this worker ({problem}); starting anyway "
+            "(ORCH_IMPORT_CHECK=warn): its steps fail if they reach it",
+        )
 
 
 @app.command()
@@ -141,37 +176,9 @@ def demo(
 ) -> None:
     """Run the document-triage example on the embedded default and report timings."""
     from orchestrator.cli._demo import run_demo  # noqa: PLC0415
+    from orchestrator.settings import Settings  # noqa: PLC0415
 
-    ok = run_demo(Settings(), runs=runs, concurrency=concurrency)
+    with stop_signals():
+        ok = run_demo(Settings(), runs=runs, concurrency=concurrency)
     if not ok:
         raise typer.Exit(EXIT_RUN_FAILED)
-
-
-def _start_flower(url: str) -> subprocess.Popen[bytes] | None:
-    if (
-        shutil.which("celery") is None
-        or subprocess.run(
-            [sys.executable, "-c", "import flower"], capture_output=True, check=False
-        ).returncode
-    ):
-        err_console.print(
-            "orch: flower is not installed: pip install 'celery-orchestrator[flower]'"
-        )
-        return None
-    env = {**os.environ, "ORCH_REDIS_URL": url}
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers.app", "flower"], env=env
-    )
-
-
-@app.command()
-def flower() -> None:
-    """Run Flower against the configured Redis (workers need --events to report tasks)."""
-    url = resolve_url(Settings())
-    proc = _start_flower(url)
-    if proc is None:
-        raise typer.Exit(EXIT_USAGE)
-    try:
-        proc.wait()
-    except KeyboardInterrupt:
-        proc.terminate()

@@ -1,19 +1,32 @@
-"""Commands about runs: submit, status, runs. All read Redis; all take ``--json``."""
+"""Commands about runs: submit, status, runs. All read Redis; all take ``--json``.
+
+The client and Rich's tables are imported inside the commands, so that every
+``orch`` invocation does not pay for what only some commands use.
+"""
 
 from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.live import Live
-from rich.table import Table
 
-from orchestrator.cli._app import app, console, parse_input, parse_json_value, print_json
-from orchestrator.client import TERMINAL, Client
+from orchestrator.cli._app import (
+    app,
+    console,
+    parse_input,
+    parse_json_value,
+    print_json,
+    real_console,
+)
 from orchestrator.errors import EXIT_RUN_FAILED
-from orchestrator.states import RunState
+from orchestrator.states import RUN_TERMINAL, RunState
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from orchestrator.client import Client
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 STATE_STYLE = {
@@ -39,10 +52,14 @@ def seconds_between(start: str | None, end: str | None) -> float | None:
 
 
 def status_table(doc: dict[str, Any]) -> Table:
+    from rich.table import Table  # noqa: PLC0415
+
     title = f"run {doc['id']}  {doc['workflow']} v{doc['version']}  {_styled(doc['state'])}"
     table = Table(title=title, title_justify="left")
-    for col in ("step", "state", "attempts", "queue wait", "ran for", "error"):
-        table.add_column(col)
+    table.add_column("step", no_wrap=True)
+    for col in ("state", "attempts", "queue wait", "ran for"):
+        table.add_column(col, overflow="fold")
+    table.add_column("error", overflow="fold", ratio=1)
     for name, s in doc["steps"].items():
         wait = seconds_between(s["queued_at"], s["started_at"])
         ran = seconds_between(s["started_at"], s["finished_at"])
@@ -60,8 +77,24 @@ def status_table(doc: dict[str, Any]) -> Table:
     return table
 
 
+def _client() -> Client:
+    from orchestrator.client import Client  # noqa: PLC0415 - Redis and the store, on demand
+
+    return Client()
+
+
+def _run_state(text: str) -> str:
+    """A run state named in any case; exit 2 naming the allowed ones otherwise."""
+    allowed = [s.value for s in RunState]
+    if text.upper() not in allowed:
+        raise typer.BadParameter(
+            f"{text!r} is not a run state; use one of {', '.join(allowed)}", param_hint="--state"
+        )
+    return text.upper()
+
+
 def _exit_for(doc: dict[str, Any]) -> None:
-    if doc["state"] in TERMINAL and doc["state"] != RunState.SUCCEEDED:
+    if doc["state"] in RUN_TERMINAL and doc["state"] != RunState.SUCCEEDED:
         raise typer.Exit(EXIT_RUN_FAILED)
 
 
@@ -86,7 +119,7 @@ def submit(
 ) -> None:
     """Start a run and print its id (with --wait --json, its final status document)."""
     run_input = parse_input(input)
-    with Client() as client:
+    with _client() as client:
         run = client.submit(workflow, run_input, key=key)
         if not wait:
             print_json({"id": run.id}) if as_json else print(run.id)
@@ -107,12 +140,16 @@ def status(
     as_json: AsJson = False,
 ) -> None:
     """Show a run: its state and every step's state, attempts and timings."""
-    with Client() as client:
+    with _client() as client:
         run = client.run(run_id)
         doc = run.status()
         if watch and not as_json:
-            with Live(status_table(doc), console=console, refresh_per_second=4) as live:
-                while doc["state"] not in TERMINAL:
+            from rich.live import Live  # noqa: PLC0415
+
+            with Live(
+                status_table(doc), console=real_console(console), refresh_per_second=4
+            ) as live:
+                while doc["state"] not in RUN_TERMINAL:
                     time.sleep(0.25)
                     doc = run.status()
                     live.update(status_table(doc))
@@ -131,7 +168,13 @@ def runs(
     workflow: Annotated[
         str | None, typer.Option("--workflow", "-w", help="Only this workflow.")
     ] = None,
-    state: Annotated[str | None, typer.Option("--state", help="Only runs in this state.")] = None,
+    state: Annotated[
+        str | None,
+        typer.Option(
+            "--state",
+            help=f"Only runs in this state: {', '.join(s.value for s in RunState)}.",
+        ),
+    ] = None,
     stuck: Annotated[
         bool, typer.Option("--stuck", help="Only runs that made no progress (see --stuck-after).")
     ] = False,
@@ -141,23 +184,37 @@ def runs(
     as_json: AsJson = False,
 ) -> None:
     """List recent runs, newest first, with version, state and duration."""
-    with Client() as client:
+    if state is not None:
+        state = _run_state(state)
+    with _client() as client:
         after = stuck_after if stuck else None
         docs = client.runs(limit=limit, workflow=workflow, state=state, stuck_after=after)
     if as_json:
         print_json([{k: v for k, v in d.items() if k != "steps"} for d in docs])
         return
+    console.print(runs_table(docs, stuck=stuck))
+
+
+RUN_ID_WIDTH = 16  # run ids are 16 hex digits: users copy them whole
+
+
+def runs_table(docs: list[dict[str, Any]], *, stuck: bool = False) -> Table:
+    """Recent runs; at any width the ids stay whole and other columns fold instead."""
+    from rich.table import Table  # noqa: PLC0415
+
     title = f"{len(docs)} stuck runs" if stuck else f"{len(docs)} recent runs"
     table = Table(title=title, title_justify="left")
-    columns = ["run", "workflow", "version", "state", "created", "took"]
-    for col in [*columns, "stuck"] if stuck else columns:
-        table.add_column(col)
+    table.add_column("run", no_wrap=True, min_width=RUN_ID_WIDTH)
+    for col in ("workflow", "version", "state", "created", "took"):
+        table.add_column(col, overflow="fold")
+    if stuck:
+        table.add_column("stuck", overflow="fold", ratio=1)
     for d in docs:
         took = seconds_between(d["created_at"], d["finished_at"])
         row = [d["id"], d["workflow"], str(d["version"]), _styled(d["state"]), d["created_at"]]
         row.append(f"{took:.2f} s" if took is not None else "")
         table.add_row(*row, *([d["stuck"]] if stuck else []))
-    console.print(table)
+    return table
 
 
 @app.command()
@@ -166,7 +223,7 @@ def coverage(
     as_json: AsJson = False,
 ) -> None:
     """Branch coverage: the edges of a workflow version no run has taken yet."""
-    with Client() as client:
+    with _client() as client:
         doc = client.coverage(workflow)
     if as_json:
         print_json(doc)
@@ -188,7 +245,7 @@ def signal(
 ) -> None:
     """Send a signal: the run's steps waiting for it succeed with the data as output."""
     value = parse_json_value(data)
-    with Client() as client:
+    with _client() as client:
         steps = client.signal(run_id, name, value)
     if as_json:
         print_json({"id": run_id, "signal": name, "completed": steps})
@@ -203,7 +260,7 @@ def cancel(
     as_json: AsJson = False,
 ) -> None:
     """Cancel a run: no new steps start, completed ones are compensated, it ends CANCELLED."""
-    with Client() as client:
+    with _client() as client:
         state = client.cancel(run_id, reason)
     if as_json:
         print_json({"id": run_id, "state": state})
@@ -218,7 +275,7 @@ def retry(
     as_json: AsJson = False,
 ) -> None:
     """Resume a FAILED run from its failed steps (a new run; completed steps are kept)."""
-    with Client() as client:
+    with _client() as client:
         run = client.retry(run_id)
         doc = run.wait() if wait else None
     if as_json:
@@ -236,7 +293,7 @@ def compensate(
     as_json: AsJson = False,
 ) -> None:
     """Retry the compensation that failed for good, then undo the steps completed before it."""
-    with Client() as client:
+    with _client() as client:
         run = client.compensate(run_id)
         doc = run.wait() if wait else run.status()
     if as_json:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from orchestrator.spec import RetryPolicy
+if TYPE_CHECKING:
+    from orchestrator.spec import RetryPolicy
 
 
 def backoff_delay(

@@ -7,8 +7,12 @@ exception types without the spec loader importing the libraries they live in.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from orchestrator.errors import NonRetryableError
-from orchestrator.spec import RetryPolicy
+
+if TYPE_CHECKING:
+    from orchestrator.spec import RetryPolicy
 
 
 def _names(exc: BaseException) -> set[str]:

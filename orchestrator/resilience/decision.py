@@ -14,11 +14,14 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from orchestrator.errors import HandoffError, StepCancelled
 from orchestrator.resilience.backoff import backoff_delay
 from orchestrator.resilience.classify import is_retryable
-from orchestrator.spec import RetryPolicy
+
+if TYPE_CHECKING:
+    from orchestrator.spec import RetryPolicy
 
 #: The type name of Celery's soft time limit (billiard's SoftTimeLimitExceeded),
 #: matched by name so that this module does not import Celery.

@@ -13,12 +13,16 @@ writes run state in Redis.
 
 from __future__ import annotations
 
-import redis
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from orchestrator.keys import Keys
-from orchestrator.store.engine import Attempt, Engine, Lane, new_run_id, new_token
-from orchestrator.store.reads import RunReader
-from orchestrator.store.upkeep import Upkeep
+if TYPE_CHECKING:
+    import redis
+
+    from orchestrator.keys import Keys
+    from orchestrator.store.engine import Attempt, Engine, Lane, new_run_id, new_token
+    from orchestrator.store.reads import RunReader
+    from orchestrator.store.upkeep import Upkeep
 
 __all__ = [
     "Attempt",
@@ -30,6 +34,26 @@ __all__ = [
     "new_run_id",
     "new_token",
 ]
+
+#: Where each name lives: imported on first use, so a reader needs no engine (PEP 562).
+_HOMES = {
+    "Attempt": "engine",
+    "Engine": "engine",
+    "Lane": "engine",
+    "new_run_id": "engine",
+    "new_token": "engine",
+    "RunReader": "reads",
+    "Upkeep": "upkeep",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'orchestrator.store' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"orchestrator.store.{home}"), name)
+    globals()[name] = value
+    return value
 
 
 class RunStore:
@@ -45,6 +69,10 @@ class RunStore:
         lease_seconds: float = 30.0,
         observe: bool = False,
     ) -> None:
+        from orchestrator.store.engine import Engine  # noqa: PLC0415
+        from orchestrator.store.reads import RunReader  # noqa: PLC0415
+        from orchestrator.store.upkeep import Upkeep  # noqa: PLC0415
+
         self.keys = keys
         self.engine = Engine(
             client,

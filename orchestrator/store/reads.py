@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import redis
 
@@ -18,14 +18,15 @@ from orchestrator.clock import redis_now
 from orchestrator.errors import NotFoundError
 from orchestrator.fields import PART_FIELDS, RUN_FIELDS, step_field, stored
 from orchestrator.keys import Keys
-from orchestrator.scorecard.figures import Shape
-from orchestrator.spec import Workflow
 from orchestrator.states import RunState
 from orchestrator.status import status_document
-from orchestrator.store import replies
-from orchestrator.store.engine import Attempt
-from orchestrator.store.replies import text
 from orchestrator.store.scores import KEEP_HOURS, ScoreReader
+from orchestrator.store.wire import context, text
+
+if TYPE_CHECKING:
+    from orchestrator.scorecard.figures import Shape
+    from orchestrator.spec import Workflow
+    from orchestrator.store.engine import Attempt
 
 _STATE = stored(RUN_FIELDS, "state")
 _WORKFLOW = stored(RUN_FIELDS, "workflow")
@@ -50,6 +51,8 @@ class RunReader:
         raw = versions.get(chosen.encode())
         if raw is None:
             raise NotFoundError(f"workflow {name!r} has no version {chosen}")
+        from orchestrator.spec import Workflow  # noqa: PLC0415 - the models only when asked for
+
         return Workflow.from_json(raw)
 
     def queues(self) -> set[str]:
@@ -80,7 +83,7 @@ class RunReader:
 
     def context(self, run_id: str) -> dict[str, str]:
         """What the producer's hooks carried with the run ({} when nothing)."""
-        return replies.context(self.redis.hget(self.keys.run(run_id), _CONTEXT))
+        return context(self.redis.hget(self.keys.run(run_id), _CONTEXT))
 
     def run_ref(self, run_id: str) -> str | None:
         raw = self.redis.hget(self.keys.run(run_id), _WORKFLOW)
@@ -172,6 +175,8 @@ class RunReader:
 
     def shape(self, ref: str) -> Shape:
         """What the scorecard's figures need of a version's plan."""
+        from orchestrator.scorecard.figures import Shape  # noqa: PLC0415
+
         meta = self.redis.hget(self.keys.plan(ref), "__meta__")
         edges = tuple((u, s) for u, s in json.loads(meta)["edges"]) if meta else ()
         queues = {step: record["queue"] for step, record in self.plan_steps(ref).items()}

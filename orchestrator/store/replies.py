@@ -16,14 +16,9 @@ from typing import Any
 from orchestrator.resilience.decision import Veto
 from orchestrator.states import RunState
 from orchestrator.store import outcomes as o
+from orchestrator.store.wire import context, optional, text
 
-
-def text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _opt(value: Any) -> str | None:
-    return None if value is None else text(value)
+_opt = optional
 
 
 def _number(value: Any) -> float | None:
@@ -99,12 +94,6 @@ def inputs(payload: Sequence[Any]) -> o.Inputs:
         started_at=_number(payload[4]),
         context=context(payload[5]),
     )
-
-
-def context(raw: Any) -> dict[str, str]:
-    """The run's carried context (fields.py ``context``); {} when it has none."""
-    value = _opt(raw)
-    return dict(json.loads(value)) if value else {}
 
 
 def claim(raw: Sequence[Any]) -> o.Claim:

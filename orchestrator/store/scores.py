@@ -15,7 +15,7 @@ import redis
 
 from orchestrator.clock import redis_now
 from orchestrator.keys import Keys
-from orchestrator.store.replies import text
+from orchestrator.store.wire import text
 
 #: How long minute and hour buckets are kept (seconds); rollup.lua gets them too.
 KEEP_MINUTES = 6 * 3600

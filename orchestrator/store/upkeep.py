@@ -16,6 +16,7 @@ from orchestrator.store import outcomes as o
 from orchestrator.store import replies
 from orchestrator.store.engine import Attempt, Engine
 from orchestrator.store.scores import KEEP_HOURS, KEEP_MINUTES
+from orchestrator.store.wire import text
 
 
 class Upkeep:
@@ -72,4 +73,4 @@ class Upkeep:
             hostname=hostname, concurrency=concurrency, presence=presence, queues=tuple(queues)
         )
         previous = self.engine.scripts.plain(args)
-        return None if previous is None else replies.text(previous)
+        return None if previous is None else text(previous)

@@ -35,7 +35,10 @@ def test_a_run_nobody_serves_is_reported_and_a_busy_one_is_not(
 
     stuck = {d["id"]: d for d in client.runs(limit=50, stuck_after=1.0)}
     assert orphan.id in stuck
-    assert "queued steps lonely were not picked up" in stuck[orphan.id]["stuck"]
+    reason = stuck[orphan.id]["stuck"]
+    assert "queued steps lonely were not picked up" in reason
+    assert f"no live worker consumes queue {orphan_queue}" in reason, reason
+    assert f"orch worker -Q {orphan_queue}" in reason
     assert busy.id not in stuck, "a step holding a live lease is progress"
     patient = {d["id"] for d in client.runs(limit=50, stuck_after=3600)}
     assert orphan.id not in patient, "an hour has not passed: not stuck yet"
@@ -49,3 +52,18 @@ def test_a_run_nobody_serves_is_reported_and_a_busy_one_is_not(
     assert orphan.id in listed and "stuck" in listed[orphan.id]
     assert busy.wait(30)["state"] == "SUCCEEDED"
     assert busy.id not in {d["id"] for d in client.runs(limit=50, stuck_after=0)}
+
+
+def test_a_stuck_run_on_a_consumed_queue_is_not_blamed_on_its_queue(
+    client: Client, redis_server: object, wf_name: str
+) -> None:
+    """A live worker's beat names the queue: the messages, not the consumers, are missing."""
+    queue = f"beaten-{uuid.uuid4().hex[:8]}"
+    client.redis.set(client.keys.worker(f"ghost-{queue}@host"), f"orch,{queue}", ex=30)
+    run = client.submit(
+        Flow(wf_name, 1).step("lost", "tests.steps.basic:noop", queue=queue).build(), {}
+    )
+    time.sleep(1.2)
+    reason = {d["id"]: d for d in client.runs(limit=50, stuck_after=1.0)}[run.id]["stuck"]
+    assert "no live worker consumes" not in reason
+    assert "their queue has a live worker" in reason

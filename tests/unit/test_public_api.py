@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import socket
 import subprocess
 import sys
@@ -117,3 +118,49 @@ def test_workers_app_default_is_lazy() -> None:
 
     # None or an empty holder: the default app is only built on first access.
     assert not workers.app._default
+
+
+HEAVY = ["celery", "kombu", "redis", "redis.asyncio", "orchestrator.compiler", "orchestrator.graph"]
+
+
+def modules_after(code: str) -> set[str]:
+    """The modules a fresh interpreter holds after running ``code``."""
+    probe = f"{code}\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    return set(json.loads(out.stdout.splitlines()[-1]))
+
+
+def test_importing_the_package_loads_nothing_heavy() -> None:
+    """``import orchestrator`` is cheap: names load on first use (docs/BENCHMARKS.md)."""
+    loaded = modules_after("import orchestrator")
+    assert not loaded & {*HEAVY, "orchestrator.spec", "orchestrator.client", "pydantic"}
+    later = modules_after("import orchestrator\norchestrator.Workflow")
+    assert "orchestrator.spec" in later, "a name still imports its module when used"
+
+
+RUN_ORCH = "from orchestrator.cli import main\ntry:\n    main({args})\nexcept SystemExit:\n    pass"
+
+
+def test_orch_help_and_status_load_only_what_they_need() -> None:
+    helped = modules_after(RUN_ORCH.format(args="['--help']"))
+    assert not helped & {*HEAVY, "orchestrator.client", "orchestrator.spec", "rich.table"}
+    assert "orchestrator.cli._run" in helped
+
+
+@pytest.mark.integration
+def test_orch_status_and_runs_read_redis_without_the_compiler(client: Any, wf_name: str) -> None:
+    """They read the run hash: no engine (scripts), compiler, spec models, Celery or YAML."""
+    from orchestrator import Flow
+
+    run = client.submit(Flow(wf_name, 1, input={}).step("a", "m:f", queue="nobody").build(), {})
+    for args in (["status", run.id, "--json"], ["runs", "--json"], ["status", run.id]):
+        code = f"import os\nos.environ['ORCH_REDIS_URL'] = {client.url!r}\n"
+        loaded = modules_after(code + RUN_ORCH.format(args=args))
+        assert "orchestrator.client" in loaded and "redis" in loaded, "the command really ran"
+        assert not loaded & {"celery", "kombu", "orchestrator.compiler", "orchestrator.store.engine"}
+        assert not loaded & {"orchestrator.store.scripts", "orchestrator.hooks"}
+        assert not loaded & {"orchestrator.spec", "orchestrator.graph", "yaml"}
+        if "--json" in args:
+            assert "rich.console" not in loaded, "JSON output needs no Rich"

@@ -3,15 +3,15 @@
 Both spellings must produce the same ``Workflow``: identity is the content
 hash, so a DSL build and the YAML file are interchangeable for ``submit`` and
 can never register as two different contents for ``document-triage:2``.
-Run ``python -m examples.flows`` to compare the two hashes.
+Run ``python -m orchestrator.examples.flows`` to compare the two hashes.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from examples import triage
 from orchestrator import Flow, Workflow, load_workflow
+from orchestrator.examples import triage
 
 YAML_PATH = Path(__file__).with_name("document-triage.yaml")
 DESCRIPTION = "Fetch, chunk, embed, classify, summarize and store one document (simulated models)."
@@ -26,7 +26,7 @@ def triage_flow() -> Workflow:
         "retry_on": ["ProviderError"],
     }
     return (
-        Flow("document-triage", 2, description=DESCRIPTION, input={"url": "str"})
+        Flow("document-triage", 3, description=DESCRIPTION, input={"url": "str"})
         .step("fetch", triage.fetch)
         .step("chunk", triage.chunk, after=["fetch"])
         .step("embed", triage.embed, after=["chunk"], map="chunk")

@@ -1,4 +1,4 @@
-"""Step code for ``examples/document-triage.yaml``: an AI-shaped pipeline with no AI in it.
+"""Step code for ``document-triage.yaml`` (next to it): an AI-shaped pipeline with no AI in it.
 
 Every "model" is simulated so the demo runs offline and gives the same answer
 for the same input: text, vectors and labels are derived from hashes of their

@@ -1,1 +1,0 @@
-"""Runnable example workflows and their step code."""
