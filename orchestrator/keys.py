@@ -87,6 +87,12 @@ LAYOUT: tuple[KeySpec, ...] = (
     KeySpec(
         "dep_calls", "dep:{dep}:{kind}", "ZSET", "calls in the last 10 s: first, retry, ok, fail"
     ),
+    KeySpec(
+        "contract",
+        "contract:{ref}",
+        "HASH",
+        'step -> its parameters\' JSON Schemas; "__hash__" -> the content hash (contracts.py)',
+    ),
     KeySpec("done_channel", "done:{run}", "PUBSUB", "told the end state when the run ends"),
     KeySpec(
         "worker",

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from orchestrator.cli._app import console, real_console
+from orchestrator.cli._metrics import scorecard_table
 from orchestrator.cli._run import RUN_ID_WIDTH, _styled, seconds_between
 from orchestrator.client import TERMINAL, Client, Run
 from orchestrator.loader import load_workflow
@@ -43,9 +44,13 @@ def run_demo(settings: Settings, *, runs: int, concurrency: int | None) -> bool:
             urls = [f"https://example.com/doc/{i}" for i in range(runs)] + [BROKEN_URL]
             handles = [client.submit(wf, {"url": url}) for url in urls]
             docs, approved = _follow(client, handles)
+            card = client.metrics(wf.ref, window="1h")
     wall = time.monotonic() - started
     console.print(_runs_table(docs))
     console.print(_steps_table(docs))
+    scorecard = scorecard_table(card)
+    if scorecard is not None:
+        console.print(scorecard)
     normal, broken = docs[:-1], docs[-1]
     ok = sum(d["state"] == RunState.SUCCEEDED for d in normal)
     retries = sum(_retries(s) for d in docs for s in d["steps"].values())

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from orchestrator.cli._app import app, console, print_json
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from orchestrator.scorecard.model import Scorecard, VersionScore
 
 SPARKS = "▁▂▃▄▅▆▇█"
 
@@ -68,8 +73,6 @@ def metrics(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The scorecard: success, retries, queue delay, handoffs, compensation, coverage."""
-    from rich.table import Table  # noqa: PLC0415 - only when printing
-
     from orchestrator.client import Client  # noqa: PLC0415 - keeps `orch --help` fast
 
     with Client() as client:
@@ -77,37 +80,51 @@ def metrics(
     if as_json:
         print_json(card.model_dump(mode="json"))
         return
-    shown = [v for v in card.versions if v.current.runs or v.current.first_attempts]
-    if not shown:
+    table = scorecard_table(card)
+    if table is None:
         what = f"workflow {workflow!r}" if workflow else "no workflow"
         console.print(f"{what} has no runs in the last {card.window}")
         return
-    table = Table(title=f"scorecard, last {card.window} by {card.by}", title_justify="left")
+    console.print(table)
+
+
+def scorecard_table(card: Scorecard) -> Table | None:
+    """The scorecard as a table (also the demo's last one); None when nothing ran."""
+    from rich.table import Table  # noqa: PLC0415 - only when printing
+
+    shown = [v for v in card.versions if v.current.runs or v.current.first_attempts]
+    if not shown:
+        return None
+    table = Table(title=f"Scorecard, last {card.window} by {card.by}", title_justify="left")
     for col in ("workflow", "runs", "success", "retry burden", "queue p95", "handoffs",
                 "compensated", "coverage"):  # fmt: skip
         table.add_column(col, overflow="fold")
     for v in shown:
-        c, p, trend = v.current, v.previous, v.trend
-        p95 = max((q.p95 or 0.0 for q in c.queue_delay), default=None)
-        p95_before = max((q.p95 or 0.0 for q in p.queue_delay), default=None)
-        table.add_row(
-            f"{v.workflow} v{v.version}",
-            f"{c.runs}\n{sparkline([float(t.runs) for t in trend])}",
-            f"{_pct(c.success_rate)}{_change(c.success_rate, p.success_rate)}\n"
-            f"{sparkline([t.success_rate for t in trend])}",
-            f"{_ratio(c.retry_burden)}{_change(c.retry_burden, p.retry_burden, percent=False)}"
-            f"\n{c.failed_seconds:.1f}s in failures\n{sparkline([t.retry_burden for t in trend])}",
-            f"{_seconds(p95)}{_change(p95, p95_before, percent=False)}\n"
-            f"{sparkline([t.queue_delay_p95 for t in trend])}",
-            f"{_pct(c.handoff_accuracy)}{_change(c.handoff_accuracy, p.handoff_accuracy)}\n"
-            f"{sparkline([t.handoff_accuracy for t in trend])}",
-            f"{_pct(c.compensation_rate)}\n{c.compensations_failed} failed\n"
-            f"{sparkline([t.compensation_rate for t in trend])}",
-            f"{_pct(c.coverage)}\n{c.edges_taken} of {c.edges} edges\n"
-            f"{sparkline([t.coverage for t in trend])}",
-        )
-    console.print(table)
+        table.add_row(*_row(v))
+    return table
+
+
+def _row(v: VersionScore) -> list[str]:
+    c, p, trend = v.current, v.previous, v.trend
+    p95 = max((q.p95 or 0.0 for q in c.queue_delay), default=None)
+    p95_before = max((q.p95 or 0.0 for q in p.queue_delay), default=None)
+    return [
+        f"{v.workflow} v{v.version}",
+        f"{c.runs}\n{sparkline([float(t.runs) for t in trend])}",
+        f"{_pct(c.success_rate)}{_change(c.success_rate, p.success_rate)}\n"
+        f"{sparkline([t.success_rate for t in trend])}",
+        f"{_ratio(c.retry_burden)}{_change(c.retry_burden, p.retry_burden, percent=False)}"
+        f"\n{c.failed_seconds:.1f}s in failures\n{sparkline([t.retry_burden for t in trend])}",
+        f"{_seconds(p95)}{_change(p95, p95_before, percent=False)}\n"
+        f"{sparkline([t.queue_delay_p95 for t in trend])}",
+        f"{_pct(c.handoff_accuracy)}{_change(c.handoff_accuracy, p.handoff_accuracy)}\n"
+        f"{sparkline([t.handoff_accuracy for t in trend])}",
+        f"{_pct(c.compensation_rate)}\n{c.compensations_failed} failed\n"
+        f"{sparkline([t.compensation_rate for t in trend])}",
+        f"{_pct(c.coverage)}\n{c.edges_taken} of {c.edges} edges\n"
+        f"{sparkline([t.coverage for t in trend])}",
+    ]
 
 
 def _ratio(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}"
+    return "—" if value is None else f"{value:.3f}"
