@@ -22,6 +22,7 @@ from orchestrator.hooks import HookChain, load_hooks
 from orchestrator.keys import Keys
 from orchestrator.settings import Settings
 from orchestrator.store import RunStore
+from workers.flower import LaneTaskEvents
 from workers.names import WorkerBeat
 from workers.recovery import recover_lost, report_expired_waits
 from workers.runtime import StepRuntime
@@ -52,28 +53,46 @@ def create_app(settings: Settings | None = None, *, redis_url: str | None = None
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
     )
-    holder = _RuntimeHolder(settings, url)
+    holder = _RuntimeHolder(settings, url, app)
 
-    @app.task(name=STEP_TASK, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
+    # StepFailed is expected: the task is marked FAILURE (what Flower shows) without
+    # a traceback in the log, since the failure is already recorded in the run.
+    @app.task(name=STEP_TASK, bind=True, ignore_result=True, throws=(StepFailed,))  # type: ignore[untyped-decorator]
     def run_step(self: Task, run_id: str, ref: str, step: str, index: int | None) -> str:
         try:
-            return holder.runtime().execute(run_id, ref, step, index, self.request.hostname or "")
+            done = holder.runtime().execute(run_id, ref, step, index, self.request.hostname or "")
         except RedisUnavailableError as exc:
             # Nothing was recorded: give the message back rather than lose the step.
             raise Reject(str(exc), requeue=True) from None
+        if done.failed:
+            raise StepFailed(done.summary)
+        return done.summary
 
     del run_step
+
+    def note_task_events(sender: Any = None, **_: Any) -> None:
+        # `-E` reaches the WorkController, not the config the pool's children inherit.
+        owner = getattr(sender, "app", None)
+        if owner is app and getattr(sender, "task_events", False):
+            owner.conf.worker_send_task_events = True
+
+    signals.worker_init.connect(note_task_events, weak=False)
     _start_promoter_when_ready(app, holder)
     install_start_checks(app, settings, url)
     return app
 
 
+class StepFailed(Exception):
+    """The step a message started failed for good; the run has recorded it already."""
+
+
 class _RuntimeHolder:
     """One Redis client and runtime per process, created after the pool forks."""
 
-    def __init__(self, settings: Settings, url: str) -> None:
+    def __init__(self, settings: Settings, url: str, app: Celery) -> None:
         self.settings = settings
         self.url = url
+        self.app = app
         self._runtime: StepRuntime | None = None
         self._pid = 0
 
@@ -81,7 +100,10 @@ class _RuntimeHolder:
         import os  # noqa: PLC0415
 
         if self._runtime is None or self._pid != os.getpid():
-            hooks = HookChain(load_hooks(self.settings.hooks))
+            installed = load_hooks(self.settings.hooks)
+            if self.app.conf.worker_send_task_events:  # `-E`: monitors see lane-run steps too
+                installed.append(LaneTaskEvents(self.app))
+            hooks = HookChain(installed)
             store = RunStore(
                 connect(self.url, self.settings, who="worker-process"),
                 Keys(self.settings.key_prefix),

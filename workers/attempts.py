@@ -44,10 +44,19 @@ class Call:
     started: float = field(default_factory=time.monotonic)
 
 
+@dataclass(frozen=True)
+class Executed:
+    """What one Celery message did: a word for logs, and whether its own step failed for good."""
+
+    summary: str
+    failed: bool = False
+
+
 def describe(outcome: object) -> str:
     """A short word on an engine outcome, for logs and the Celery task's result."""
     if isinstance(outcome, o.Recorded):
-        return f"recorded: run {outcome.ended}" if outcome.ended else "recorded"
+        word = "failed for good" if outcome.failed else "recorded"
+        return f"{word}: run {outcome.ended}" if outcome.ended else word
     if isinstance(outcome, o.Wait):
         return f"wait: {outcome.why} {outcome.seconds:.3f}s"
     for kind, attr in ((o.Stale, "why"), (o.Skip, "state"), (o.Stop, "state")):

@@ -41,7 +41,7 @@ from orchestrator.states import StepState
 from orchestrator.steps import StepContext, StepFunction, encode_output, import_task
 from orchestrator.store import Attempt, Lane, RunStore
 from orchestrator.store import outcomes as o
-from workers.attempts import AttemptReport, Call, describe
+from workers.attempts import AttemptReport, Call, Executed, describe
 from workers.cancellation import CancelWatch
 from workers.leases import LeaseKeeper
 
@@ -109,8 +109,12 @@ class StepRuntime:
             self._loaded[ref] = loaded
         return loaded
 
-    def execute(self, run_id: str, ref: str, step: str, index: int | None, worker: str) -> str:
-        """Run one attempt of one step, then any its lane claims; returns what was recorded."""
+    def execute(self, run_id: str, ref: str, step: str, index: int | None, worker: str) -> Executed:
+        """Run one attempt of one step, then any its lane claims.
+
+        The result says whether the message's own step failed for good, so
+        that its Celery task is marked failed (what Flower shows).
+        """
         if index == -1:
             return self.compensate(run_id, ref, step, worker)
         loaded = self.load(ref)
@@ -118,12 +122,23 @@ class StepRuntime:
         claim = self._patiently(lambda: self.engine.claim(attempt, worker))
         lane = self._lane(loaded, step, worker)
         outcome = self._run(loaded, attempt, claim, worker, lane, by_lane=False)
+        own = self._failure_of(outcome, run_id, step, index)
         while isinstance(outcome, o.Recorded) and outcome.handoff is not None:
             handoff = outcome.handoff
             attempt = self._attempt(loaded, run_id, handoff.step, handoff.index, handoff.token)
             claim = o.Run(handoff.inputs)
             outcome = self._run(loaded, attempt, claim, worker, lane, by_lane=True)
-        return describe(outcome)
+        return Executed(own or describe(outcome), failed=own is not None)
+
+    def _failure_of(
+        self, outcome: o.Claim | o.Recording, run_id: str, step: str, index: int | None
+    ) -> str | None:
+        """How the message's own step failed for good, or None when it did not."""
+        if not isinstance(outcome, o.Recorded) or not outcome.failed:
+            return None
+        what = f"step {step!r}" + (f" element {index}" if index is not None else "")
+        error = self.store.reads.step_error(run_id, step)
+        return f"{what} failed for good: {error}" if error else f"{what} failed for good"
 
     def _attempt(
         self, loaded: LoadedWorkflow, run_id: str, step: str, index: int | None, token: str = ""
@@ -310,7 +325,7 @@ class StepRuntime:
         self.report.finished(call, outcome, loaded.waits(), error=error, exception=exc)
         return outcome
 
-    def compensate(self, run_id: str, ref: str, step: str, worker: str) -> str:
+    def compensate(self, run_id: str, ref: str, step: str, worker: str) -> Executed:
         """Run one attempt of a step's compensation (saga): undo what it did."""
         loaded = self.load(ref)
         attempt = Attempt(run_id, ref, step, -1)
@@ -318,7 +333,7 @@ class StepRuntime:
         self.report.noted(attempt, claim.decisions, loaded.waits())
         if not isinstance(claim, o.Run):
             log.info("run %s compensation of %s not run: %s", run_id, step, describe(claim))
-            return describe(claim)
+            return Executed(describe(claim))
         ctx = self._context(loaded, attempt, claim.inputs, worker, compensating=True)
         self.report.compensation_started(attempt, loaded.plan, ctx, claim.inputs)
         started = time.monotonic()
@@ -337,7 +352,11 @@ class StepRuntime:
         self.report.compensated(
             attempt, loaded.plan, ctx, claim.inputs, done, time.monotonic() - started, error
         )
-        return describe(done)
+        gave_up = isinstance(done, o.UndoRecorded) and done.outcome is o.UndoOutcome.FAILED
+        if gave_up and error is not None:
+            why = f"compensation of step {step!r} failed for good: {error['type']}: "
+            return Executed(why + str(error["message"]), failed=True)
+        return Executed(describe(done))
 
     def _terminate(self, attempt: Attempt, after: float) -> bool:
         """Record a body that ignored its interrupt as failed; False when it has just ended."""

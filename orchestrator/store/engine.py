@@ -9,6 +9,7 @@ outcome (``outcomes``), parsed in ``replies``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import time
@@ -246,7 +247,10 @@ class Engine:
         )
         infos = self._infos(attempt.ref, attempt.step, downstream=False)
         raw = self._call(args, attempt.run_id, infos)
-        return replies.recording(raw, str(lane_args.get("lane_token", "")))
+        outcome = replies.recording(raw, str(lane_args.get("lane_token", "")))
+        if isinstance(outcome, o.Recorded) and outcome.retry_in is None:
+            return dataclasses.replace(outcome, failed=True)
+        return outcome
 
     def _lane_args(self, lane: Lane | None) -> dict[str, Any]:
         if lane is None:

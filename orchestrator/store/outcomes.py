@@ -185,6 +185,8 @@ class Recorded:
     veto: Veto | None = None
     handoff: Handoff | None = None
     decisions: tuple[Decision, ...] = ()
+    #: The recorded outcome is a failure for good (the step is FAILED).
+    failed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,6 +85,14 @@ class RunReader:
         """What the producer's hooks carried with the run ({} when nothing)."""
         return context(self.redis.hget(self.keys.run(run_id), _CONTEXT))
 
+    def step_error(self, run_id: str, step: str) -> str | None:
+        """A step's recorded error as ``Type: message`` (None when it has none)."""
+        raw = self.redis.hget(self.keys.run(run_id), step_field(step, "error"))
+        if not raw:
+            return None
+        found = json.loads(raw)
+        return f"{found.get('type')}: {found.get('message')}"
+
     def run_ref(self, run_id: str) -> str | None:
         raw = self.redis.hget(self.keys.run(run_id), _WORKFLOW)
         return text(raw) if raw is not None else None
