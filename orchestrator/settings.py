@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         """``task_modules`` as a tuple of prefixes; empty allows every module."""
         return tuple(p.strip() for p in self.task_modules.split(",") if p.strip())
 
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port of the Prometheus scrape endpoint (the scorecard) a worker serves.",
+    )
     import_check: Literal["strict", "warn", "off"] = Field(
         default="strict",
         description="`orch worker` start-up import check: strict refuses to start (exit 2), "

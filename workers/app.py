@@ -161,6 +161,12 @@ def _start_promoter_when_ready(app: Celery, holder: _RuntimeHolder) -> None:
         threading.Thread(
             target=loop, args=(hostname, queues, concurrency), name="orch-promoter", daemon=True
         ).start()
+        port = holder.settings.metrics_port
+        if port is not None:
+            from orchestrator.scorecard.prometheus import serve  # noqa: PLC0415 - when asked
+
+            serve(port, holder.runtime().store.reads)
+            log.warning("serving the scorecard to Prometheus on port %d", port)
 
     def on_shutdown(sender: Any = None, **_: Any) -> None:
         stop.set()

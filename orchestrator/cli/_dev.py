@@ -25,6 +25,12 @@ Concurrency = Annotated[
     int | None, typer.Option("--concurrency", "-c", min=1, help="Processes per worker.")
 ]
 Queues = Annotated[str | None, typer.Option("--queues", "-Q", help="Comma-separated queues.")]
+MetricsPort = Annotated[
+    int | None,
+    typer.Option(
+        "--metrics-port", min=1, max=65535, help="Serve the scorecard to Prometheus on this port."
+    ),
+]
 
 
 def _split(queues: str | None) -> list[str]:
@@ -39,6 +45,7 @@ def dev(
     flower_port: Annotated[
         int, typer.Option("--flower-port", min=1, max=65535, help="Flower's port.")
     ] = 5555,
+    metrics_port: MetricsPort = None,
 ) -> None:
     """Run Redis (embedded unless ORCH_REDIS_URL) and a worker pool in the foreground."""
     from orchestrator.cli._flower import start_flower, stop_flower  # noqa: PLC0415
@@ -55,6 +62,8 @@ def dev(
     ):
         flower_proc = None
         try:
+            if metrics_port is not None:
+                _serve_metrics(env.url, settings, metrics_port)
             if flower:
                 flower_proc = start_flower(env.url, port=flower_port)
             _banner(env, settings, c, flower_port if flower else None)
@@ -63,6 +72,17 @@ def dev(
             console.print("stopping…")
         finally:
             stop_flower(flower_proc)
+
+
+def _serve_metrics(url: str, settings: Settings, port: int) -> None:
+    """The scorecard's Prometheus endpoint, served by this process (it reads Redis)."""
+    from orchestrator.connection import connect  # noqa: PLC0415
+    from orchestrator.keys import Keys  # noqa: PLC0415
+    from orchestrator.scorecard.prometheus import serve  # noqa: PLC0415
+    from orchestrator.store.reads import RunReader  # noqa: PLC0415
+
+    serve(port, RunReader(connect(url, settings), Keys(settings.key_prefix)))
+    console.print(f"Prometheus metrics on http://127.0.0.1:{port}/metrics")
 
 
 def _banner(env: DevEnvironment, settings: Settings, c: int, flower_port: int | None) -> None:
@@ -113,6 +133,7 @@ def worker(
             help="Node name (Celery's %h is the host); default orch-<random>@%h, unique.",
         ),
     ] = None,
+    metrics_port: MetricsPort = None,
 ) -> None:
     """Run one worker (prefork pool) on the given queues against the configured Redis."""
     from orchestrator.connection import resolve_url  # noqa: PLC0415
@@ -120,6 +141,8 @@ def worker(
     from workers.names import unique_node_name  # noqa: PLC0415 - worker side, loaded on demand
 
     settings = Settings()
+    if metrics_port is not None:
+        settings = settings.model_copy(update={"metrics_port": metrics_port})
     wanted = _split(queues) or [settings.default_queue]
     url = resolve_url(settings)
     if check and settings.import_check != "off":
