@@ -155,3 +155,31 @@ def test_a_hook_that_raises_is_logged_and_breaks_nothing(
     logs = "\n".join(Path(w.log_path).read_text() for w in hooked_pool.workers)
     assert "hook tests.steps.hooks.Raises raised in on_attempt_finished" in logs
     assert "RuntimeError: broken hook saw AttemptFinished" in logs
+
+
+def test_the_shipped_example_logs_one_line_per_attempt(
+    redis_server: EmbeddedRedis, tmp_path: Path, client: Client, wf_name: str
+) -> None:
+    env = {"ORCH_HOOKS": "orchestrator.examples.hooks:LogAttempts"}
+    pool = WorkerPool(redis_server.url, log_dir=tmp_path, env=env)
+    pool.start(["logged"], concurrency=1, processes=1)
+    try:
+        wf = (
+            Flow(wf_name, 1)
+            .step("a", EMIT, queue="logged")
+            .step("b", ADD, after=["a"], queue="logged")
+            .build()
+        )
+        assert client.submit(wf, {}).wait(WAIT)["state"] == "SUCCEEDED"
+
+        def lines() -> list[str]:
+            logs = "\n".join(Path(w.log_path).read_text() for w in pool.workers)
+            return [line for line in logs.splitlines() if f"{wf_name} v1 " in line]
+
+        # the hook logs once the outcome is recorded, a moment after the run may have ended
+        wait_until(lambda: len(lines()) == 2)
+        first, second = lines()
+    finally:
+        pool.stop()
+    assert f"{wf_name} v1 a[None] attempt 1 succeeded in " in first
+    assert f"{wf_name} v1 b[None] attempt 1 succeeded in " in second
