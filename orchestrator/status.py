@@ -49,6 +49,13 @@ def status_document(run_id: str, fields: dict[str, str], order: list[str]) -> di
             entry["elements"] = int(fields[f"{step}.n"])
         if fields.get(f"{step}.fb"):
             entry["fallback"] = True
+        if f"{step}.cq" in fields:  # its compensation's own times (fields.py undo_*)
+            entry["compensation"] = {
+                "attempts": int(fields.get(f"{step}.catt", "0")),
+                "queued_at": rfc3339(fields.get(f"{step}.cq")),
+                "started_at": rfc3339(fields.get(f"{step}.cs")),
+                "finished_at": rfc3339(fields.get(f"{step}.cf")),
+            }
         steps[step] = entry
     return {
         "id": run_id,

@@ -197,3 +197,27 @@ def test_resume_of_a_run_that_did_not_fail_is_refused(rig: Rig) -> None:
     rig.finish(run_id, plan, "a")
     assert rig.engine.resume(run_id) == o.WrongState("SUCCEEDED")
     assert rig.engine.resume("no-such-run") == o.Gone()
+
+
+def test_a_compensation_keeps_the_steps_own_times(rig: Rig) -> None:
+    """The step's queued/started/finished times stay its own; the undo has its own fields."""
+    plan = rig.install(
+        rig.flow().step("a", TASK, compensate=TASK).step("b", TASK, after=["a"]).build()
+    )
+    run = rig.start(plan)
+    rig.finish(run, plan, "a")
+    before = {f: rig.fields(run).get(f"a.{f}") for f in ("q", "s", "f")}
+    attempt, _ = rig.claim(run, plan, "b")
+    rig.engine.fail(attempt, ERROR, retry_in=None)
+    undo = Attempt(run, plan.ref, "a", -1)
+    claimed = rig.engine.undo_claim(undo, "w")
+    assert isinstance(claimed, o.Run)
+    rig.engine.undo_done(undo)
+    after = rig.fields(run)
+    assert {f: after.get(f"a.{f}") for f in ("q", "s", "f")} == before
+    assert float(before["q"] or 0) <= float(before["s"] or 0) <= float(before["f"] or 0)
+    undo_times = [float(after[f"a.{f}"]) for f in ("cq", "cs", "cf")]
+    assert undo_times == sorted(undo_times) and undo_times[0] >= float(before["f"] or 0)
+    doc = rig.reads.status(run)["steps"]["a"]
+    assert doc["compensation"]["attempts"] == 1
+    assert doc["queued_at"] <= doc["started_at"] <= doc["finished_at"]
