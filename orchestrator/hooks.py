@@ -360,6 +360,10 @@ class HookChain:
     def __repr__(self) -> str:
         return f"HookChain({list(self._hooks)!r})"
 
+    def wants(self, method: str) -> bool:
+        """Whether any hook receives event method ``method`` (so the event is worth building)."""
+        return bool(self._receivers(method))
+
     def emit(self, event: RunEvent) -> None:
         """Hand ``event`` to every hook; a hook that raises is logged, never propagated."""
         for hook, method in self._receivers(event.hook):

@@ -64,7 +64,7 @@ class AttemptReport(Reporter):
             return
         self.noted(attempt, claim.decisions, waits, _context_of(claim))
         admission, wait, number = _admission(claim)
-        if admission is None:
+        if admission is None or not self.chain.wants(h.StepClaimed.hook):
             return
         name, version = plan.workflow, plan.version
         self.emit(

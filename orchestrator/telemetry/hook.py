@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
+from typing import Any
+
 from opentelemetry import metrics, trace
 
 from orchestrator import hooks as h
 from orchestrator.telemetry import sdk
 from orchestrator.telemetry.metrics import Metrics
 from orchestrator.telemetry.traces import Traces
+
+#: The event methods of the protocol.
+EVENT_METHODS = tuple(
+    name for name, _ in inspect.getmembers(h.Hooks, inspect.isfunction) if name.startswith("on_")
+)
 
 
 class OpenTelemetry(h.Hooks):
@@ -20,6 +29,9 @@ class OpenTelemetry(h.Hooks):
     With neither a real tracer nor a real meter provider (the ``[otel]`` extra
     absent, or ``OTEL_SDK_DISABLED=true``) it is disabled, and the hook chain
     leaves it out: it costs nothing.
+
+    Each event goes straight to the parts that handle it: an event neither
+    handles (a claim, say) is not even dispatched (see ``_dispatch``).
     """
 
     def __init__(
@@ -32,44 +44,30 @@ class OpenTelemetry(h.Hooks):
             sdk.configure()
         self.traces = Traces(tracer_provider)
         self.metrics = Metrics(meter_provider)
-        self._parts = h.HookChain([self.traces, self.metrics])
-        self.enabled = bool(self._parts)
+        parts: list[h.Hooks] = [p for p in (self.traces, self.metrics) if p.enabled]
+        self.enabled = bool(parts)
+        self._parts = h.HookChain(parts)
+        for name in EVENT_METHODS:
+            setattr(self, name, self._dispatch(name, parts))
 
     def propagate(self) -> dict[str, str]:
         return self._parts.propagate()
 
-    def on_run_submitted(self, event: h.RunSubmitted) -> None:
-        self._parts.emit(event)
+    def _dispatch(self, name: str, parts: list[h.Hooks]) -> Callable[[Any], None] | None:
+        """What receives event method ``name``: None (the chain skips it) when no part does.
 
-    def on_step_claimed(self, event: h.StepClaimed) -> None:
-        self._parts.emit(event)
+        One part gets the event directly; two go through a chain of the parts,
+        so that one raising does not keep the event from the other.
+        """
+        handlers = [p for p in parts if _handles(p, name)]
+        if not handlers:
+            return None
+        if len(handlers) == 1:
+            method: Callable[[Any], None] = getattr(handlers[0], name)
+            return method
+        return self._parts.emit
 
-    def on_attempt_started(self, event: h.AttemptStarted) -> None:
-        self._parts.emit(event)
 
-    def on_attempt_finished(self, event: h.AttemptFinished) -> None:
-        self._parts.emit(event)
-
-    def on_retry_scheduled(self, event: h.RetryScheduled) -> None:
-        self._parts.emit(event)
-
-    def on_budget_denied(self, event: h.BudgetDenied) -> None:
-        self._parts.emit(event)
-
-    def on_breaker_changed(self, event: h.BreakerChanged) -> None:
-        self._parts.emit(event)
-
-    def on_wait_started(self, event: h.WaitStarted) -> None:
-        self._parts.emit(event)
-
-    def on_wait_ended(self, event: h.WaitEnded) -> None:
-        self._parts.emit(event)
-
-    def on_compensation_started(self, event: h.CompensationStarted) -> None:
-        self._parts.emit(event)
-
-    def on_compensation_finished(self, event: h.CompensationFinished) -> None:
-        self._parts.emit(event)
-
-    def on_run_finished(self, event: h.RunFinished) -> None:
-        self._parts.emit(event)
+def _handles(part: h.Hooks, name: str) -> bool:
+    """Whether ``part`` overrides the no-op of event method ``name``."""
+    return getattr(type(part), name) is not getattr(h.Hooks, name)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from orchestrator import __version__
@@ -89,11 +89,9 @@ class Traces(h.Hooks):
     # -- attempts ---------------------------------------------------------------------
 
     def on_attempt_started(self, event: h.AttemptStarted) -> None:
-        attributes = _attempt_attributes(event)
-        if event.queue_delay is not None:
-            attributes[n.QUEUE_DELAY] = event.queue_delay
         name = n.attempt_span(event.workflow, event.step)
-        self._start(_key(event), name, self._parent(event), attributes)
+        kind = _kind(event.lane)
+        self._start(_key(event), name, self._parent(event), _attempt_attributes(event), kind)
 
     def on_attempt_finished(self, event: h.AttemptFinished) -> None:
         opened = self._open.pop(_key(event), None)
@@ -101,6 +99,7 @@ class Traces(h.Hooks):
             span = self._tracer.start_span(
                 n.attempt_span(event.workflow, event.step),
                 context=self._parent(event),
+                kind=_kind(event.lane),
                 attributes=_attempt_attributes(event),
                 start_time=time.time_ns() - int(event.duration * 1e9),
             )
@@ -123,7 +122,7 @@ class Traces(h.Hooks):
             n.WORKER: event.worker,
         }
         name = n.compensation_span(event.workflow, event.step)
-        self._start(_undo_key(event), name, self._parent(event), attributes)
+        self._start(_undo_key(event), name, self._parent(event), attributes, SpanKind.CONSUMER)
 
     def on_compensation_finished(self, event: h.CompensationFinished) -> None:
         opened = self._open.pop(_undo_key(event), None)
@@ -198,9 +197,10 @@ class Traces(h.Hooks):
         name: str,
         parent: Context,
         attributes: dict[str, AttributeValue],
+        kind: SpanKind,
     ) -> None:
         """Start a span and make it current until its end is reported."""
-        span = self._tracer.start_span(name, context=parent, attributes=attributes)
+        span = self._tracer.start_span(name, context=parent, kind=kind, attributes=attributes)
         stale = self._open.pop(key, None)
         if stale is not None:
             _end(stale, abandoned=True)
@@ -223,6 +223,11 @@ def _end(opened: _Open, *, abandoned: bool = False) -> None:
         otel_context.detach(opened.token)
 
 
+def _kind(lane: bool) -> SpanKind:
+    """A step a Celery message started consumed it; one a lane ran continues the previous one."""
+    return SpanKind.INTERNAL if lane else SpanKind.CONSUMER
+
+
 def _key(event: h.AttemptEvent) -> AttemptKey:
     return (event.run_id, event.step, event.index, event.attempt)
 
@@ -236,14 +241,23 @@ def _run_attributes(event: h.RunEvent) -> dict[str, AttributeValue]:
 
 
 def _attempt_attributes(event: h.AttemptStarted | h.AttemptFinished) -> dict[str, AttributeValue]:
-    attributes = {
-        **_run_attributes(event),
+    """What an attempt span says at its start.
+
+    Every attribute costs on every step (validated when set, encoded when
+    exported), so an attempt span says only what is its own: the workflow is
+    in its name and its version on the run span; attributes that are mostly
+    empty are set only when they say something; and whether a runner lane ran
+    it is its kind (INTERNAL, against CONSUMER for a step a message started).
+    """
+    attributes: dict[str, AttributeValue] = {
+        n.RUN_ID: event.run_id,
         n.STEP: event.step,
         n.ATTEMPT: event.attempt,
         n.QUEUE: event.queue,
         n.WORKER: event.worker,
-        n.LANE: event.lane,
     }
+    if event.queue_delay is not None:
+        attributes[n.QUEUE_DELAY] = event.queue_delay
     if event.index is not None:
         attributes[n.INDEX] = event.index
     if event.dependency:
@@ -257,6 +271,4 @@ def _finish_attributes(event: h.AttemptFinished) -> dict[str, AttributeValue]:
         attributes[n.RETRY_DELAY] = event.retry_delay
     if event.breaker is not None:
         attributes[n.BREAKER_STATE] = event.breaker
-    if event.queue_delay is not None:
-        attributes[n.QUEUE_DELAY] = event.queue_delay
     return attributes
