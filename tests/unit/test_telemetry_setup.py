@@ -13,10 +13,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from opentelemetry import metrics, trace
 
 from orchestrator.hooks import HookChain
 from orchestrator.telemetry import Metrics, OpenTelemetry, Traces
+from orchestrator.telemetry import names as n
 from tests.unit.telemetry_events import World, run_finished
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -165,3 +167,39 @@ def test_a_bad_exporter_name_is_a_one_line_error_naming_the_hook() -> None:
     (line,) = done.stdout.strip().splitlines()
     assert line.startswith("ORCH_HOOKS entry 'orchestrator.telemetry:OpenTelemetry'"), line
     assert "nonesuch" in line
+
+
+def test_each_event_goes_only_to_the_parts_that_handle_it() -> None:
+    world = World()
+    hook = world.hook()
+    chain = HookChain([hook])
+    assert not chain.wants("on_step_claimed"), "no part handles claims: not even built"
+    assert hook.on_attempt_started is not None
+    carried = hook.propagate()
+    chain.emit(run_finished(carried))
+    assert [s.name for s in world.spans()] == ["run ingest"]
+    assert [p.value for _, p in world.points(n.RUNS_FINISHED)] == [1]
+
+
+def test_a_part_that_raises_does_not_keep_the_event_from_the_other(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = World()
+    hook = world.hook()
+
+    def broken(event: object) -> None:
+        raise RuntimeError("exporter bug")
+
+    monkeypatch.setattr(hook.traces, "on_run_finished", broken)
+    hook.on_run_finished(run_finished(hook.propagate()))  # type: ignore[misc]
+    assert [p.value for _, p in world.points(n.RUNS_FINISHED)] == [1]
+
+
+def test_two_metric_hooks_on_one_provider_share_its_instruments() -> None:
+    world = World()
+    first, second = world.metrics(), world.metrics()
+    assert first.i is second.i
+    first.on_run_finished(run_finished({}))
+    second.on_run_finished(run_finished({}, "FAILED"))
+    counts = {a[n.STATE]: p.value for a, p in world.points(n.RUNS_FINISHED)}
+    assert counts == {"SUCCEEDED": 1, "FAILED": 1}
