@@ -35,6 +35,7 @@ from bench.scenarios import (
     scenario_d,
     scenario_e,
 )
+from bench.telemetry import scenario_t
 
 SCENARIOS: dict[str, Callable[[Ctx], ScenarioResult]] = {
     "a": scenario_a,
@@ -44,6 +45,7 @@ SCENARIOS: dict[str, Callable[[Ctx], ScenarioResult]] = {
     "e": scenario_e,
     "f": scenario_f,
     "g": scenario_g,
+    "t": scenario_t,
     "h": scenario_h,
 }
 

@@ -113,13 +113,15 @@ class AttemptEvent(StepEvent):
 
     ``index`` is the element of a mapped step (None otherwise); ``lane`` is True
     when a runner lane took the step (the next step run from the same Celery
-    message) rather than a message delivery.
+    message) rather than a message delivery. ``dependency`` names the step's
+    dependency ("" for a step without one).
     """
 
     index: int | None
     attempt: int
     worker: str
     lane: bool
+    dependency: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -164,7 +166,12 @@ class AttemptFinished(AttemptEvent):
     """Worker, once the attempt's outcome (an :class:`Outcome`) is recorded.
 
     ``duration`` is the seconds the attempt ran; ``error`` the recorded message
-    and ``exception`` the exception itself for a failed or retried attempt.
+    and ``exception`` the exception itself for a failed or retried attempt;
+    ``retry_delay`` the seconds until the retry of a retrying one. ``breaker``
+    is the state of the dependency's breaker this attempt met or left: ``open``
+    when the open breaker answered it, else the state its outcome moved the
+    breaker to, or None. ``upstreams`` are the steps whose outputs the step
+    was handed (its handoffs are the edges ``{upstream} → {step}``).
     """
 
     hook: ClassVar[str] = "on_attempt_finished"
@@ -175,6 +182,9 @@ class AttemptFinished(AttemptEvent):
     queue_delay: float | None
     error: str | None
     exception: BaseException | None
+    retry_delay: float | None = None
+    breaker: str | None = None
+    upstreams: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -223,12 +233,16 @@ class WaitStarted(StepEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WaitEnded(StepEvent):
-    """Where the wait ended (signal or timeout sweep); ``outcome`` is a WaitOutcome."""
+    """Where the wait ended (signal or timeout sweep); ``outcome`` is a WaitOutcome.
+
+    ``waited`` is the seconds the step waited (by the Redis clock), when known.
+    """
 
     hook: ClassVar[str] = "on_wait_ended"
 
     signal: str
     outcome: str
+    waited: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -321,14 +335,18 @@ class HookChain:
 
     Any object will do as a hook: one that lacks the method for an event is
     skipped, so duck-typed hooks work, though subclassing :class:`Hooks` is
-    the documented way. An empty chain is falsy, so callers test it before
-    building an event and pay nothing when no hook is installed.
+    the documented way. A hook whose ``enabled`` attribute is False is left
+    out: one that found it has nothing to do (telemetry without an SDK) then
+    costs nothing. An empty chain is falsy, so callers test it before building
+    an event and pay nothing when no hook is installed.
     """
 
     __slots__ = ("_hooks", "_methods")
 
     def __init__(self, hooks: Iterable[object] = ()) -> None:
-        self._hooks: tuple[object, ...] = tuple(hooks)
+        self._hooks: tuple[object, ...] = tuple(
+            hook for hook in hooks if getattr(hook, "enabled", True) is not False
+        )
         self._methods: dict[str, tuple[tuple[object, Callable[..., Any]], ...]] = {}
 
     @property
@@ -341,6 +359,10 @@ class HookChain:
 
     def __repr__(self) -> str:
         return f"HookChain({list(self._hooks)!r})"
+
+    def wants(self, method: str) -> bool:
+        """Whether any hook receives event method ``method`` (so the event is worth building)."""
+        return bool(self._receivers(method))
 
     def emit(self, event: RunEvent) -> None:
         """Hand ``event`` to every hook; a hook that raises is logged, never propagated."""

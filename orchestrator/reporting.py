@@ -121,6 +121,7 @@ class _Run:
                 step=s,
                 signal=d.signal or signal,
                 outcome=outcome,
+                waited=d.waited,
             )
         if d.delay is not None and d.dst in (StepState.RETRYING, None):
             return h.RetryScheduled(

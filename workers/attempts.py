@@ -73,7 +73,7 @@ class AttemptReport(Reporter):
             return
         self.noted(attempt, claim.decisions, waits, _context_of(claim))
         admission, wait, number = _admission(claim)
-        if admission is None:
+        if admission is None or not self.chain.wants(h.StepClaimed.hook):
             return
         name, version = plan.workflow, plan.version
         self.emit(
@@ -87,6 +87,7 @@ class AttemptReport(Reporter):
                 attempt=number,
                 worker=worker,
                 lane=by_lane,
+                dependency=attempt.dependency,
                 admission=admission,
                 wait=wait,
             )
@@ -115,15 +116,19 @@ class AttemptReport(Reporter):
     ) -> None:
         if not self.chain:
             return
+        plan = call.plan.steps[call.ctx.step]
         self.emit(
             h.AttemptFinished(
                 **_identity(call),
-                queue=call.plan.steps[call.ctx.step].queue,
+                queue=plan.queue,
                 outcome=_outcome(outcome, failed=error is not None, fallback=fallback),
                 duration=time.monotonic() - call.started,
                 queue_delay=call.inputs.queue_delay,
                 error=None if error is None else f"{error['type']}: {error['message']}",
                 exception=exception,
+                retry_delay=outcome.retry_in if isinstance(outcome, o.Recorded) else None,
+                breaker=_breaker(call, outcome),
+                upstreams=plan.upstreams,
             )
         )
         self.noted(call.attempt, outcome.decisions, waits, call.inputs.context)
@@ -199,7 +204,20 @@ def _identity(call: Call) -> dict[str, Any]:
         "attempt": call.ctx.attempt,
         "worker": call.ctx.worker,
         "lane": call.by_lane,
+        "dependency": call.attempt.dependency,
     }
+
+
+def _breaker(call: Call, outcome: o.Recording) -> str | None:
+    """The breaker state the attempt met (open) or left (what its outcome moved it to)."""
+    if call.inputs.mode in (o.Mode.OPEN, o.Mode.FALLBACK):
+        return h.BreakerState.OPEN
+    moved = [
+        d.state
+        for d in outcome.decisions
+        if isinstance(d, o.BreakerMoved) and d.dependency == call.attempt.dependency
+    ]
+    return moved[-1] if moved else None
 
 
 def _admission(claim: o.Claim) -> tuple[h.Admission | None, float, int]:

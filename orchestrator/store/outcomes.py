@@ -33,6 +33,7 @@ class StepMoved:
     signal: str | None = None
     worker: str | None = None
     reason: str | None = None
+    waited: float | None = None  # seconds in WAITING, for a step that leaves it
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,6 +77,7 @@ def _decision(e: dict[str, Any]) -> o.Decision | None:
             signal=e.get("signal"),
             worker=e.get("worker"),
             reason=e.get("reason"),
+            waited=e.get("waited"),
         )
     return None
 

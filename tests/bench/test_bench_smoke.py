@@ -65,7 +65,16 @@ def is_number(value: Any) -> bool:
 def test_quick_run_writes_a_well_formed_report(tmp_path: Path) -> None:
     mark = uuid.uuid4().hex
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--only", "e,g", "--out", str(tmp_path / "out")],
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "--only",
+            "e,g,t",
+            "--out",
+            str(tmp_path / "out"),
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -85,7 +94,7 @@ def test_quick_run_writes_a_well_formed_report(tmp_path: Path) -> None:
         assert machine.get(key), key
     assert doc["mode"] == "quick"
     assert doc["rounds"] == 1
-    assert set(doc["scenarios"]) == {"e", "g"}
+    assert set(doc["scenarios"]) == {"e", "g", "t"}
 
     for key, scenario in doc["scenarios"].items():
         metrics = scenario["metrics"]
@@ -104,6 +113,9 @@ def test_quick_run_writes_a_well_formed_report(tmp_path: Path) -> None:
         both = [m for m in metrics if is_number(m["plain"]["median"]) and is_number(m["ratio"])]
         assert both, f"scenario {key} has no metric measured on both sides"
     assert any(m["target"] for m in doc["scenarios"]["g"]["metrics"])
+    telemetry = doc["scenarios"]["t"]["details"]
+    assert telemetry["spans_received"] == telemetry["spans_expected"], "a span per attempt and run"
+    assert telemetry["otlp_requests"]["/v1/metrics"] >= 1
 
 
 def test_ctrl_c_stops_everything_it_started(tmp_path: Path) -> None:

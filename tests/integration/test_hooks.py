@@ -8,6 +8,7 @@ hook that raises breaks neither the step nor the hooks after it.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,7 @@ def test_a_retried_attempt_reports_the_retry_and_its_exception(
     (failed,) = of(events, "on_attempt_finished", outcome="retrying")
     assert (failed["attempt"], failed["exception"]) == (1, "RuntimeError")
     assert failed["error"] == "RuntimeError: transient failure on attempt 1"
+    assert failed["retry_delay"] == 0.05, "the attempt's own event says when it is retried"
     (retry_event,) = of(events, "on_retry_scheduled")
     assert (retry_event["step"], retry_event["delay"], retry_event["reason"]) == (
         "f",
@@ -139,10 +141,14 @@ def test_waits_are_reported_where_they_start_and_where_they_end(
     (started,) = of(heard(r, run.id), "on_wait_started")
     assert (started["step"], started["signal"], started["timeout"]) == ("review", "approval", 3600)
     assert started["pid"] != os.getpid()
+    time.sleep(0.2)
     assert hooked_client.signal(run.id, "approval", {"ok": True}) == ["review"]
     assert run.wait(WAIT)["state"] == "SUCCEEDED"
     (ended,) = of(heard(r, run.id), "on_wait_ended")
     assert (ended["outcome"], ended["pid"]) == ("signalled", os.getpid())
+    assert 0.2 <= ended["waited"] < WAIT, "the engine measured the wait"
+    (c,) = of(heard(r, run.id), "on_attempt_finished", step="c")
+    assert c["upstreams"] == ["review"]
 
 
 def test_a_hook_that_raises_is_logged_and_breaks_nothing(
@@ -183,3 +189,33 @@ def test_the_shipped_example_logs_one_line_per_attempt(
         pool.stop()
     assert f"{wf_name} v1 a[None] attempt 1 succeeded in " in first
     assert f"{wf_name} v1 b[None] attempt 1 succeeded in " in second
+
+
+def test_attempts_name_their_dependency_and_the_breaker_they_met_or_moved(
+    hooked_pool: WorkerPool, hooked_client: Client, r: redis.Redis, wf_name: str
+) -> None:
+    dep = f"llm-{wf_name}"
+    limits = {"breaker": {"failure_rate": 0.5, "min_calls": 3, "open_for": "30s"}}
+    wf = (
+        Flow(wf_name, 1, dependencies={dep: limits})
+        .step(
+            "call",
+            "tests.steps.resilience:provider",
+            queue=QUEUE,
+            dependency=dep,
+            retry={"max_attempts": 1},
+            fallback="tests.steps.basic:small_model",
+        )
+        .build()
+    )
+    runs = []
+    for _ in range(4):  # three failing calls open the breaker; the fourth meets it open
+        run = hooked_client.submit(wf, {"tag": wf_name, "down": True})
+        assert run.result(WAIT) == "small-label"
+        runs.append(run)
+    for run in runs:
+        wait_until(lambda run=run: len(of(heard(r, run.id), "on_run_finished")) == 1)
+    finished = [of(heard(r, run.id), "on_attempt_finished")[0] for run in runs]
+    assert {e["dependency"] for e in finished} == {dep}
+    assert [e["breaker"] for e in finished] == [None, None, "open", "open"]
+    assert [e["outcome"] for e in finished] == ["fallback"] * 4

@@ -78,6 +78,7 @@ _SAMPLES: dict[object, object] = {
     bool: True,
     BaseException: ValueError("sample"),
     Mapping[str, str]: {"traceparent": "00-sample-01"},
+    tuple[str, ...]: ("upstream",),
 }
 
 

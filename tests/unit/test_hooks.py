@@ -177,6 +177,24 @@ def test_an_empty_chain_is_falsy_so_callers_can_skip_building_events() -> None:
     assert HookChain(iter([Recorder()])).hooks != ()
 
 
+def test_a_hook_that_says_it_is_disabled_is_left_out_of_the_chain() -> None:
+    off, on = Recorder(), Recorder()
+    off.enabled = False  # type: ignore[attr-defined]
+    assert not HookChain([off])
+    chain = HookChain([off, on])
+    assert chain.hooks == (on,)
+    chain.emit(sample_event(AttemptFinished))
+    assert off.seen == [] and len(on.seen) == 1
+
+
+def test_wants_says_whether_any_hook_receives_an_event_method() -> None:
+    chain = HookChain([DuckFinished()])
+    assert chain.wants("on_run_finished")
+    assert not chain.wants("on_attempt_finished")
+    assert HookChain([DuckFinished(), Recorder()]).wants("on_attempt_finished")
+    assert not HookChain().wants("on_run_finished")
+
+
 def test_events_are_frozen_and_keyword_only() -> None:
     event = sample_event(StepClaimed, admission=Admission.WAIT_RATE, wait=1.5)
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -90,6 +90,8 @@ local function move_step(s, to, extra, table_)
   hset(s .. SF.state, to)
   local ev = extra or {}
   ev.step, ev.from, ev.to = s, from, to
+  -- How long a wait lasted, for the hooks' wait event (it began when dispatched).
+  if from == 'WAITING' then ev.waited = NOW - tonumber(hget(s .. SF.queued_at) or NOW) end
   event(ev)
   return true
 end

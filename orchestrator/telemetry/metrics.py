@@ -1,0 +1,188 @@
+"""Metrics: the scorecard's quantities as OpenTelemetry instruments, counted where they happen.
+
+Each process counts what it saw (its attempts, the runs it ended) and its
+meter provider exports them; adding the series of every process gives the
+pipeline's totals. The Redis-kept scorecard (``orch metrics``) is the same
+story told by the engine itself: exact, kept per workflow version over time,
+readable without a metrics backend. These instruments are for the dashboards
+and alerts a team already has.
+
+Counting is on the hot path of every step, and a synchronous counter of the
+SDK hashes its attributes on every ``add``. So the counters are observable:
+the process keeps its totals in a dict (one tuple lookup per event) and the
+SDK reads them when it collects (every export interval). They export as
+ordinary monotonic sums, cumulative or delta as the exporter prefers. The
+queue delay stays a synchronous histogram (OpenTelemetry has no observable
+one), and the breaker state a synchronous gauge (it changes rarely).
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterable, Sequence
+
+from opentelemetry import metrics
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.metrics._internal import _ProxyMeterProvider
+from opentelemetry.util.types import AttributeValue
+
+from orchestrator import __version__
+from orchestrator import hooks as h
+from orchestrator.errors import HandoffError
+from orchestrator.telemetry import names as n
+
+#: Bucket bounds (seconds) of the queue-delay histogram: log-spaced from 1 ms
+#: to about 17 min, so a percentile is read to within a factor of 2.
+SECONDS_BUCKETS = tuple(round(0.001 * 2**k, 6) for k in range(21))
+
+_HANDED = frozenset({h.Outcome.SUCCEEDED, h.Outcome.FALLBACK})
+
+Key = tuple[AttributeValue, ...]
+
+
+class Tally:
+    """A monotonic count per attribute set, read by an observable counter at collection."""
+
+    def __init__(
+        self, meter: metrics.Meter, name: str, unit: str, description: str, keys: Sequence[str]
+    ) -> None:
+        self.keys = tuple(keys)
+        self.totals: dict[Key, int] = {}
+        self._lock = threading.Lock()
+        meter.create_observable_counter(name, [self._observe], unit, description)
+
+    def add(self, *values: AttributeValue) -> None:
+        """One more for the attribute values given in ``keys`` order."""
+        with self._lock:
+            self.totals[values] = self.totals.get(values, 0) + 1
+
+    def _observe(self, options: CallbackOptions) -> Iterable[Observation]:
+        with self._lock:
+            totals = list(self.totals.items())
+        return [
+            Observation(total, dict(zip(self.keys, values, strict=True)))
+            for values, total in totals
+        ]
+
+
+class Instruments:
+    """Every instrument, once per meter provider (two hooks on one provider share them)."""
+
+    def __init__(self, meter: metrics.Meter) -> None:
+        wv = (n.WORKFLOW, n.VERSION)
+        self.runs_submitted = Tally(meter, n.RUNS_SUBMITTED, "{run}", "Runs created by submit", wv)
+        self.runs_finished = Tally(
+            meter, n.RUNS_FINISHED, "{run}", "Runs that reached a final state", (*wv, n.STATE)
+        )
+        self.attempts = Tally(
+            meter, n.ATTEMPTS, "{attempt}", "Step attempts, by outcome", (*wv, n.STEP, n.OUTCOME)
+        )
+        self.retries = Tally(
+            meter,
+            n.RETRIES,
+            "{retry}",
+            "Retries scheduled after a failed attempt",
+            (*wv, n.STEP, n.REASON),
+        )
+        self.handoffs = Tally(
+            meter, n.HANDOFFS, "{handoff}", "Handoffs across edges", (*wv, n.EDGE, n.VALID)
+        )
+        self.denials = Tally(
+            meter,
+            n.BUDGET_DENIALS,
+            "{denial}",
+            "Retries a retry budget refused",
+            (*wv, n.DEPENDENCY),
+        )
+        self.waits = Tally(
+            meter, n.WAITS, "{wait}", "Approval waits that ended", (*wv, n.STEP, n.OUTCOME)
+        )
+        self.compensations = Tally(
+            meter,
+            n.COMPENSATIONS,
+            "{compensation}",
+            "Compensation attempts, by outcome",
+            (*wv, n.STEP, n.OUTCOME),
+        )
+        self.queue_delay = meter.create_histogram(
+            n.QUEUE_DELAY_HISTOGRAM,
+            "s",
+            "From a step becoming runnable to its attempt starting",
+            explicit_bucket_boundaries_advisory=SECONDS_BUCKETS,
+        )
+        self.breaker = meter.create_gauge(
+            n.BREAKER, "1", "Circuit breaker per dependency: 0 closed, 1 half-open, 2 open"
+        )
+
+
+_shared: weakref.WeakKeyDictionary[metrics.MeterProvider, Instruments] = weakref.WeakKeyDictionary()
+_shared_lock = threading.Lock()
+
+
+def instruments_of(provider: metrics.MeterProvider) -> Instruments:
+    with _shared_lock:
+        found = _shared.get(provider)
+        if found is None:
+            found = _shared[provider] = Instruments(provider.get_meter(n.SCOPE, __version__))
+        return found
+
+
+def _recording(provider: metrics.MeterProvider) -> bool:
+    """Whether measurements go anywhere: a real provider is set and not disabled."""
+    idle = (metrics.NoOpMeterProvider, _ProxyMeterProvider)
+    if isinstance(provider, idle):
+        return False
+    return not isinstance(provider.get_meter(n.SCOPE, __version__), metrics.NoOpMeter)
+
+
+class Metrics(h.Hooks):
+    """The metrics hook. Without a real meter provider it is disabled (``enabled`` False)."""
+
+    def __init__(self, meter_provider: metrics.MeterProvider | None = None) -> None:
+        provider = meter_provider or metrics.get_meter_provider()
+        self.enabled = _recording(provider)
+        if self.enabled:
+            self.i = instruments_of(provider)
+
+    def on_run_submitted(self, event: h.RunSubmitted) -> None:
+        if event.created:
+            self.i.runs_submitted.add(event.workflow, event.version)
+
+    def on_run_finished(self, event: h.RunFinished) -> None:
+        self.i.runs_finished.add(event.workflow, event.version, event.state)
+
+    def on_attempt_started(self, event: h.AttemptStarted) -> None:
+        if event.queue_delay is not None:
+            attributes: dict[str, AttributeValue] = {
+                n.WORKFLOW: event.workflow,
+                n.VERSION: event.version,
+                n.QUEUE: event.queue,
+            }
+            self.i.queue_delay.record(event.queue_delay, attributes)
+
+    def on_attempt_finished(self, event: h.AttemptFinished) -> None:
+        wf, v = event.workflow, event.version
+        self.i.attempts.add(wf, v, event.step, event.outcome)
+        if isinstance(event.exception, HandoffError):  # a bad handoff fails naming its edge
+            self.i.handoffs.add(wf, v, event.exception.edge, False)
+        elif event.outcome in _HANDED:  # a step that ran was handed all its inputs
+            for upstream in event.upstreams:
+                self.i.handoffs.add(wf, v, f"{upstream} → {event.step}", True)
+
+    def on_retry_scheduled(self, event: h.RetryScheduled) -> None:
+        self.i.retries.add(event.workflow, event.version, event.step, event.reason)
+
+    def on_budget_denied(self, event: h.BudgetDenied) -> None:
+        self.i.denials.add(event.workflow, event.version, event.dependency)
+
+    def on_breaker_changed(self, event: h.BreakerChanged) -> None:
+        level = n.BREAKER_LEVELS.get(event.state)
+        if level is not None:
+            self.i.breaker.set(level, {n.DEPENDENCY: event.dependency})
+
+    def on_wait_ended(self, event: h.WaitEnded) -> None:
+        self.i.waits.add(event.workflow, event.version, event.step, event.outcome)
+
+    def on_compensation_finished(self, event: h.CompensationFinished) -> None:
+        self.i.compensations.add(event.workflow, event.version, event.step, event.outcome)
