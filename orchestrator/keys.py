@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class KeySpec:
     kind: str
     doc: str
 
-    @property
+    @cached_property
     def params(self) -> tuple[str, ...]:
         return tuple(re.findall(r"{(\w+)}", self.pattern))
 
@@ -119,7 +120,9 @@ class Keys:
 
     def _key(self, name: str, *values: str) -> str:
         spec = _BY_NAME[name]
-        return self.prefix + spec.pattern.format(**dict(zip(spec.params, values, strict=True)))
+        if len(values) != len(spec.params):
+            raise TypeError(f"key {name} takes {', '.join(spec.params)}")
+        return self.prefix + spec.pattern.format_map(dict(zip(spec.params, values, strict=True)))
 
     def workflow(self, name: str) -> str:
         return self._key("workflow", name)

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, TypeVar
 
 import redis
@@ -73,13 +74,17 @@ class LoadedWorkflow:
             self.functions[(step, field_name)] = fn
         return fn
 
-    def waits(self) -> dict[str, tuple[str, float | None]]:
-        """Signal and timeout of each wait_for step, for wait events."""
+    @cached_property
+    def _waits(self) -> dict[str, tuple[str, float | None]]:
         return {
             name: (sp.wait_for, sp.wait_timeout)
             for name, sp in self.plan.steps.items()
             if sp.wait_for is not None
         }
+
+    def waits(self) -> dict[str, tuple[str, float | None]]:
+        """Signal and timeout of each wait_for step, for wait events (computed once)."""
+        return self._waits
 
 
 class StepRuntime:

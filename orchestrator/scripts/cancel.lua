@@ -7,7 +7,7 @@
 load({RF.state, RF.workflow, RF.inflight, RF.undoing, RF.completed})
 local rs = run_state()
 if not rs then return reply('gone') end
-if next(T.run[rs]) == nil then return reply('final', {rs}) end
+if terminal(rs) then return reply('final', {rs}) end
 if rs == 'CANCELLING' then return reply('already', {rs}) end
 use_plan(hget(RF.workflow))
 move_run('CANCELLING', {reason = A.reason})

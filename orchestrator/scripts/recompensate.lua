@@ -1,8 +1,8 @@
 --! requires: run, saga, finish, replies
 -- An operator retries a compensation that failed for good (`orch compensate
 -- RUN`, RecompensateArgs). The run is reopened through the operator-only
--- tables (T.reopen_run: COMPENSATION_FAILED -> COMPENSATING, or CANCELLED ->
--- CANCELLING for a cancel's compensation; T.reopen_step), the step whose
+-- moves (REOPENS: COMPENSATION_FAILED -> COMPENSATING, or CANCELLED ->
+-- CANCELLING for a cancel's compensation, and the step's), the step whose
 -- compensation failed gets a fresh set of attempts, and the saga carries on
 -- from it: the steps completed before it are undone after it, latest first,
 -- and the run ends as any saga does.
@@ -18,10 +18,10 @@ local failed
 for _, s in ipairs(meta().compensable) do
   if step_state(s) == 'COMPENSATION_FAILED' then failed = s end
 end
-if not failed or not T.reopen_run[rs] then return reply('state', {rs}) end
-move_run(next(T.reopen_run[rs]), {reopened = 'compensate'}, T.reopen_run)
-move_step(failed, next(T.reopen_step.COMPENSATION_FAILED), {reopened = 'compensate'},
-  T.reopen_step)
+local to = reopening('run', rs)
+if not failed or not to then return reply('state', {rs}) end
+move_run(to, {reopened = 'compensate'}, REOPENS)
+move_step(failed, reopening('step', 'COMPENSATION_FAILED'), {reopened = 'compensate'}, REOPENS)
 hset(failed .. SF.undo_attempts, 0)
 local cause = hget(RF.cause) or ''
 redis.call('HDEL', RK, RF.finished_at, RF.cause)

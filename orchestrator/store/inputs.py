@@ -257,8 +257,10 @@ def names(cls: type[ScriptArgs]) -> tuple[str, ...]:
 
 
 def lua_args(script: str) -> str:
-    """``A``: the script's arguments by name (the variadic one as a list)."""
+    """``A``: the script's arguments by name (the variadic one as a list), one constructor."""
     cls = BY_SCRIPT[script]
-    listed = ", ".join(f"'{n}'" for n in names(cls))
-    variadic = f"'{cls.variadic}'" if cls.variadic else "nil"
-    return f"local A = named_args({{{listed}}}, {variadic})\n"
+    fields = [
+        f"{n} = rest({k})" if n == cls.variadic else f"{n} = ARGV[{k}]"
+        for k, n in enumerate(names(cls), start=1)
+    ]
+    return "local A = {" + ", ".join(fields) + "}\n"

@@ -5,7 +5,7 @@ Every script (``orchestrator/scripts/*.lua``) and every library module
 modules it uses. The source sent to Redis is, in order:
 
 1. the transition table ``T`` (states.py);
-2. ``named_args`` and the script's arguments ``A`` (inputs.py);
+2. the script's arguments ``A`` by name (inputs.py);
 3. each module the script needs, transitively and once, dependencies first;
 4. the script's own body;
 

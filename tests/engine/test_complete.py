@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from orchestrator.states import RunState
 from orchestrator.store import Attempt, Lane
 from orchestrator.store import outcomes as o
-from tests.engine.helpers import TASK, Rig, again, moves, run_moves
+from tests.engine.helpers import ERROR, TASK, Rig, again, moves, run_moves
 
 
 def test_completing_the_last_step_ends_the_run_with_its_result(rig: Rig) -> None:
@@ -167,3 +167,16 @@ def test_a_map_over_an_empty_list_succeeds_at_once(rig: Rig) -> None:
     ]
     assert rig.count("m") == 0
     assert rig.reads.status(run_id)["result"] == []
+
+
+def test_a_failed_element_is_named_in_the_step_and_run_errors(rig: Rig) -> None:
+    plan = rig.install(rig.flow().step("a", TASK).step("m", TASK, map="a").build())
+    run_id = rig.start(plan)
+    a, _ = rig.claim(run_id, plan, "a")
+    rig.engine.complete(a, "[1, 2, 3]", ["1", "2", "3"])
+    m2, _ = rig.claim(run_id, plan, "m", index=2)
+    failed = rig.engine.fail(m2, ERROR, retry_in=None)
+    assert isinstance(failed, o.Recorded) and failed.failed
+    doc = rig.reads.status(run_id)
+    assert doc["steps"]["m"]["error"] == "RuntimeError: element 2: boom"
+    assert doc["error"] == "step m failed: RuntimeError: element 2: boom"

@@ -160,34 +160,33 @@ def test_client_terminal_set_matches_the_table() -> None:
     assert set(client.TERMINAL) == EXPECTED_RUN_TERMINAL
 
 
-_SECTION = re.compile(r"\b(run|step|reopen_run|reopen_step)=\{((?:[A-Z_]+=\{[^{}]*\},?)*)\}")
-_ROW = re.compile(r"([A-Z_]+)=\{([^{}]*)\}")
-_TARGET = re.compile(r"^([A-Z_]+)=true$")
+_STRING = re.compile(r"^local (MOVES|REOPENS) = '\|((?:[a-z]+:[A-Z_]+>[A-Z_]+\|)*)'$")
 
 
 def _parse_lua(text: str) -> dict[str, dict[str, set[str]]]:
+    """``{section: {from: {to}}}``, sections run, step, reopen_run, reopen_step."""
     tables: dict[str, dict[str, set[str]]] = {}
-    for section, body in _SECTION.findall(text):
-        rows: dict[str, set[str]] = {}
-        for src, inner in _ROW.findall(body):
-            assert src not in rows, f"{section}: duplicate row {src}"
-            targets = set()
-            for item in filter(None, inner.split(",")):
-                match = _TARGET.match(item)
-                assert match, f"{section}.{src}: unexpected entry {item!r}"
-                targets.add(match.group(1))
-            rows[src] = targets
-        tables[section] = rows
+    for line in text.splitlines():
+        match = _STRING.match(line)
+        assert match, f"unexpected line {line!r}"
+        prefix = "" if match.group(1) == "MOVES" else "reopen_"
+        for entry in filter(None, match.group(2).split("|")):
+            kind, _, pair = entry.partition(":")
+            src, _, dst = pair.partition(">")
+            targets = tables.setdefault(prefix + kind, {}).setdefault(src, set())
+            assert dst not in targets, f"{entry} appears twice"
+            targets.add(dst)
     return tables
 
 
 def test_lua_table_encodes_exactly_the_designed_pairs() -> None:
     text = lua_table()
-    assert text.startswith("local T = {")
+    assert text.startswith("local MOVES = '|")
     tables = _parse_lua(text)
     assert set(tables) == {"run", "step", "reopen_run", "reopen_step"}
-    assert set(tables["run"]) == RUN_STATES
-    assert set(tables["step"]) == STEP_STATES
+    # Every state with a move out appears as a source; terminal states have none.
+    assert set(tables["run"]) == RUN_STATES - EXPECTED_RUN_TERMINAL
+    assert set(tables["step"]) == {a for a, _ in EXPECTED_STEP}
     run_pairs = {(a, b) for a, bs in tables["run"].items() for b in bs}
     step_pairs = {(a, b) for a, bs in tables["step"].items() for b in bs}
     assert run_pairs == EXPECTED_RUN
@@ -196,13 +195,12 @@ def test_lua_table_encodes_exactly_the_designed_pairs() -> None:
     assert {(a, b) for a, bs in tables["reopen_step"].items() for b in bs} == EXPECTED_STEP_REOPEN
 
 
-def test_lua_table_is_balanced_and_deterministic() -> None:
+def test_lua_table_is_deterministic_and_plain() -> None:
     text = lua_table()
-    assert text.count("{") == text.count("}")
     assert lua_table() == text
-    # Nothing in the literal but identifiers, braces, commas, '=' and 'true'.
-    literal = text.removeprefix("local T = ").strip()
-    assert re.fullmatch(r"[{}A-Za-z_=,\s]+", literal)
+    # Nothing in the strings but kinds, state names and the separators.
+    assert len(text.splitlines()) == 2
+    assert all(_STRING.match(line) for line in text.splitlines())
 
 
 def test_module_has_one_table_per_machine() -> None:

@@ -1,18 +1,10 @@
 --! requires:
--- Named arguments. Python renders, for each script, the list of its ARGV
--- names (orchestrator/store/inputs.py) and calls named_args with it, so a
--- script reads A.token instead of ARGV[7]. A variadic last argument collects
--- every remaining ARGV entry into a list.
-local function named_args(names, variadic)
-  local args = {}
-  for k, name in ipairs(names) do
-    if name == variadic then
-      local rest = {}
-      for j = k, #ARGV do rest[#rest + 1] = ARGV[j] end
-      args[name] = rest
-    else
-      args[name] = ARGV[k]
-    end
-  end
-  return args
+-- Named arguments. Python renders, for each script, the table A of its ARGV
+-- by name (orchestrator/store/inputs.py: the field order of its argument
+-- dataclass), so a script reads A.token instead of ARGV[7]. A variadic last
+-- argument is a list of every remaining ARGV entry, made by rest.
+local function rest(first)
+  local out = {}
+  for j = first, #ARGV do out[#out + 1] = ARGV[j] end
+  return out
 end

@@ -24,9 +24,9 @@ end
 -- Branch coverage: an edge u -> v is taken when v ran after u succeeded. The
 -- taken edges go into the version's all-time set (K.edges) and, as a hex bit
 -- mask over the plan's edge list, into the scorecard's end-of-run counter.
-local RAN = {RUNNING = true, RETRYING = true, SUCCEEDED = true, FAILED = true,
-  COMPENSATING = true, COMPENSATED = true, COMPENSATION_FAILED = true}
-local DONE = {SUCCEEDED = true, COMPENSATING = true, COMPENSATED = true, COMPENSATION_FAILED = true}
+local RAN = '|RUNNING|RETRYING|SUCCEEDED|FAILED|COMPENSATING|COMPENSATED|COMPENSATION_FAILED|'
+local DONE = '|SUCCEEDED|COMPENSATING|COMPENSATED|COMPENSATION_FAILED|'
+local function among(states, state) return string.find(states, '|' .. state .. '|', 1, true) end
 local function record_coverage()
   local edges = meta().edges
   if #edges == 0 then return '' end
@@ -35,7 +35,7 @@ local function record_coverage()
   load(fields)
   local taken, nibbles, nibble = {}, {}, 0
   for k, e in ipairs(edges) do
-    if DONE[step_state(e[1])] and RAN[step_state(e[2])] then
+    if among(DONE, step_state(e[1])) and among(RAN, step_state(e[2])) then
       taken[#taken + 1] = e[1] .. '>' .. e[2]
       nibble = nibble + 2 ^ ((k - 1) % 4)
     end

@@ -5,6 +5,9 @@
 -- move_step / move_run, which check the transition table T (rendered from
 -- states.py) and count refused moves in K.illegal.
 --
+-- The transition tables come rendered as strings of '|kind:FROM>TO|' entries
+-- (MOVES: the engine's, REOPENS: the operator's; see states.py lua_table).
+--
 -- Engine scripts open the run named by A.run; promote.lua opens each run it
 -- touches in turn.
 local RUN, RK, EK
@@ -83,10 +86,20 @@ local function index_of(idx)
   return tonumber(idx)
 end
 
-local function move_step(s, to, extra, table_)
+-- Whether `kind` ('run' or 'step') may move from -> to in `moves` (MOVES or REOPENS).
+local function allowed(moves, kind, from, to)
+  return string.find(moves, '|' .. kind .. ':' .. from .. '>' .. to .. '|', 1, true) ~= nil
+end
+-- A state the run never leaves: no move of the engine's starts from it.
+local function terminal(run_state_) return not string.find(MOVES, '|run:' .. run_state_ .. '>', 1, true) end
+-- Where the operator's table reopens `from` to, or nil.
+local function reopening(kind, from)
+  return string.match(REOPENS, '|' .. kind .. ':' .. from .. '>([%u_]+)|')
+end
+
+local function move_step(s, to, extra, moves)
   local from = step_state(s)
-  local allowed = (table_ or T.step)[from]
-  if not (allowed and allowed[to]) then return illegal('step', from, to) end
+  if not allowed(moves or MOVES, 'step', from, to) then return illegal('step', from, to) end
   hset(s .. SF.state, to)
   local ev = extra or {}
   ev.step, ev.from, ev.to = s, from, to
@@ -95,10 +108,9 @@ local function move_step(s, to, extra, table_)
   event(ev)
   return true
 end
-local function move_run(to, extra, table_)
+local function move_run(to, extra, moves)
   local from = run_state()
-  local allowed = from and (table_ or T.run)[from]
-  if from and not (allowed and allowed[to]) then return illegal('run', from, to) end
+  if from and not allowed(moves or MOVES, 'run', from, to) then return illegal('run', from, to) end
   hset(RF.state, to)
   local ev = extra or {}
   ev.from, ev.to = from or cjson.null, to
