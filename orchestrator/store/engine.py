@@ -186,7 +186,7 @@ class Engine:
             gate_open=gate_open,
         )
         infos = self._infos(attempt.ref, attempt.step, downstream=False)
-        return replies.claim(self._call(args, attempt.run_id, infos))
+        return replies.claim(self._call(args, attempt.run_id, infos), self.observe)
 
     def complete(
         self,
@@ -217,7 +217,7 @@ class Engine:
         )
         infos = self._infos(attempt.ref, attempt.step, downstream=True)
         raw = self._call(args, attempt.run_id, infos)
-        return replies.recording(raw, str(lane_args.get("lane_token", "")))
+        return replies.recording(raw, str(lane_args.get("lane_token", "")), self.observe)
 
     def fail(
         self,
@@ -247,7 +247,7 @@ class Engine:
         )
         infos = self._infos(attempt.ref, attempt.step, downstream=False)
         raw = self._call(args, attempt.run_id, infos)
-        outcome = replies.recording(raw, str(lane_args.get("lane_token", "")))
+        outcome = replies.recording(raw, str(lane_args.get("lane_token", "")), self.observe)
         if isinstance(outcome, o.Recorded) and outcome.retry_in is None:
             return dataclasses.replace(outcome, failed=True)
         return outcome
@@ -274,7 +274,7 @@ class Engine:
             step=attempt.step, token=attempt.token, worker=worker, lease=self.lease_seconds
         )
         infos = self._infos(attempt.ref, attempt.step, downstream=False)
-        return replies.undo_claim(self._call(args, attempt.run_id, infos))
+        return replies.undo_claim(self._call(args, attempt.run_id, infos), self.observe)
 
     def undo_done(
         self,

@@ -32,13 +32,24 @@ class ScriptArgs:
 
     def argv(self) -> list[Any]:
         out: list[Any] = []
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name == self.variadic:
+        for name in _field_names(type(self)):
+            value = getattr(self, name)
+            if name == self.variadic:
                 out.extend(value)
             else:
                 out.append(_wire(value))
         return out
+
+
+_NAMES: dict[str, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type[ScriptArgs]) -> tuple[str, ...]:
+    """A script's argument names in ARGV order (looked up once per class: calls are hot)."""
+    found = _NAMES.get(cls.script)
+    if found is None:
+        found = _NAMES[cls.script] = tuple(f.name for f in dataclasses.fields(cls))
+    return found
 
 
 def _wire(value: Any) -> Any:
@@ -253,7 +264,7 @@ BY_SCRIPT = {cls.script: cls for cls in ALL}
 def names(cls: type[ScriptArgs]) -> tuple[str, ...]:
     """Every ARGV name of a script, header included, in order."""
     header = ENGINE_HEADER if cls.engine else PLAIN_HEADER
-    return (*header, *(f.name for f in dataclasses.fields(cls)))
+    return (*header, *_field_names(cls))
 
 
 def lua_args(script: str) -> str:

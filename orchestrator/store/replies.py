@@ -82,14 +82,20 @@ def _decision(e: dict[str, Any]) -> o.Decision | None:
     return None
 
 
-def inputs(payload: Sequence[Any]) -> o.Inputs:
-    """An attempt's inputs: {attempt, input, mode, queued at, started at, context, name, value…}."""
-    pairs = payload[6:]
+def inputs(payload: Sequence[Any], observed: bool) -> o.Inputs:
+    """An attempt's inputs: {attempt, input, mode, [queued at, started at, context,] name, value…}.
+
+    The bracketed fields come only when the call was observed (replies.lua).
+    """
+    pairs = payload[6:] if observed else payload[3:]
     upstream = {text(pairs[k]): _opt(pairs[k + 1]) for k in range(0, len(pairs), 2)}
+    mode = _MODES.get(payload[2]) or o.Mode(text(payload[2]))
+    if not observed:
+        return o.Inputs(int(payload[0]), text(payload[1]), mode, upstream)
     return o.Inputs(
         attempt=int(payload[0]),
         input_json=text(payload[1]),
-        mode=o.Mode(text(payload[2])),
+        mode=mode,
         upstream_json=upstream,
         queued_at=_number(payload[3]),
         started_at=_number(payload[4]),
@@ -97,10 +103,13 @@ def inputs(payload: Sequence[Any]) -> o.Inputs:
     )
 
 
-def claim(raw: Sequence[Any]) -> o.Claim:
+_MODES = {m.value.encode(): m for m in o.Mode}
+
+
+def claim(raw: Sequence[Any], observed: bool) -> o.Claim:
     r = _Reply(raw)
     if r.kind in ("run", "gate"):
-        return o.Run(inputs(r.payload), r.decisions)
+        return o.Run(inputs(r.payload, observed), r.decisions)
     if r.kind == "wait":
         return o.Wait(r.first(), float(text(r.payload[1])), r.decisions)
     if r.kind == "waiting":
@@ -114,8 +123,8 @@ def claim(raw: Sequence[Any]) -> o.Claim:
     raise ValueError(f"claim answered {r.kind!r}")
 
 
-def recording(raw: Sequence[Any], lane_token: str) -> o.Recording:
-    """complete / fail: {veto, retry delay, next step, next index, <inputs>} when 'ok'."""
+def recording(raw: Sequence[Any], lane_token: str, observed: bool) -> o.Recording:
+    """complete / fail: 'ok' | 'retry' {delay} | 'veto' {reason}, then the lane's next attempt."""
     r = _Reply(raw)
     if r.kind == "stale":
         return o.Stale(r.first(), r.decisions)
@@ -123,20 +132,21 @@ def recording(raw: Sequence[Any], lane_token: str) -> o.Recording:
         return o.Gone(r.decisions)
     if r.kind == "fallback":
         return o.UseFallback(r.first(), r.decisions)
-    if r.kind != "ok":
+    if r.kind not in ("ok", "retry", "veto"):
         raise ValueError(f"recording answered {r.kind!r}")
     p = r.payload
-    veto = text(p[0]) if p else ""
+    retry_in = _number(p[0]) if r.kind == "retry" else None
+    veto = Veto(text(p[0])) if r.kind == "veto" else None
+    if r.kind != "ok":
+        p = p[1:]
     handoff = None
-    if len(p) > 2 and text(p[2]):
-        index = text(p[3])
-        handoff = o.Handoff(text(p[2]), int(index) if index else None, lane_token, inputs(p[4:]))
+    if p:
+        index = text(p[1])
+        handoff = o.Handoff(
+            text(p[0]), int(index) if index else None, lane_token, inputs(p[2:], observed)
+        )
     return o.Recorded(
-        ended=r.ended,
-        retry_in=_number(p[1]) if len(p) > 1 else None,
-        veto=Veto(veto) if veto else None,
-        handoff=handoff,
-        decisions=r.decisions,
+        ended=r.ended, retry_in=retry_in, veto=veto, handoff=handoff, decisions=r.decisions
     )
 
 
@@ -152,8 +162,8 @@ def settled(raw: Sequence[Any]) -> o.Settled:
     return o.Stop(r.first(), r.decisions)
 
 
-def undo_claim(raw: Sequence[Any]) -> o.Claim:
-    return claim(raw)
+def undo_claim(raw: Sequence[Any], observed: bool) -> o.Claim:
+    return claim(raw, observed)
 
 
 def undo_done(raw: Sequence[Any]) -> o.UndoRecording:

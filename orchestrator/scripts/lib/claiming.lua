@@ -181,17 +181,22 @@ local function join_lane()
 end
 
 -- The reply of a script that recorded an outcome:
---   {'ok', ended, notes, veto or '', retry delay or '', next step or '', next index, <inputs>}
+--   {'ok' | 'retry' | 'veto', ended, notes, [delay | veto reason,] next step, next index, <inputs>}
+-- 'retry' (a retry was scheduled) carries its delay, 'veto' (the engine turned a
+-- requested retry into a final failure) its reason; the lane's next attempt, if any, follows.
 local function recorded(veto, retry_delay)
   local nxt = nil
   if lane_queue() then
     nxt = hand_out(A.lane_token, A.lane_worker, tonumber(A.lane_lease), A.lane_yield == '1')
   end
   commit()
-  local payload = {veto or '', retry_delay or ''}
+  local kind, payload = 'ok', {}
+  if veto then kind, payload = 'veto', {veto}
+  elseif (retry_delay or '') ~= '' then kind, payload = 'retry', {retry_delay} end
   if nxt then
-    payload[3], payload[4] = nxt[1], nxt[2]
+    payload[#payload + 1] = nxt[1]
+    payload[#payload + 1] = nxt[2]
     for k = 1, #nxt[3] do payload[#payload + 1] = nxt[3][k] end
   end
-  return reply('ok', payload)
+  return reply(kind, payload)
 end

@@ -11,7 +11,9 @@ local function reply(kind, payload)
 end
 
 -- What an attempt (or a `when` predicate, or a compensation) is given to run:
---   {attempt, run input, mode, queued at, started at, run context, upstream, its output, ...}
+--   {attempt, run input, mode, [queued at, started at, run context,] upstream, its output, ...}
+-- The bracketed times and context only when the caller observes (hooks listen):
+-- every reply element costs the worker a parse.
 -- For an element of a map step (idx ~= '') the mapped-over upstream gives
 -- just that element; a compensation (own) also gets the step's own output.
 local function attempt_inputs(s, idx, att, mode, queued_field, own)
@@ -19,8 +21,10 @@ local function attempt_inputs(s, idx, att, mode, queued_field, own)
   local outs = {}
   for k, u in ipairs(i.upstreams) do outs[k] = u .. SF.output end
   load(outs)
-  local r = {tostring(att), hget(RF.input), mode, hget(s .. queued_field) or '', NOWS,
-    hget(RF.context) or ''}
+  local r = {tostring(att), hget(RF.input), mode}
+  if OBSERVE then
+    r[4], r[5], r[6] = hget(s .. queued_field) or '', NOWS, hget(RF.context) or ''
+  end
   for _, u in ipairs(i.upstreams) do
     r[#r + 1] = u
     if idx ~= '' and u == i.map then
