@@ -67,9 +67,23 @@ def shown(port: int, task_id: str, state: str) -> bool:
     return flower_tasks(port).get(task_id, {}).get("state") == state
 
 
+def watching(port: int, client: Client, wf_name: str) -> None:
+    """Wait until Flower sees a task whole: it may open its port before it hears events."""
+    wf = Flow(f"{wf_name}-warm", 1).step("a", "tests.steps.basic:emit", queue=QUEUE).build()
+
+    def seen_whole() -> bool:
+        run = client.submit(wf, {})
+        assert run.wait(WAIT)["state"] == "SUCCEEDED"
+        task = flower_tasks(port).get(f"{run.id}-a", {})
+        return task.get("name") == f"{wf_name}-warm.a"
+
+    wait_until(seen_whole, 60, "Flower hears the workers' events")
+
+
 def test_a_failed_step_shows_as_failed(
     evented_pool: WorkerPool, flower: int, client: Client, wf_name: str
 ) -> None:
+    watching(flower, client, wf_name)
     wf = Flow(wf_name, 1).step("x", "tests.steps.basic:boom", queue=QUEUE).build()
     run = client.submit(wf, {})
     assert run.wait(WAIT)["state"] == "FAILED"
@@ -89,6 +103,7 @@ def test_steps_a_lane_ran_show_too(
         .step("c", "tests.steps.basic:add_one", after=["b"], queue=QUEUE)
         .build()
     )
+    watching(flower, client, wf_name)
     run = client.submit(wf, {})
     assert run.wait(WAIT)["state"] == "SUCCEEDED"
     for step in ("a", "b", "c"):
