@@ -105,6 +105,9 @@ def test_a_worker_logs_a_stall_at_once_and_rides_it_out(tmp_path: Path) -> None:
         )
         run = c.client.submit(wf.build(), {"delay": 1.0})
         wait_until(lambda: run.status()["steps"]["nap"]["state"] == "RUNNING", timeout=60)
+        # The body's own Redis writes (it records its start) are done: from here on it only
+        # sleeps, so what the freeze meets is the worker's own call recording the outcome.
+        wait_until(lambda: bool(c.r.exists(f"test:order:{run.id}")), timeout=60)
         log = c.pool.workers[0].log_path
         freeze(c.server)
         try:
