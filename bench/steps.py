@@ -11,9 +11,13 @@ per-step arguments, so each duration there is its own tiny function.
 
 from __future__ import annotations
 
+import json
+import os
 import time
 
-from orchestrator import step
+import redis
+
+from orchestrator import StepContext, step
 
 
 @step
@@ -63,3 +67,16 @@ def nap_d() -> int:
 def nap_e() -> int:
     """DAG scenario step e: 0.2 s."""
     return nap(0.2)
+
+
+@step
+def watched(ctx: StepContext, seconds: float = 5.0) -> int:
+    """Say when and where each attempt starts (``bench.recovery`` kills it), then sleep."""
+    r = redis.Redis.from_url(os.environ["ORCH_REDIS_URL"])
+    try:
+        start = {"attempt": ctx.attempt, "pid": os.getpid(), "ppid": os.getppid(), "t": time.time()}
+        r.rpush(f"bench:starts:{ctx.run_id}", json.dumps(start))
+    finally:
+        r.close()
+    time.sleep(seconds)
+    return ctx.attempt

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from orchestrator.errors import HandoffError, PayloadTooLargeError, RedisUnavailableError, SpecError
+from orchestrator.errors import (
+    HandoffError,
+    PayloadTooLargeError,
+    RedisOutOfMemoryError,
+    RedisUnavailableError,
+    SpecError,
+)
 from orchestrator.keys import Keys
 
 if TYPE_CHECKING:
@@ -28,7 +34,8 @@ CONTRACT_RECHECK = 10.0
 
 
 class reachable:
-    """Turn a Redis connection failure into ``RedisUnavailableError`` (exit 3)."""
+    """Turn a Redis connection failure into ``RedisUnavailableError``, and a write refused
+    for want of memory into ``RedisOutOfMemoryError`` (both exit 3)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -44,6 +51,13 @@ class reachable:
 
             raise RedisUnavailableError(
                 f"Redis at {redact(self.url)} is unreachable: {exc}"
+            ) from None
+        if isinstance(exc, redis.exceptions.OutOfMemoryError):
+            from orchestrator.connection import redact  # noqa: PLC0415
+
+            raise RedisOutOfMemoryError(
+                f"Redis at {redact(self.url)} is out of memory (maxmemory reached): nothing "
+                "was written; runs already accepted go on once memory frees"
             ) from None
 
 

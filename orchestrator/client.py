@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from functools import cached_property
 from pathlib import Path
@@ -165,11 +166,42 @@ class Client:
         carried = self.report.chain.propagate() if self.report is not None else {}
         context = json.dumps(carried, separators=(",", ":")) if carried else ""
         submitted = self.store.engine.submit(plan, payload, key=key, context=context)
+        if isinstance(submitted, o.NoPlan) and self._data_lost():
+            plan = self.register(wf)  # registered again in the new epoch
+            submitted = self.store.engine.submit(plan, payload, key=key, context=context)
         if isinstance(submitted, o.NoPlan):
             raise SpecError(f"workflow {submitted.ref} is not registered")
         warn_unchecked(unchecked)
         self._report_submitted(plan, submitted, key, carried)
         return Run(self, submitted.run_id)
+
+    @redis_call
+    def data_losses(self) -> list[str]:
+        """One line per epoch whose data Redis lost, as the process that noticed recorded it."""
+        from datetime import UTC, datetime  # noqa: PLC0415
+
+        from orchestrator.epoch import lost  # noqa: PLC0415
+
+        out = []
+        for old, note in sorted(lost(self.redis, self.keys).items(), key=lambda kv: str(kv[1])):
+            when = datetime.fromtimestamp(float(str(note["noticed"])), UTC)
+            out.append(
+                f"Redis lost its data: epoch {old} is gone with its runs "
+                f"(noticed {when:%Y-%m-%d %H:%M:%S} UTC by {note['by']}; now epoch {note['now']})"
+            )
+        return out
+
+    def _data_lost(self) -> bool:
+        """Whether Redis lost its data since this client last looked: then it says so,
+        once and loudly, and forgets what it registered, so that it registers again."""
+        from orchestrator.epoch import DataLostWarning  # noqa: PLC0415
+
+        loss = self.store.engine.epochs.check()
+        if loss is None:
+            return False
+        warnings.warn(loss.describe(), DataLostWarning, stacklevel=4)
+        self._plans.clear()
+        return True
 
     def _report_submitted(
         self, plan: Plan, submitted: o.Submitted, key: str | None, carried: dict[str, str]
@@ -245,9 +277,7 @@ class Client:
 
         ref = self.reads.run_ref(run_id)
         if ref is None:
-            raise NotFoundError(
-                f"run {run_id!r} not found (unknown, or expired after ORCH_RUN_TTL)"
-            )
+            raise self.reads.missing(run_id)
         wf = self.resolve(ref)
         waiting = [s for s, spec in wf.steps.items() if spec.wait_for == name]
         if not waiting:
@@ -276,7 +306,7 @@ class Client:
 
         outcome = self.store.engine.cancel(run_id, reason)
         if isinstance(outcome, o.Gone):
-            raise NotFoundError(f"run {run_id!r} not found (unknown, or expired)")
+            raise self.reads.missing(run_id)
         if isinstance(outcome, o.CancelRequested) and outcome.decisions and self.report is not None:
             ref = self.reads.run_ref(run_id)
             if ref is not None:
@@ -295,7 +325,7 @@ class Client:
 
         outcome = self.store.engine.resume(run_id)
         if isinstance(outcome, o.Gone):
-            raise NotFoundError(f"run {run_id!r} not found (unknown, or expired)")
+            raise self.reads.missing(run_id)
         if isinstance(outcome, o.WrongState):
             raise OrchestratorError(
                 f"run {run_id} is {outcome.state}; only a FAILED run can be resumed"
@@ -315,7 +345,7 @@ class Client:
 
         outcome = self.store.engine.recompensate(run_id)
         if isinstance(outcome, o.Gone):
-            raise NotFoundError(f"run {run_id!r} not found (unknown, or expired)")
+            raise self.reads.missing(run_id)
         if isinstance(outcome, o.WrongState):
             raise OrchestratorError(
                 f"run {run_id} is {outcome.state} with no failed compensation; only a run whose "

@@ -35,10 +35,22 @@ class NotFoundError(OrchestratorError):
     """A run, workflow or step that the caller named does not exist."""
 
 
+class RunLostError(NotFoundError):
+    """The run existed, but Redis lost its data since (a restart without persistence)."""
+
+
 class RedisUnavailableError(OrchestratorError):
     """Redis (the broker and the state store) cannot be reached."""
 
     exit_code = EXIT_UNREACHABLE
+
+
+class RedisOutOfMemoryError(RedisUnavailableError):
+    """Redis refused a write: it reached ``maxmemory`` (with ``noeviction``, as required).
+
+    Nothing was written, so the call can be made again once memory frees; runs
+    already accepted wait and go on then. Exit 3, like an unreachable Redis.
+    """
 
 
 class RedisPolicyError(OrchestratorError):

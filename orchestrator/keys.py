@@ -54,6 +54,25 @@ LAYOUT: tuple[KeySpec, ...] = (
     KeySpec("idempotency", "key:{workflow}:{key}", "STRING", "run id submitted under a key"),
     KeySpec("runs", "runs", "ZSET", "run id scored by creation time (listing)"),
     KeySpec(
+        "epoch",
+        "epoch",
+        "STRING",
+        'the data\'s epoch, JSON {"id", "since"}, set at first use; new run ids start with its '
+        "id, and its absence after use means Redis lost its data (epoch.py)",
+    ),
+    KeySpec(
+        "lost_epochs",
+        "lost",
+        "HASH",
+        'epoch id -> JSON {"noticed", "by", "now"}: epochs whose data a process saw vanish',
+    ),
+    KeySpec(
+        "live",
+        "live",
+        "SET",
+        "run ids not in a terminal state: what the reconciler looks through (reconcile.lua)",
+    ),
+    KeySpec(
         "delayed",
         "delayed",
         "ZSET",
@@ -155,6 +174,18 @@ class Keys:
     @property
     def runs(self) -> str:
         return self._key("runs")
+
+    @property
+    def epoch(self) -> str:
+        return self._key("epoch")
+
+    @property
+    def lost_epochs(self) -> str:
+        return self._key("lost_epochs")
+
+    @property
+    def live(self) -> str:
+        return self._key("live")
 
     @property
     def delayed(self) -> str:

@@ -21,6 +21,11 @@ from orchestrator.compiler import STEP_TASK, Plan, StepPlan
 
 RUN, IDX, TAG = "@RUN@", "@IDX@", "@TAG@"
 
+#: kombu's Redis transport: the hash of messages handed to a consumer and not yet
+#: acknowledged (delivery tag -> message), and when each was handed out (its index).
+KOMBU_UNACKED = "unacked"
+KOMBU_UNACKED_INDEX = "unacked_index"
+
 #: kombu's separator between a queue name and its priority suffix.
 PRIORITY_SEP = "\x06\x16"
 #: kombu's Redis transport keeps one list per step; a priority joins the step at or below it.

@@ -38,9 +38,16 @@ class Settings(BaseSettings):
         default=3600, gt=0, description="Seconds before Redis redelivers an unacknowledged step."
     )
     lease_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A running attempt not heard from for this long is presumed lost and retried "
+        "(renewed every third of it while the step runs).",
+    )
+    redispatch_after: float = Field(
         default=30.0,
         gt=0,
-        description="A running attempt not heard from for this long is presumed lost and retried.",
+        description="Seconds a run may sit with queued work, no live attempt, no delayed "
+        "retry and no message before the workers send its messages again.",
     )
     runner_slice: float = Field(
         default=1.0,

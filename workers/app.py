@@ -23,10 +23,9 @@ from orchestrator.keys import Keys
 from orchestrator.settings import Settings
 from orchestrator.store import RunStore
 from workers.flower import LaneTaskEvents
-from workers.names import WorkerBeat
-from workers.recovery import recover_lost, report_expired_waits
 from workers.runtime import StepRuntime
 from workers.startup import install_start_checks
+from workers.upkeeping import UpkeepLoop
 
 log = logging.getLogger("orchestrator.worker")
 
@@ -49,6 +48,8 @@ def create_app(settings: Settings | None = None, *, redis_url: str | None = None
         worker_prefetch_multiplier=1,
         task_default_queue=settings.default_queue,
         broker_transport_options={"visibility_timeout": settings.visibility_timeout},
+        # kombu's Redis transport, riding through a crashed or full Redis (workers.broker).
+        broker_transport="workers.broker:Transport",
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
@@ -123,30 +124,8 @@ class _RuntimeHolder:
 
 
 def _start_promoter_when_ready(app: Celery, holder: _RuntimeHolder) -> None:
-    """Run the delayed-retry promoter in each worker's main process."""
+    """Run the upkeep loop (workers.upkeeping) in each worker's main process."""
     stop = threading.Event()
-
-    def loop(hostname: str, queues: str, concurrency: int) -> None:
-        runtime = holder.runtime()
-        upkeep = runtime.store.upkeep
-        beats = WorkerBeat(hostname)
-        ticks = 0
-        while not stop.wait(0.2):
-            try:
-                if ticks % 5 == 0:
-                    previous = upkeep.beat(
-                        hostname, queues.split(","), concurrency, beats.presence(queues)
-                    )
-                    beats.seen(previous)
-                    recover_lost(runtime)
-                    report_expired_waits(runtime, upkeep.expire_waits())
-                if ticks % 50 == 0:
-                    upkeep.rollup()
-                ticks += 1
-                upkeep.promote_due()
-            except Exception:  # Redis restarting: keep trying, never die
-                log.warning("retry promoter could not reach Redis", exc_info=True)
-                stop.wait(1.0)
 
     amqp = app.amqp
 
@@ -157,10 +136,13 @@ def _start_promoter_when_ready(app: Celery, holder: _RuntimeHolder) -> None:
         consumed = amqp.queues.consume_from.values()
         queues = ",".join(sorted(q.name for q in consumed))
         # The sender is the worker's consumer; its pool says how many processes run steps.
-        concurrency = int(getattr(getattr(sender, "pool", None), "num_processes", 1) or 1)
-        threading.Thread(
-            target=loop, args=(hostname, queues, concurrency), name="orch-promoter", daemon=True
-        ).start()
+        pool = getattr(sender, "pool", None)
+        concurrency = int(getattr(pool, "num_processes", 1) or 1)
+        after = holder.settings.redispatch_after
+        upkeep = UpkeepLoop(
+            holder.runtime(), hostname, queues, concurrency, pool, redispatch_after=after
+        )
+        threading.Thread(target=upkeep.run, args=(stop,), name="orch-upkeep", daemon=True).start()
         port = holder.settings.metrics_port
         if port is not None:
             from orchestrator.scorecard.prometheus import serve  # noqa: PLC0415 - when asked

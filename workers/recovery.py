@@ -6,23 +6,34 @@ process finds it here. The lost attempt is a failure like any other: the
 same retry decision (``decide_retry``) says whether it is retried, and the
 engine fences it with the attempt's token, so an attempt that did finish
 after all is never overwritten.
+
+A pool child that dies is noticed at once by its worker's main process
+(``workers.children``), which makes the child's leases due now rather than
+after a lease: the same sweep then records them, saying the process died.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from orchestrator.resilience import Failure, FailureKind, Retry, decide_retry, describe_failure
+from orchestrator.spec import RetryPolicy
 from orchestrator.store import Attempt
 from orchestrator.store import outcomes as o
-from workers.runtime import StepRuntime
+from workers.runtime import LoadedWorkflow, StepRuntime
 
 log = logging.getLogger("orchestrator.runtime")
 
 
-def recover_lost(runtime: StepRuntime) -> int:
-    """Record every attempt whose lease ran out; returns how many were recorded."""
+def recover_lost(runtime: StepRuntime, died: Mapping[str, str] | None = None) -> int:
+    """Record every attempt whose lease ran out; returns how many were recorded.
+
+    ``died`` maps the token owner of a pool child known to have died
+    (``token_owner``) to how it died: its attempts are reported as such
+    rather than as a lease that ran out.
+    """
     store = runtime.store
     recovered = 0
     for lost in store.upkeep.expired_leases():
@@ -31,48 +42,65 @@ def recover_lost(runtime: StepRuntime) -> int:
             store.upkeep.drop_lease(lost)
             continue
         attempt = replace(lost, ref=ref)
+        why = (died or {}).get(attempt.token.rpartition(".")[2])
         if attempt.index == -1:
-            _recover_compensation(runtime, attempt)
+            _recover_compensation(runtime, attempt, why)
         else:
-            _recover_step(runtime, attempt)
+            _recover_step(runtime, attempt, why)
         recovered += 1
     return recovered
 
 
-def _recover_step(runtime: StepRuntime, attempt: Attempt) -> None:
+@dataclass(frozen=True)
+class _Lost:
+    """What the two recoveries share: the version, the policy, the count and the decision."""
+
+    loaded: LoadedWorkflow
+    policy: RetryPolicy
+    count: int
+    failure: Failure
+    retry_in: float | None
+
+
+def _assess(runtime: StepRuntime, attempt: Attempt, kind: FailureKind) -> _Lost:
     loaded = runtime.load(attempt.ref)
     policy = loaded.workflow.policy_for(attempt.step)
     count = runtime.store.reads.attempts_of(attempt)
-    failure = Failure(FailureKind.LOST, count, None)
+    failure = Failure(kind, count, None)
     decision = decide_retry(policy, failure)
     retry_in = decision.delay if isinstance(decision, Retry) else None
+    return _Lost(loaded, policy, count, failure, retry_in)
+
+
+def _recover_step(runtime: StepRuntime, attempt: Attempt, died: str | None) -> None:
+    lost = _assess(runtime, attempt, FailureKind.LOST)
     lease = runtime.store.upkeep.lease_seconds
-    error = {
-        "type": "WorkerLostError",
-        "message": describe_failure(policy, failure, lease=lease),
-        "attempt": count,
-    }
-    called = loaded.workflow.steps[attempt.step].dependency is not None
+    message = (
+        f"attempt {lost.count} was lost: {died}"
+        if died
+        else describe_failure(lost.policy, lost.failure, lease=lease)
+    )
+    error = {"type": "WorkerLostError", "message": message, "attempt": lost.count}
+    called = lost.loaded.workflow.steps[attempt.step].dependency is not None
     engine = runtime.engine
-    outcome = engine.fail(attempt, error, retry_in=retry_in, called=called)
+    outcome = engine.fail(attempt, error, retry_in=lost.retry_in, called=called)
     if isinstance(outcome, o.UseFallback):  # budget spent: the sweeper runs no user code
         outcome = engine.fail(attempt, error, retry_in=None, called=called)
-    runtime.report.noted(attempt, outcome.decisions, loaded.waits(), _context(runtime, attempt))
+    waits = lost.loaded.waits()
+    runtime.report.noted(attempt, outcome.decisions, waits, _context(runtime, attempt))
     if isinstance(outcome, o.Recorded):  # a stale lease (outcome already recorded) says nothing
-        log.warning("run %s step %s: %s", attempt.run_id, attempt.step, error["message"])
+        log.warning("run %s step %s: %s", attempt.run_id, attempt.step, message)
 
 
-def _recover_compensation(runtime: StepRuntime, attempt: Attempt) -> None:
-    loaded = runtime.load(attempt.ref)
-    policy = loaded.workflow.policy_for(attempt.step)
-    count = runtime.store.reads.attempts_of(attempt)
-    failure = Failure(FailureKind.COMPENSATION_LOST, count, None)
-    decision = decide_retry(policy, failure)
-    retry_in = decision.delay if isinstance(decision, Retry) else None
-    message = describe_failure(policy, failure)
-    error = {"type": "WorkerLostError", "message": message, "attempt": count}
-    done = runtime.engine.undo_done(attempt, error, retry_in=retry_in)
-    runtime.report.noted(attempt, done.decisions, loaded.waits(), _context(runtime, attempt))
+def _recover_compensation(runtime: StepRuntime, attempt: Attempt, died: str | None) -> None:
+    lost = _assess(runtime, attempt, FailureKind.COMPENSATION_LOST)
+    message = describe_failure(lost.policy, lost.failure)
+    if died:
+        message = f"compensation attempt {lost.count} was lost: {died}"
+    error = {"type": "WorkerLostError", "message": message, "attempt": lost.count}
+    done = runtime.engine.undo_done(attempt, error, retry_in=lost.retry_in)
+    waits = lost.loaded.waits()
+    runtime.report.noted(attempt, done.decisions, waits, _context(runtime, attempt))
 
 
 def report_expired_waits(runtime: StepRuntime, expired: list[tuple[str, str, o.Settled]]) -> None:

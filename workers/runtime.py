@@ -19,6 +19,7 @@ from functools import cached_property
 from typing import Any, TypeVar
 
 import redis
+from redis.exceptions import OutOfMemoryError
 
 from orchestrator.compiler import Plan, compile_plan
 from orchestrator.errors import (
@@ -113,6 +114,10 @@ class StepRuntime:
             loaded = LoadedWorkflow(wf, compile_plan(wf, default_queue=self.default_queue))
             self._loaded[ref] = loaded
         return loaded
+
+    def forget_workflows(self) -> None:
+        """Drop the versions loaded so far: Redis lost them, and new ones may take their refs."""
+        self._loaded.clear()
 
     def execute(self, run_id: str, ref: str, step: str, index: int | None, worker: str) -> Executed:
         """Run one attempt of one step, then any its lane claims.
@@ -373,15 +378,18 @@ class StepRuntime:
         return isinstance(self.engine.fail(attempt, error, retry_in=None), o.Recorded)
 
     def _patiently(self, call: Callable[[], T]) -> T:
-        """Retry a Redis call through a short outage (scripts are safe to repeat)."""
+        """Retry a Redis call through a short outage or a full Redis (scripts are safe to
+        repeat, and one refused for want of memory wrote nothing)."""
         deadline = time.monotonic() + REDIS_PATIENCE
         pause = 0.1
         while True:
             try:
                 return call()
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
+            except (redis.ConnectionError, redis.TimeoutError, OutOfMemoryError) as exc:
                 if time.monotonic() > deadline:
                     raise RedisUnavailableError(f"Redis unreachable: {exc}") from None
+                if isinstance(exc, OutOfMemoryError) and pause == 0.1:
+                    log.warning("Redis is out of memory: waiting for it to free some (%s)", exc)
                 time.sleep(pause)
                 pause = min(2.0, pause * 2)
 

@@ -19,6 +19,7 @@ from orchestrator.cli._app import (
     parse_json_value,
     print_json,
     real_console,
+    say,
 )
 from orchestrator.errors import EXIT_RUN_FAILED
 from orchestrator.states import RUN_TERMINAL, RunState
@@ -189,13 +190,15 @@ def runs(
     with _client() as client:
         after = stuck_after if stuck else None
         docs = client.runs(limit=limit, workflow=workflow, state=state, stuck_after=after)
+        for line in client.data_losses():
+            say("warning", line)
     if as_json:
         print_json([{k: v for k, v in d.items() if k != "steps"} for d in docs])
         return
     console.print(runs_table(docs, stuck=stuck))
 
 
-RUN_ID_WIDTH = 16  # run ids are 16 hex digits: users copy them whole
+RUN_ID_WIDTH = 23  # run ids: 6 hex digits of the epoch, '-', 16 more: users copy them whole
 
 
 def runs_table(docs: list[dict[str, Any]], *, stuck: bool = False) -> Table:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import redis
 
     from orchestrator.keys import Keys
-    from orchestrator.store.engine import Attempt, Engine, Lane, new_run_id, new_token
+    from orchestrator.store.engine import Attempt, Engine, Lane, new_token, token_owner
     from orchestrator.store.reads import RunReader
     from orchestrator.store.upkeep import Upkeep
 
@@ -31,8 +31,8 @@ __all__ = [
     "RunReader",
     "RunStore",
     "Upkeep",
-    "new_run_id",
     "new_token",
+    "token_owner",
 ]
 
 #: Where each name lives: imported on first use, so a reader needs no engine (PEP 562).
@@ -40,8 +40,8 @@ _HOMES = {
     "Attempt": "engine",
     "Engine": "engine",
     "Lane": "engine",
-    "new_run_id": "engine",
     "new_token": "engine",
+    "token_owner": "engine",
     "RunReader": "reads",
     "Upkeep": "upkeep",
 }
@@ -66,7 +66,7 @@ class RunStore:
         *,
         run_ttl: int,
         max_payload: int,
-        lease_seconds: float = 30.0,
+        lease_seconds: float = 10.0,
         observe: bool = False,
     ) -> None:
         from orchestrator.store.engine import Engine  # noqa: PLC0415

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any, cast
 import redis
 
 from orchestrator.compiler import Plan
+from orchestrator.epoch import EpochWatch, new_run_id
 from orchestrator.errors import NotFoundError
 from orchestrator.keys import Keys
 from orchestrator.spec import Workflow
@@ -28,13 +30,21 @@ from orchestrator.store import replies
 from orchestrator.store.records import plan_fields
 from orchestrator.store.scripts import Scripts
 
+#: Names this process tree (a worker's main process and the pool children it
+#: forks, which inherit the value): with a pid it names the process that made
+#: a token, so a worker's main process can find the leases of a child that
+#: died (``token_owner``), whatever pids other hosts or containers reuse.
+_TREE = secrets.token_hex(3)
 
-def new_run_id() -> str:
-    return secrets.token_hex(8)
+
+def token_owner(pid: int | None = None) -> str:
+    """The tag that ends every token made by process ``pid`` (default: this one)."""
+    return f"{_TREE}{pid or os.getpid():x}"
 
 
 def new_token() -> str:
-    return secrets.token_hex(6)
+    """A fresh attempt token: 12 random hex digits, then ``.`` and its maker's tag."""
+    return f"{secrets.token_hex(6)}.{token_owner()}"
 
 
 @dataclass(frozen=True)
@@ -92,7 +102,7 @@ class Engine:
         *,
         run_ttl: int,
         max_payload: int,
-        lease_seconds: float = 30.0,
+        lease_seconds: float = 10.0,
         observe: bool = False,
     ) -> None:
         self.redis = client
@@ -103,6 +113,11 @@ class Engine:
         self.observe = observe
         self.scripts = Scripts(client, keys.prefix, run_ttl)
         self._records: dict[str, dict[str, bytes]] = {}
+        #: The data's epoch, which new run ids start with (orchestrator.epoch).
+        self.epochs = EpochWatch(client, keys, who=f"pid {os.getpid()}")
+
+    def new_run_id(self) -> str:
+        return new_run_id(self.epochs.epoch().id)
 
     # -- registration -------------------------------------------------------
 
@@ -149,7 +164,7 @@ class Engine:
         """Create a run (or find the one created under ``key``), carrying ``context`` (JSON)."""
         key_name = self.keys.idempotency(plan.workflow, key) if key is not None else ""
         args = i.SubmitArgs(ref=plan.ref, input=run_input, key=key_name, context=context)
-        return replies.submit(self._call(args, new_run_id()))
+        return replies.submit(self._call(args, self.new_run_id()))
 
     def signal(self, run_id: str, name: str, data: str) -> o.SignalOutcome:
         """Complete the steps of ``run_id`` waiting for signal ``name``."""
@@ -163,7 +178,7 @@ class Engine:
 
     def resume(self, run_id: str) -> o.Resumed | o.WrongState | o.Gone:
         """Resume a FAILED run as a new one."""
-        return replies.resume(self._call(i.ResumeArgs(old_run=run_id), new_run_id()))
+        return replies.resume(self._call(i.ResumeArgs(old_run=run_id), self.new_run_id()))
 
     def recompensate(self, run_id: str) -> o.Reopened | o.WrongState | o.Gone:
         """Reopen a run whose compensation failed for good."""

@@ -237,6 +237,17 @@ class RollupArgs(ScriptArgs):
     keep_hours: int
 
 
+@dataclass(frozen=True, kw_only=True)
+class ReconcileArgs(ScriptArgs):
+    script = "reconcile"
+    engine = False
+    variadic = "runs"
+    after: float
+    unacked: str
+    unacked_index: str
+    runs: tuple[str, ...] = ()
+
+
 ALL: tuple[type[ScriptArgs], ...] = (
     SubmitArgs,
     ClaimArgs,
@@ -257,6 +268,7 @@ ALL: tuple[type[ScriptArgs], ...] = (
     DueArgs,
     BeatArgs,
     RollupArgs,
+    ReconcileArgs,
 )
 BY_SCRIPT = {cls.script: cls for cls in ALL}
 

@@ -299,3 +299,12 @@ class Conflict:
 
 
 SignalOutcome = Signalled | NotWaiting | Stop | Gone
+
+
+@dataclass(frozen=True, slots=True)
+class Redispatched:
+    """Work whose message was lost and that the reconciler sent again (reconcile.lua)."""
+
+    run_id: str
+    step: str
+    index: int | None

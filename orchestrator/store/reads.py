@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 import redis
 
 from orchestrator.clock import redis_now
+from orchestrator.epoch import missing_run
 from orchestrator.errors import NotFoundError
 from orchestrator.fields import PART_FIELDS, RUN_FIELDS, step_field, stored
 from orchestrator.keys import Keys
@@ -71,10 +72,13 @@ class RunReader:
     def run_fields(self, run_id: str) -> dict[str, str]:
         raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.run(run_id)))
         if not raw:
-            raise NotFoundError(
-                f"run {run_id!r} not found (unknown, or expired after ORCH_RUN_TTL)"
-            )
+            raise self.missing(run_id)
         return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def missing(self, run_id: str) -> NotFoundError:
+        """Why ``run_id`` is not here: lost with the Redis data (its epoch is gone), or
+        unknown or expired."""
+        return missing_run(self.redis, self.keys, run_id)
 
     def status(self, run_id: str) -> dict[str, Any]:
         """The status document (``orch status --json``)."""
@@ -150,7 +154,7 @@ class RunReader:
 
     def end_notices(self, run_id: str, deadline: float | None) -> Iterator[None]:
         """Yield once at once, then on each end-of-run notice or every second."""
-        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         try:
             pubsub.subscribe(self.keys.done_channel(run_id))
             yield None

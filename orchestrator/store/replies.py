@@ -231,3 +231,12 @@ def register(raw: Any) -> o.Registered | o.Conflict:
 def members(raw: Sequence[Any]) -> list[str]:
     """sweep / due: the set members the script took."""
     return [text(m) for m in raw]
+
+
+def redispatched(raw: Sequence[Any]) -> list[o.Redispatched]:
+    """reconcile: "run|step|index" of each message sent again."""
+    out = []
+    for member in raw:
+        run_id, step, idx = text(member).split("|")
+        out.append(o.Redispatched(run_id, step, int(idx) if idx else None))
+    return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 import redis
 
 from orchestrator.keys import Keys
+from orchestrator.messages import KOMBU_UNACKED, KOMBU_UNACKED_INDEX
 from orchestrator.store import inputs as i
 from orchestrator.store import outcomes as o
 from orchestrator.store import replies
@@ -43,6 +44,45 @@ class Upkeep:
         """Attempts whose lease ran out, each handed to one caller per lease period."""
         raw = self.engine.scripts.plain(i.SweepArgs(lease=self.lease_seconds, batch=batch))
         return [Attempt.from_lease_member(m) for m in replies.members(raw)]
+
+    def expire_leases_of(self, owner: str) -> int:
+        """Make the leases of the dead process ``owner`` (``token_owner``) due at once.
+
+        The next sweep records them lost, as if they had run out: a worker's
+        main process calls this when a pool child dies, instead of waiting a
+        lease. An attempt recorded meanwhile has no lease left to touch (XX).
+        """
+        members = [
+            text(m)
+            for m, _ in self.redis.zscan_iter(self.keys.leases, match=f"*.{owner}", count=500)
+        ]
+        if not members:
+            return 0
+        changed = self.redis.zadd(self.keys.leases, dict.fromkeys(members, 0), xx=True, ch=True)
+        return int(changed or 0)
+
+    def reconcile(self, after: float, batch: int = 200) -> list[o.Redispatched]:
+        """Send again the messages of queued work that lost them (reconcile.lua).
+
+        Looks through every run not yet ended (``K.live``), a batch per call;
+        returns what was sent again.
+        """
+        sent: list[o.Redispatched] = []
+        ids: list[str] = []
+        for run_id in self.redis.sscan_iter(self.keys.live, count=batch):
+            ids.append(text(run_id))
+            if len(ids) >= batch:
+                sent += self._reconcile(after, ids, KOMBU_UNACKED, KOMBU_UNACKED_INDEX)
+                ids = []
+        if ids:
+            sent += self._reconcile(after, ids, KOMBU_UNACKED, KOMBU_UNACKED_INDEX)
+        return sent
+
+    def _reconcile(
+        self, after: float, ids: list[str], unacked: str, index: str
+    ) -> list[o.Redispatched]:
+        args = i.ReconcileArgs(after=after, unacked=unacked, unacked_index=index, runs=tuple(ids))
+        return replies.redispatched(self.engine.scripts.plain(args))
 
     def drop_lease(self, attempt: Attempt) -> None:
         """Forget a lease whose run no longer exists (expired): nothing is left to record."""

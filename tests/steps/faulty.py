@@ -94,3 +94,15 @@ def item_effect(ctx: StepContext, db: str, seq: int, delay: float = 3.0) -> int:
     time.sleep(delay)
     _sql(db, "INSERT OR IGNORE INTO effects(key) VALUES (?)", ctx.idempotency_key)
     return seq * seq
+
+
+@step
+def slow_undo(ctx: StepContext, delay: float = 3.0, **_: Any) -> None:
+    """A compensation slow enough to be killed; says where it runs, marked ``undo``."""
+    r = _redis()
+    try:
+        where = {"step": ctx.step, "undo": True, "attempt": ctx.attempt, "pid": os.getpid()}
+        r.rpush(f"test:where:{ctx.run_id}", json.dumps(where))
+    finally:
+        r.close()
+    time.sleep(delay)

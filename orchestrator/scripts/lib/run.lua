@@ -50,7 +50,13 @@ local function num(f) return tonumber(hget(f) or '0') end
 -- The plan of the run's workflow version: its meta (order, roots, finals, ...)
 -- and one record per step (fields.py PLAN_RECORD). Callers pass the records
 -- they hold in A.infos, which spares a read of the plan hash per step.
-local function use_plan(ref) PK = K.plan(ref) end
+-- A script that visits runs of several versions (reconcile.lua) forgets the
+-- records of the last version when it turns to another.
+local PLAN_REF
+local function use_plan(ref)
+  if PLAN_REF and ref ~= PLAN_REF then infos, META = {}, nil end
+  PLAN_REF, PK = ref, K.plan(ref)
+end
 -- A record the caller passed (nil when it passed none for s): no read.
 local function known_info(s) return infos[s] end
 local function meta()
@@ -112,6 +118,8 @@ local function move_run(to, extra, moves)
   local from = run_state()
   if from and not allowed(moves or MOVES, 'run', from, to) then return illegal('run', from, to) end
   hset(RF.state, to)
+  -- The reconciler looks through the runs not yet ended (reconcile.lua).
+  redis.call(terminal(to) and 'SREM' or 'SADD', K.live, RUN)
   local ev = extra or {}
   ev.from, ev.to = from or cjson.null, to
   event(ev)
