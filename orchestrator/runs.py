@@ -82,7 +82,10 @@ class Run:
                 f"{waiting_on}: no live worker consumes queue {names} "
                 f"(start one with `orch worker -Q {','.join(idle_queues)}`)"
             )
-        return f"{waiting_on} (their queue has a live worker: were the messages lost?)"
+        return (
+            f"{waiting_on} (their queue has a live worker: a backlog, or messages lost "
+            "in a Redis crash, which the workers send again after ORCH_REDISPATCH_AFTER)"
+        )
 
     def _unconsumed_queues(self, doc: dict[str, Any], steps: list[str]) -> list[str]:
         """The queues of ``steps`` that no live worker consumes (workers beat their queues)."""

@@ -78,9 +78,23 @@ def create_app(settings: Settings | None = None, *, redis_url: str | None = None
             owner.conf.worker_send_task_events = True
 
     signals.worker_init.connect(note_task_events, weak=False)
+    signals.worker_init.connect(_render_scripts, weak=False)
     _start_promoter_when_ready(app, holder)
     install_start_checks(app, settings, url)
     return app
+
+
+def _render_scripts(**_: Any) -> None:
+    """Assemble every Lua script in the main process, before the pool forks.
+
+    Each child then inherits them rendered: a child's first step (the first
+    after a child died, say) does not spend seconds assembling the library.
+    """
+    from orchestrator.store.inputs import BY_SCRIPT  # noqa: PLC0415
+    from orchestrator.store.scripts import script_source  # noqa: PLC0415
+
+    for name in BY_SCRIPT:
+        script_source(name)
 
 
 class StepFailed(Exception):

@@ -2,11 +2,12 @@
 
 A child killed mid-step (SIGKILL, the kernel's OOM killer, a hard time limit)
 records nothing; without help its attempt waits a whole lease before a sweep
-finds it. The main process sees its pool's process list change within one
-upkeep tick, so it makes that child's leases due now (their tokens name the
-process that made them, see ``orchestrator.store.token_owner``) and the next
-sweep records them lost. A child that ended cleanly (``max_tasks_per_child``)
-holds no lease, so finding none costs one scan of the lease set.
+finds it. The main process sees the child exit (a zombie in ``/proc``, or gone
+from its pool's process list) within one upkeep tick, so it makes that
+child's leases due now (their tokens name the process that made them, see
+``orchestrator.store.token_owner``) and the next sweep records them lost. A
+child that ended cleanly (``max_tasks_per_child``) holds no lease, so finding
+none costs one scan of the lease set.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class ChildWatch:
     def __init__(self, pool: Any) -> None:
         self.pool = pool
         self._seen: set[int] = self._pids()
+        self._reported: set[int] = set()
         #: Token owner of each child found dead with leases -> how it is reported.
         self.died: dict[str, str] = {}
 
@@ -37,11 +39,14 @@ class ChildWatch:
         return {int(p) for p in (info.get("processes") or []) if p}
 
     def gone(self) -> list[int]:
-        """Children present at the last tick and absent now."""
+        """Children that died since the last tick: gone from the pool's list, or still in it
+        but dead (a zombie the pool has not reaped yet, which can take it a second or two)."""
         now = self._pids()
-        gone = sorted(self._seen - now)
+        dead = (self._seen - now) | {pid for pid in now if _is_dead(pid)}
+        fresh = sorted(dead - self._reported)
+        self._reported = (self._reported | dead) & now  # a pid leaves once the pool drops it
         self._seen = now
-        return gone
+        return fresh
 
     def release(self, upkeep: Upkeep) -> int:
         """Make the leases of every child that died since the last tick due at once."""
@@ -57,3 +62,15 @@ class ChildWatch:
                             pid, count)  # fmt: skip
                 released += count
         return released
+
+
+def _is_dead(pid: int) -> bool:
+    """Whether ``pid`` exited: a zombie, or no process at all (Linux ``/proc``; elsewhere the
+    pool's own list says it, a little later)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except FileNotFoundError:
+        return True
+    except (OSError, IndexError):
+        return False
