@@ -98,13 +98,23 @@ SCORE_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("undo_failed", "undo:fail", "compensations that failed for good"),
 )
 
-#: Keys of a plan record (``K.plan(ref)`` field per step), built by ``store.engine``.
+#: Fields of a plan hash (``K.plan(ref)``), written once when the version is registered.
+#: A step's Celery message templates are kept out of its record: most steps never get a
+#: message of their own (a runner lane claims them), so no script decodes a template it
+#: does not use, and the records that scripts are handed stay small.
+#: Each step's plan record (below) is stored under the step's own name; the step's
+#: other fields as ``{step}{stored}``.
+PLAN_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("meta", "__meta__", "the plan-wide record: orders, roots, finals, edges, waits"),
+    FieldSpec("message", ".msg", "a step's Celery message template (messages.py)"),
+    FieldSpec("undo_message", ".undo", "a step's compensation message template"),
+)
+
+#: Keys of a plan record (``K.plan(ref)`` field per step), built by ``store.records``.
 PLAN_RECORD: tuple[FieldSpec, ...] = (
     FieldSpec("upstreams", "upstreams", "steps it waits for"),
     FieldSpec("downstreams", "downstreams", "steps that wait for it"),
     FieldSpec("queue", "queue", "the kombu list its messages go to"),
-    FieldSpec("message", "message", "its Celery message template (messages.py)"),
-    FieldSpec("undo_message", "undo_message", "its compensation's message template"),
     FieldSpec("mapped_over", "mapped_over", "true when a step maps over its output"),
     FieldSpec("map", "map", "the step whose list it maps over"),
     FieldSpec("signal", "signal", "the signal a wait_for step waits for"),
@@ -152,6 +162,7 @@ def reference() -> str:
         ("Step fields (`{step}` + suffix)", STEP_FIELDS),
         ("Map element fields (prefix + `{index}`)", PART_FIELDS),
         ("Scorecard bucket fields", SCORE_FIELDS),
+        ("Plan hash fields (a step's record under its name; others `{step}{stored}`)", PLAN_FIELDS),
         ("Plan record", PLAN_RECORD),
         ("Dependency record", DEPENDENCY_RECORD),
     )

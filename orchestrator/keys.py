@@ -35,7 +35,7 @@ class KeySpec:
 
 LAYOUT: tuple[KeySpec, ...] = (
     KeySpec("workflow", "wf:{name}", "HASH", "version -> canonical spec JSON (immutable)"),
-    KeySpec("plan", "plan:{ref}", "HASH", 'step -> plan record JSON; "__meta__" -> plan JSON'),
+    KeySpec("plan", "plan:{ref}", "HASH", "step records and message templates (PLAN_FIELDS)"),
     KeySpec("queues", "queues", "SET", "Celery queues named by registered workflows"),
     KeySpec("run", "run:{run}", "HASH", "run fields and {step}.{field} step fields (fields.py)"),
     KeySpec("events", "run:{run}:events", "LIST", "event history, one JSON object per decision"),

@@ -61,7 +61,7 @@ if wait ~= '' then
   else
     event({step = s, index = tonumber(idx), retry = true, error = encoded, delay = tonumber(wait)})
   end
-  delay(s, idx, i.queue, message(i, idx), 'retry', tonumber(wait))
+  delay(s, idx, i.queue, message(s, idx), 'retry', tonumber(wait))
 else
   move_step(s, 'FAILED', {attempt = att, error = encoded, index = index_of(idx)})
   hset(s .. SF.finished_at, NOWS)

@@ -102,7 +102,7 @@ for _, c in ipairs(candidates) do
       local s, idx = w[1], w[2]
       local i = info(s)
       redis.call('DEL', K.ready(id, i.queue))
-      push(i.queue, message(i, idx))
+      push(i.queue, message(s, idx))
       event({step = s, index = index_of(tostring(idx)), redispatched = 'its message was lost'})
       sent[#sent + 1] = id .. '|' .. s .. '|' .. idx
     end

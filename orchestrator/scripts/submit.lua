@@ -6,7 +6,7 @@ if A.key ~= '' then
   if existing then return reply('existing', {existing}) end
 end
 if redis.call('EXISTS', RK) == 1 then return reply('existing', {RUN}) end
-if redis.call('HEXISTS', K.plan(A.ref), '__meta__') == 0 then return reply('noplan', {A.ref}) end
+if redis.call('HEXISTS', K.plan(A.ref), LF.meta) == 0 then return reply('noplan', {A.ref}) end
 use_plan(A.ref)
 move_run('PENDING')
 hset(RF.workflow, A.ref)

@@ -29,6 +29,7 @@ from orchestrator.store import outcomes as o
 from orchestrator.store import replies
 from orchestrator.store.records import plan_fields
 from orchestrator.store.scripts import Scripts
+from orchestrator.store.wire import split_plan
 
 #: Names this process tree (a worker's main process and the pool children it
 #: forks, which inherit the value): with a pid it names the process that made
@@ -139,7 +140,7 @@ class Engine:
         found = self._records.get(ref)
         if found is None:
             raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.plan(ref)))
-            found = {k.decode(): v for k, v in raw.items() if k != b"__meta__"}
+            found, _ = split_plan({k.decode(): v for k, v in raw.items()})
             if not found:
                 raise NotFoundError(f"workflow {ref} has no registered plan")
             self._records[ref] = found

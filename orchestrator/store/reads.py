@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
 import redis
@@ -22,7 +22,7 @@ from orchestrator.keys import Keys
 from orchestrator.states import RunState
 from orchestrator.status import status_document
 from orchestrator.store.scores import KEEP_HOURS, ScoreReader
-from orchestrator.store.wire import context, text
+from orchestrator.store.wire import MESSAGE, META, UNDO_MESSAGE, context, split_plan, text
 
 if TYPE_CHECKING:
     from orchestrator.scorecard.figures import Shape
@@ -60,11 +60,20 @@ class RunReader:
         return {text(q) for q in cast(set[bytes], self.redis.smembers(self.keys.queues))}
 
     def plan_steps(self, ref: str) -> dict[str, dict[str, Any]]:
+        """Each step's plan record, with its message templates under their field names."""
         raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.plan(ref)))
-        return {k.decode(): json.loads(v) for k, v in raw.items() if k != b"__meta__"}
+        records, templates = split_plan({k.decode(): v for k, v in raw.items()})
+        steps: dict[str, dict[str, Any]] = {}
+        for step, record in records.items():
+            found = templates.get(step, {})
+            steps[step] = json.loads(record)
+            for name, suffix in (("message", MESSAGE), ("undo_message", UNDO_MESSAGE)):
+                if suffix in found:
+                    steps[step][name] = found[suffix]
+        return steps
 
     def plan_order(self, ref: str) -> list[str]:
-        meta = self.redis.hget(self.keys.plan(ref), "__meta__")
+        meta = self.redis.hget(self.keys.plan(ref), META)
         return list(json.loads(meta)["order"]) if meta else []
 
     # -- runs -----------------------------------------------------------------
@@ -154,7 +163,9 @@ class RunReader:
 
     def end_notices(self, run_id: str, deadline: float | None) -> Iterator[None]:
         """Yield once at once, then on each end-of-run notice or every second."""
-        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        # Typed in redis 8, untyped before: through a Callable, mypy is content with either.
+        open_pubsub: Callable[..., Any] = self.redis.pubsub
+        pubsub = open_pubsub(ignore_subscribe_messages=True)
         try:
             pubsub.subscribe(self.keys.done_channel(run_id))
             yield None
@@ -189,7 +200,7 @@ class RunReader:
         """What the scorecard's figures need of a version's plan."""
         from orchestrator.scorecard.figures import Shape  # noqa: PLC0415
 
-        meta = self.redis.hget(self.keys.plan(ref), "__meta__")
+        meta = self.redis.hget(self.keys.plan(ref), META)
         edges = tuple((u, s) for u, s in json.loads(meta)["edges"]) if meta else ()
         queues = {step: record["queue"] for step, record in self.plan_steps(ref).items()}
         return Shape(edges=edges, queues=queues)

@@ -4,6 +4,12 @@ A pure function of the compiled plan. The records are stored in the plan hash
 at registration (``K.plan(ref)``) and passed back to the scripts by callers
 that hold them, so a script seldom reads the plan hash. Their keys are the
 readable names of ``fields.PLAN_RECORD``.
+
+A step's Celery message templates are stored beside its record
+(``fields.PLAN_FIELDS``), not in it. A template is most of a record's bytes,
+and a script decodes every record it is handed on every call, while only a
+step that gets a message of its own (a root, a retry, a lane's spare work)
+needs its template: the script reads that one field when it does.
 """
 
 from __future__ import annotations
@@ -13,10 +19,11 @@ from typing import Any
 
 from orchestrator.compiler import Plan
 from orchestrator.messages import queue_list_key, step_template
+from orchestrator.store.wire import MESSAGE, META, UNDO_MESSAGE
 
 
 def meta(plan: Plan) -> dict[str, Any]:
-    """The plan-wide record ("__meta__"): orders, roots, finals and lookup lists."""
+    """The plan-wide record (``META``): orders, roots, finals and lookup lists."""
     return {
         "order": list(plan.order),
         "roots": list(plan.roots),
@@ -47,7 +54,6 @@ def step_record(plan: Plan, name: str) -> dict[str, Any]:
         "upstreams": list(sp.upstreams),
         "downstreams": list(sp.downstreams),
         "queue": queue_list_key(sp.queue),
-        "message": step_template(plan, sp),
         "mapped_over": sp.mapped_over,
     }
     optional: dict[str, Any] = {
@@ -59,7 +65,6 @@ def step_record(plan: Plan, name: str) -> dict[str, Any]:
         "fallback": True if sp.fallback is not None else None,
         "gated": True if sp.when is not None else None,
         "compensable": True if sp.compensate is not None else None,
-        "undo_message": step_template(plan, sp, compensation=True) if sp.compensate else None,
         "trigger": sp.trigger if sp.trigger != "all_succeeded" else None,
         "time_limited": True if sp.timeout is not None else None,
     }
@@ -68,8 +73,11 @@ def step_record(plan: Plan, name: str) -> dict[str, Any]:
 
 
 def plan_fields(plan: Plan) -> list[str]:
-    """The plan hash as field/value pairs: the meta, then one record per step."""
-    fields = ["__meta__", json.dumps(meta(plan))]
-    for name in plan.steps:
+    """The plan hash as field/value pairs: the meta, then each step's record and templates."""
+    fields = [META, json.dumps(meta(plan))]
+    for name, sp in plan.steps.items():
         fields += [name, json.dumps(step_record(plan, name), separators=(",", ":"))]
+        fields += [name + MESSAGE, step_template(plan, sp)]
+        if sp.compensate is not None:
+            fields += [name + UNDO_MESSAGE, step_template(plan, sp, compensation=True)]
     return fields

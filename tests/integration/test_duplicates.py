@@ -65,11 +65,13 @@ def wait_consumed(r: redis.Redis, queue: str, tags: list[str]) -> None:
 def test_duplicated_step_messages_run_nothing_twice(
     client: Client, r: redis.Redis, wf_name: str, done: DoneListener
 ) -> None:
-    """a → b and c (slow) join in d. While c runs, push copies of a and b (done)
+    """a → b and c (held) join in d. While c runs, push copies of a and b (done)
     and of d (still waiting for c); after the run, push copies of every step."""
     before = client.store.reads.illegal_transitions()
     ups = {"a": [], "b": ["a"], "c": [], "d": ["b", "c"]}
-    run = client.submit(node_flow(wf_name, ups).build(), {"weights": WEIGHTS, "sleeps": {"c": 2.0}})
+    latch = f"test:latch:{uuid.uuid4().hex}"
+    run_input = {"weights": WEIGHTS, "holds": {"c": latch}}
+    run = client.submit(node_flow(wf_name, ups).build(), run_input)
 
     def b_done_c_running() -> bool:
         steps = run.status()["steps"]
@@ -79,6 +81,7 @@ def test_duplicated_step_messages_run_nothing_twice(
     early = [push_duplicate(client, run, s) for s in ("a", "b", "d", "a", "b", "d")]
     wait_consumed(r, "orch", early)
     assert run.status()["steps"]["d"]["state"] == "PENDING", "a copy of d ran before its join"
+    r.set(latch, "1", ex=60)  # c may finish now
 
     doc = run.wait(timeout=WAIT)
     assert doc["state"] == "SUCCEEDED", doc["error"]

@@ -15,7 +15,10 @@ import time
 from typing import Any
 
 from orchestrator import NonRetryableError, StepContext, step
-from tests.steps.basic import record
+from tests.steps.basic import _redis, record
+
+#: How long a held step waits for its latch before failing (a bound, not a timing).
+HOLD_LIMIT = 60.0
 
 Out = dict[str, Any] | None
 
@@ -35,8 +38,12 @@ def node(
     sleeps: dict[str, float] | None = None,
     fail: list[str] | None = None,
     flaky: dict[str, int] | None = None,
+    holds: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     record(ctx)
+    latch = (holds or {}).get(ctx.step)
+    if latch:
+        hold(latch)
     ups = {k: v for k, v in {"a": a, "b": b, "c": c, "d": d, "e": e, "f": f, "g": g, "h": h}.items()
            if v is not None}  # fmt: skip
     delay = (sleeps or {}).get(ctx.step, 0.0)
@@ -89,3 +96,13 @@ def slow_seq(ctx: StepContext, n: int, seq_delay: float = 0.0) -> list[int]:
     record(ctx)
     time.sleep(seq_delay)
     return list(range(n))
+
+
+def hold(latch: str) -> None:
+    """Wait until the test sets Redis key ``latch`` (so "while it runs" needs no sleep)."""
+    r = _redis()
+    deadline = time.monotonic() + HOLD_LIMIT
+    while not r.exists(latch):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"latch {latch} was never released")
+        time.sleep(0.02)

@@ -47,7 +47,7 @@ local function admit(i, s, idx, token, lease, att)
   end
   if why then
     breaker_return_probe(d, token)
-    delay(s, idx, i.queue, message(i, idx), 'admit', wait)
+    delay(s, idx, i.queue, message(s, idx), 'admit', wait)
     event({step = s, index = index_of(idx), dependency = d.name, wait = why, delay = wait})
     return nil, {why, tostring(wait)}
   end
@@ -127,7 +127,7 @@ local function split(e)
 end
 local function entry_message(e)
   local s, idx = split(e)
-  return message(info(s), idx)
+  return message(s, idx)
 end
 
 -- How many more worker processes consume queue q than the one calling: each

@@ -17,8 +17,8 @@ local function render(template, idx, tag)
   if idx ~= nil and idx ~= '' then m = string.gsub(m, '@IDX@', tostring(idx)) end
   return (string.gsub(m, '@TAG@', RUN .. '.' .. NOWS .. '.' .. tag .. seq))
 end
-local function message(i, idx) return render(i.message, idx, '') end
-local function undo_message(i) return render(i.undo_message, nil, 'u') end
+local function message(s, idx) return render(template(s, LF.message), idx, '') end
+local function undo_message(s) return render(template(s, LF.undo_message), nil, 'u') end
 
 local function push(list, msg)
   local q = pushes[list]
@@ -54,7 +54,7 @@ local function enqueue(i, s, idx)
   if lane and i.queue == lane and not i.time_limited then
     pooled[#pooled + 1] = idx and (s .. '|' .. idx) or s
   else
-    push(i.queue, message(i, idx))
+    push(i.queue, message(s, idx))
   end
 end
 
@@ -73,7 +73,7 @@ local function dispatch(s)
     -- Gated by a `when` predicate: the step stays PENDING until a worker has
     -- evaluated it (claim opens the gate, the skip script closes it).
     hset(s .. SF.gated, '1')
-    push(i.queue, message(i, nil))
+    push(i.queue, message(s, nil))
     return false
   end
   if i.signal then

@@ -52,21 +52,34 @@ local function num(f) return tonumber(hget(f) or '0') end
 -- they hold in A.infos, which spares a read of the plan hash per step.
 -- A script that visits runs of several versions (reconcile.lua) forgets the
 -- records of the last version when it turns to another.
-local PLAN_REF
+local templates = {}
 local function use_plan(ref)
-  if PLAN_REF and ref ~= PLAN_REF then infos, META = {}, nil end
-  PLAN_REF, PK = ref, K.plan(ref)
+  local key = K.plan(ref)
+  if key ~= PK then
+    if PK then infos, META = {}, nil end
+    PK, templates = key, {}
+  end
 end
 -- A record the caller passed (nil when it passed none for s): no read.
 local function known_info(s) return infos[s] end
 local function meta()
-  if not META then META = cjson.decode(redis.call('HGET', PK, '__meta__')) end
+  if not META then META = cjson.decode(redis.call('HGET', PK, LF.meta)) end
   return META
 end
 local function info(s)
   local i = infos[s]
   if not i then i = cjson.decode(redis.call('HGET', PK, s)); infos[s] = i end
   return i
+end
+
+-- A step's message template (LF.message) or its compensation's (LF.undo_message).
+-- They live beside the records, not in them: only a step that gets a Celery
+-- message of its own needs one, and most steps are claimed by a lane instead.
+local function template(s, which)
+  local f = s .. which
+  local t = templates[f]
+  if not t then t = redis.call('HGET', PK, f); templates[f] = t end
+  return t
 end
 
 -- Append a decision to the run's history (and to this call's reply, when observed).
