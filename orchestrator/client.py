@@ -152,11 +152,19 @@ class Client:
         *,
         key: str | None = None,
         priority: int | None = None,
+        deadline: float | str | None = None,
     ) -> Run:
-        """Start a run; the same ``key`` always gives the same run."""
+        """Start a run; the same ``key`` always gives the same run.
+
+        ``deadline`` (seconds, or a duration such as ``"1h"``) overrides the
+        workflow's ``deadline:``: a run not ended by then is cancelled, with
+        compensation, and its error says the deadline passed.
+        """
+        from orchestrator.spec import positive_duration  # noqa: PLC0415
         from orchestrator.store import outcomes as o  # noqa: PLC0415 - writes only
 
         del priority  # accepted for interface stability; queue priority is not yet applied
+        seconds = positive_duration(deadline, where="submit, deadline")
         wf = self.resolve(workflow)
         value = input or {}
         payload = encode_input(value, self.settings.max_payload_bytes)
@@ -164,7 +172,13 @@ class Client:
         plan = self.register(wf)
         carried = self.report.chain.propagate() if self.report is not None else {}
         context = json.dumps(carried, separators=(",", ":")) if carried else ""
-        submitted = self.store.engine.submit(plan, payload, key=key, context=context)
+        submitted = self.store.engine.submit(
+            plan,
+            payload,
+            key=key,
+            context=context,
+            deadline=seconds if seconds is not None else wf.deadline,
+        )
         if isinstance(submitted, o.NoPlan):
             raise SpecError(f"workflow {submitted.ref} is not registered")
         warn_unchecked(unchecked)

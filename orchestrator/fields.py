@@ -45,6 +45,10 @@ RUN_FIELDS: tuple[FieldSpec, ...] = (
         "ctx",
         "JSON object the producer's hooks carry with the run (a W3C traceparent, say)",
     ),
+    FieldSpec(
+        "deadline", "deadline", "seconds the run may take from submit (`deadline:`), or absent"
+    ),
+    FieldSpec("deadline_at", "deadline_at", "Redis time at which the deadline cancels the run"),
 )
 
 #: Fields of one step inside the run hash, stored as ``{step}{stored}``.
@@ -70,6 +74,7 @@ STEP_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("undo_queued_at", ".cq", "when its compensation was queued"),
     FieldSpec("undo_started_at", ".cs", "when its latest compensation attempt started"),
     FieldSpec("undo_finished_at", ".cf", "when its compensation ended"),
+    FieldSpec("wake_at", ".wake", "when a sleeping step wakes (Redis time), while WAITING"),
 )
 
 #: Per-element fields of a map step in ``K.parts(run, step)``, stored as ``{stored}{index}``.
@@ -116,6 +121,8 @@ PLAN_RECORD: tuple[FieldSpec, ...] = (
     FieldSpec("compensable", "compensable", "true when it declares a compensation"),
     FieldSpec("trigger", "trigger", "none_failed | any_succeeded; absent: all_succeeded"),
     FieldSpec("time_limited", "time_limited", "true when its attempts have a timeout"),
+    FieldSpec("sleep", "sleep", "seconds a sleep step waits"),
+    FieldSpec("until", "until", "step.field path of an upstream output: the time a sleep wakes"),
 )
 
 #: Keys of a dependency record inside a plan record (see deps.lua).

@@ -61,6 +61,12 @@ LAYOUT: tuple[KeySpec, ...] = (
     ),
     KeySpec("timeouts", "timeouts", "ZSET", '"{run}|{step}" of waiting steps, by their deadline'),
     KeySpec(
+        "deadlines",
+        "deadlines",
+        "ZSET",
+        "run ids with a `deadline`, by when it passes (upkeep cancels them; a run's end drops it)",
+    ),
+    KeySpec(
         "leases",
         "leases",
         "ZSET",
@@ -163,6 +169,10 @@ class Keys:
     @property
     def timeouts(self) -> str:
         return self._key("timeouts")
+
+    @property
+    def deadlines(self) -> str:
+        return self._key("deadlines")
 
     @property
     def leases(self) -> str:

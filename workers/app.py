@@ -24,7 +24,7 @@ from orchestrator.settings import Settings
 from orchestrator.store import RunStore
 from workers.flower import LaneTaskEvents
 from workers.names import WorkerBeat
-from workers.recovery import recover_lost, report_expired_waits
+from workers.recovery import recover_lost, report_deadlines, report_expired_waits
 from workers.runtime import StepRuntime
 from workers.startup import install_start_checks
 
@@ -140,6 +140,7 @@ def _start_promoter_when_ready(app: Celery, holder: _RuntimeHolder) -> None:
                     beats.seen(previous)
                     recover_lost(runtime)
                     report_expired_waits(runtime, upkeep.expire_waits())
+                    report_deadlines(runtime, upkeep.expire_deadlines())
                 if ticks % 50 == 0:
                     upkeep.rollup()
                 ticks += 1

@@ -81,6 +81,8 @@ class SubmitArgs(ScriptArgs):
     input: str
     key: str
     context: str = ""
+    #: Seconds the run may take (its workflow's ``deadline`` or submit's), or None.
+    deadline: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -163,6 +165,13 @@ class CancelArgs(ScriptArgs):
 
 
 @dataclass(frozen=True, kw_only=True)
+class DeadlineArgs(ScriptArgs):
+    """A run's deadline passed: cancel it, saying so (deadline.lua)."""
+
+    script = "deadline"
+
+
+@dataclass(frozen=True, kw_only=True)
 class ResumeArgs(ScriptArgs):
     script = "resume"
     old_run: str
@@ -219,6 +228,15 @@ class DueArgs(ScriptArgs):
 
 
 @dataclass(frozen=True, kw_only=True)
+class OverdueArgs(ScriptArgs):
+    """Take the runs whose deadline passed from K.deadlines (overdue.lua)."""
+
+    script = "overdue"
+    engine = False
+    batch: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class BeatArgs(ScriptArgs):
     script = "beat"
     engine = False
@@ -248,6 +266,7 @@ ALL: tuple[type[ScriptArgs], ...] = (
     UndoClaimArgs,
     UndoDoneArgs,
     CancelArgs,
+    DeadlineArgs,
     ResumeArgs,
     RecompensateArgs,
     RegisterArgs,
@@ -255,6 +274,7 @@ ALL: tuple[type[ScriptArgs], ...] = (
     SweepArgs,
     HeartbeatArgs,
     DueArgs,
+    OverdueArgs,
     BeatArgs,
     RollupArgs,
 )

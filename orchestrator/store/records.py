@@ -62,6 +62,8 @@ def step_record(plan: Plan, name: str) -> dict[str, Any]:
         "undo_message": step_template(plan, sp, compensation=True) if sp.compensate else None,
         "trigger": sp.trigger if sp.trigger != "all_succeeded" else None,
         "time_limited": True if sp.timeout is not None else None,
+        "sleep": sp.sleep,
+        "until": sp.until,
     }
     record.update({k: v for k, v in optional.items() if v is not None})
     return record
