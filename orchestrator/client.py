@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from orchestrator.checks import DataChecks, encode_input, encode_value, reachable
+from orchestrator.clock import redis_now
 from orchestrator.connection import connect, resolve_url
 from orchestrator.contracts import warn_unchecked
 from orchestrator.errors import (
@@ -230,6 +231,7 @@ class Client:
             allowed = ", ".join(s.value for s in RunState)
             raise OrchestratorError(f"unknown run state {state!r}; one of {allowed}")
         out: list[dict[str, Any]] = []
+        now: list[float] = []  # Redis time, read once if a listed run has a deadline
         for run_id in self.reads.recent_runs(max(limit * 5, 100)):
             try:
                 doc = Run(self, run_id).status()
@@ -242,6 +244,9 @@ class Client:
                 if reason is None:
                     continue
                 doc["stuck"] = reason
+            if doc.get("deadline_at") and doc["state"] not in TERMINAL:
+                now = now or [redis_now(self.reads.redis)]
+                doc["deadline_in"] = _epoch(doc["deadline_at"]) - now[0]
             out.append(doc)
             if len(out) >= limit:
                 break
@@ -401,6 +406,12 @@ def _reporter(setting: str, hooks: Iterable[object]) -> Reporter | None:
     from orchestrator.reporting import Reporter  # noqa: PLC0415
 
     return Reporter(HookChain([*load_hooks(setting), *installed]))
+
+
+def _epoch(rfc3339: str) -> float:
+    from datetime import datetime  # noqa: PLC0415
+
+    return datetime.fromisoformat(rfc3339).timestamp()
 
 
 def _waits(plan: Plan) -> dict[str, tuple[str, float | None]]:
