@@ -33,6 +33,7 @@ from orchestrator.store.reads import RunReader
 if TYPE_CHECKING:
     from orchestrator.compiler import Plan
     from orchestrator.reporting import Reporter
+    from orchestrator.schedules import Schedules
     from orchestrator.scorecard.model import Scorecard
     from orchestrator.spec import Workflow
     from orchestrator.store import RunStore
@@ -92,6 +93,13 @@ class Client:
             max_payload=self.settings.max_payload_bytes,
             observe=self.report is not None,
         )
+
+    @cached_property
+    def schedules(self) -> Schedules:
+        """The schedules stored in Redis: add, list, pause, resume, remove, tick."""
+        from orchestrator.schedules import Schedules  # noqa: PLC0415
+
+        return Schedules(self)
 
     def close(self) -> None:
         self.redis.close()

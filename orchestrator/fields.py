@@ -103,6 +103,20 @@ SCORE_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("undo_failed", "undo:fail", "compensations that failed for good"),
 )
 
+#: Fields of a schedule's hash (``K.schedule(name)``); Lua writes them as ``CF.next``.
+SCHEDULE_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("spec", "spec", "the schedule's definition, JSON (orchestrator/schedules/model.py)"),
+    FieldSpec("next", "next", "the first tick not yet handled, epoch seconds"),
+    FieldSpec("held", "held", "a tick `overlap: queue` holds until the previous run ends, or ''"),
+    FieldSpec("last_tick", "last_tick", "the latest tick that started a run"),
+    FieldSpec("last_run", "last_run", "the run that tick started"),
+    FieldSpec("skipped", "skipped", "ticks skipped because the previous run was still live"),
+    FieldSpec("paused", "paused", "'1' while paused"),
+    FieldSpec("paused_at", "paused_at", "when it was last paused"),
+    FieldSpec("resumed_at", "resumed_at", "when it was last resumed: ticks before it are missed"),
+    FieldSpec("error", "error", "why the latest tick could not start a run, or ''"),
+)
+
 #: Keys of a plan record (``K.plan(ref)`` field per step), built by ``store.engine``.
 PLAN_RECORD: tuple[FieldSpec, ...] = (
     FieldSpec("upstreams", "upstreams", "steps it waits for"),
@@ -159,6 +173,7 @@ def reference() -> str:
         ("Step fields (`{step}` + suffix)", STEP_FIELDS),
         ("Map element fields (prefix + `{index}`)", PART_FIELDS),
         ("Scorecard bucket fields", SCORE_FIELDS),
+        ("Schedule fields", SCHEDULE_FIELDS),
         ("Plan record", PLAN_RECORD),
         ("Dependency record", DEPENDENCY_RECORD),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import Celery, Task, signals
 from celery.exceptions import Reject
@@ -27,6 +27,9 @@ from workers.names import WorkerBeat
 from workers.recovery import recover_lost, report_deadlines, report_expired_waits
 from workers.runtime import StepRuntime
 from workers.startup import install_start_checks
+
+if TYPE_CHECKING:
+    from orchestrator.schedules import Schedules
 
 log = logging.getLogger("orchestrator.worker")
 
@@ -96,6 +99,12 @@ class _RuntimeHolder:
         self._runtime: StepRuntime | None = None
         self._pid = 0
 
+    def schedules(self) -> Schedules:
+        """The ticker's view of the schedules, for the worker's main process (see ticker.py)."""
+        from orchestrator.client import Client  # noqa: PLC0415
+
+        return Client(self.url, settings=self.settings).schedules
+
     def runtime(self) -> StepRuntime:
         import os  # noqa: PLC0415
 
@@ -130,6 +139,7 @@ def _start_promoter_when_ready(app: Celery, holder: _RuntimeHolder) -> None:
         runtime = holder.runtime()
         upkeep = runtime.store.upkeep
         beats = WorkerBeat(hostname)
+        schedules = holder.schedules()
         ticks = 0
         while not stop.wait(0.2):
             try:
@@ -141,6 +151,7 @@ def _start_promoter_when_ready(app: Celery, holder: _RuntimeHolder) -> None:
                     recover_lost(runtime)
                     report_expired_waits(runtime, upkeep.expire_waits())
                     report_deadlines(runtime, upkeep.expire_deadlines())
+                    schedules.tick()
                 if ticks % 50 == 0:
                     upkeep.rollup()
                 ticks += 1

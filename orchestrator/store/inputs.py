@@ -237,6 +237,28 @@ class OverdueArgs(ScriptArgs):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ScheduleArgs(ScriptArgs):
+    """One change of a schedule (schedule.lua): op is add, pause, resume, remove or advance.
+
+    ``at`` is the time of the change (a new next tick, for add and advance);
+    ``expected`` the next tick the ticker read; ``tick``/``run`` the latest run it started.
+    """
+
+    script = "schedule"
+    engine = False
+    op: str
+    name: str
+    at: str = ""
+    spec: str = ""
+    expected: str = ""
+    tick: str = ""
+    run: str = ""
+    held: str = ""
+    skipped: int = 0
+    error: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class BeatArgs(ScriptArgs):
     script = "beat"
     engine = False
@@ -275,6 +297,7 @@ ALL: tuple[type[ScriptArgs], ...] = (
     HeartbeatArgs,
     DueArgs,
     OverdueArgs,
+    ScheduleArgs,
     BeatArgs,
     RollupArgs,
 )

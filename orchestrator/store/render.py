@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import re
 
-from orchestrator.fields import PART_FIELDS, RUN_FIELDS, STEP_FIELDS, FieldSpec
+from orchestrator.fields import PART_FIELDS, RUN_FIELDS, SCHEDULE_FIELDS, STEP_FIELDS, FieldSpec
 from orchestrator.keys import LAYOUT, KeySpec
 
-_TABLES: dict[str, tuple[FieldSpec, ...]] = {"RF": RUN_FIELDS, "SF": STEP_FIELDS, "PF": PART_FIELDS}
+_TABLES: dict[str, tuple[FieldSpec, ...]] = {
+    "RF": RUN_FIELDS,
+    "SF": STEP_FIELDS,
+    "PF": PART_FIELDS,
+    "CF": SCHEDULE_FIELDS,
+}
 _KEYS = {spec.name: spec for spec in LAYOUT}
-_FIELD = re.compile(r"\b(RF|SF|PF)\.(\w+)\b")
+_FIELD = re.compile(r"\b(RF|SF|PF|CF)\.(\w+)\b")
 _KEY = re.compile(r"\bK\.(\w+)")
 _FUNCTION = re.compile(r"^local function (\w+)\(", re.MULTILINE)
 

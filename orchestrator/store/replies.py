@@ -231,3 +231,8 @@ def register(raw: Any) -> o.Registered | o.Conflict:
 def members(raw: Sequence[Any]) -> list[str]:
     """sweep / due: the set members the script took."""
     return [text(m) for m in raw]
+
+
+def schedule(raw: Any) -> o.ScheduleResult:
+    """schedule.lua: one word."""
+    return o.ScheduleResult(text(raw))
