@@ -73,3 +73,54 @@ def test_runs_shows_the_time_a_live_run_has_left(
     assert 0 < doc["deadline_in"] <= 3600
     assert doc["deadline_at"] is not None
     assert "left" in render(runs_table([doc]), width=120)
+
+
+def test_schedule_commands_add_list_pause_resume_remove(
+    redis_server: EmbeddedRedis, tmp_path: Path
+) -> None:
+    name = f"nightly-{uuid.uuid4().hex[:8]}"
+    path = tmp_path / "wf.yaml"
+    steps = {"a": {"task": "tests.steps.basic:noop", "queue": f"nobody-{name}"}}
+    path.write_text(yaml.safe_dump({"name": f"w-{name}", "version": 1, "steps": steps}))
+    add = orch(
+        "schedule", "add", name, str(path), "--cron", "0 3 * * *", "--tz", "Europe/Paris",
+        "--input", '{"x": 1}', "--overlap", "queue", "--catchup", "2", "--json",
+    )  # fmt: skip
+    assert add.returncode == 0, add.stderr
+    doc = json.loads(add.stdout)
+    assert (doc["workflow"], doc["tz"], doc["overlap"], doc["catchup"]) == (
+        f"w-{name}:1",
+        "Europe/Paris",
+        "queue",
+        2,
+    )
+    assert doc["next_at"].endswith(("T01:00:00.000000Z", "T02:00:00.000000Z"))  # 03:00 Paris
+    again = orch("schedule", "add", name, str(path), "--cron", "0 3 * * *")
+    assert f"schedule {name!r} exists" in error_line(again, 2)
+    listed = {d["name"]: d for d in json.loads(orch("schedule", "list", "--json").stdout)}
+    assert listed[name]["paused"] is False
+    paused = orch("schedule", "pause", name, "--json")
+    assert json.loads(paused.stdout) == {"name": name, "paused": True}
+    assert json.loads(orch("schedule", "pause", name, "--json").stdout)["paused"] is False
+    table = orch("schedule", "list")
+    assert name in table.stdout and "paused" in table.stdout
+    assert json.loads(orch("schedule", "resume", name, "--json").stdout)["resumed"] is True
+    assert orch("schedule", "remove", name).returncode == 0
+    assert "not found" in error_line(orch("schedule", "pause", name), 2)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("--cron", "0 25 * * *"), "field 'cron'"),
+        (("--cron", "0 3 * * *", "--tz", "Nowhere/Land"), "not an IANA time zone"),
+        (("--cron", "0 3 * * *", "--overlap", "maybe"), "field 'overlap'"),
+    ],
+)
+def test_schedule_add_refuses_bad_options_in_one_line(
+    redis_server: EmbeddedRedis, tmp_path: Path, args: tuple[str, ...], says: str
+) -> None:
+    path = tmp_path / "wf.yaml"
+    steps = {"a": {"task": "tests.steps.basic:noop"}}
+    path.write_text(yaml.safe_dump({"name": "w-bad-schedule", "version": 1, "steps": steps}))
+    assert says in error_line(orch("schedule", "add", "bad", str(path), *args), 2)
