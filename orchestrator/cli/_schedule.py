@@ -85,7 +85,8 @@ def schedules_table(docs: list[dict[str, Any]]) -> Table:
     from rich.table import Table  # noqa: PLC0415
 
     table = Table(title=f"{len(docs)} schedules", title_justify="left")
-    for col in ("name", "workflow", "cron", "tz", "next tick", "last run", "state"):
+    table.add_column("name", no_wrap=True)  # what users type back: kept whole
+    for col in ("workflow", "cron", "tz", "next tick", "last run", "state"):
         table.add_column(col, overflow="fold")
     for d in docs:
         state = "paused" if d["paused"] else "active"
