@@ -124,3 +124,12 @@ def test_schedule_add_refuses_bad_options_in_one_line(
     steps = {"a": {"task": "tests.steps.basic:noop"}}
     path.write_text(yaml.safe_dump({"name": "w-bad-schedule", "version": 1, "steps": steps}))
     assert says in error_line(orch("schedule", "add", "bad", str(path), *args), 2)
+
+
+def test_plan_says_what_a_sleep_step_waits_for(tmp_path: Path) -> None:
+    path = spec_file(tmp_path, sleep="10m")
+    proc = orch("plan", str(path))
+    assert proc.returncode == 0, proc.stderr
+    assert "sleep 600s" in proc.stdout
+    doc = json.loads(orch("plan", str(path), "--json").stdout)
+    assert doc["steps"]["nap"]["sleep"] == 600.0
