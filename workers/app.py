@@ -132,14 +132,15 @@ class _RuntimeHolder:
 
 
 def _start_promoter_when_ready(app: Celery, holder: _RuntimeHolder) -> None:
-    """Run the delayed-retry promoter in each worker's main process."""
+    """Run upkeep in each worker's main process: the delayed-retry promoter, the lease,
+    wait and deadline sweeps, and the schedules' ticker (orchestrator/schedules/ticker.py)."""
     stop = threading.Event()
 
     def loop(hostname: str, queues: str, concurrency: int) -> None:
         runtime = holder.runtime()
         upkeep = runtime.store.upkeep
         beats = WorkerBeat(hostname)
-        schedules = holder.schedules()
+        schedules: Schedules | None = None  # made in the loop: a failure there is retried
         ticks = 0
         while not stop.wait(0.2):
             try:
@@ -151,6 +152,7 @@ def _start_promoter_when_ready(app: Celery, holder: _RuntimeHolder) -> None:
                     recover_lost(runtime)
                     report_expired_waits(runtime, upkeep.expire_waits())
                     report_deadlines(runtime, upkeep.expire_deadlines())
+                    schedules = schedules or holder.schedules()
                     schedules.tick()
                 if ticks % 50 == 0:
                     upkeep.rollup()
