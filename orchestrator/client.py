@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from orchestrator.checks import DataChecks, encode_input, encode_value, reachable
+from orchestrator.clock import redis_now
 from orchestrator.connection import connect, resolve_url
 from orchestrator.contracts import warn_unchecked
 from orchestrator.errors import (
@@ -33,6 +34,7 @@ from orchestrator.store.reads import RunReader
 if TYPE_CHECKING:
     from orchestrator.compiler import Plan
     from orchestrator.reporting import Reporter
+    from orchestrator.schedules import Schedules
     from orchestrator.scorecard.model import Scorecard
     from orchestrator.spec import Workflow
     from orchestrator.store import RunStore
@@ -92,6 +94,13 @@ class Client:
             max_payload=self.settings.max_payload_bytes,
             observe=self.report is not None,
         )
+
+    @cached_property
+    def schedules(self) -> Schedules:
+        """The schedules stored in Redis: add, list, pause, resume, remove, tick."""
+        from orchestrator.schedules import Schedules  # noqa: PLC0415
+
+        return Schedules(self)
 
     def close(self) -> None:
         self.redis.close()
@@ -153,11 +162,19 @@ class Client:
         *,
         key: str | None = None,
         priority: int | None = None,
+        deadline: float | str | None = None,
     ) -> Run:
-        """Start a run; the same ``key`` always gives the same run."""
+        """Start a run; the same ``key`` always gives the same run.
+
+        ``deadline`` (seconds, or a duration such as ``"1h"``) overrides the
+        workflow's ``deadline:``: a run not ended by then is cancelled, with
+        compensation, and its error says the deadline passed.
+        """
+        from orchestrator.spec import positive_duration  # noqa: PLC0415
         from orchestrator.store import outcomes as o  # noqa: PLC0415 - writes only
 
         del priority  # accepted for interface stability; queue priority is not yet applied
+        seconds = positive_duration(deadline, where="submit, deadline")
         wf = self.resolve(workflow)
         value = input or {}
         payload = encode_input(value, self.settings.max_payload_bytes)
@@ -165,10 +182,15 @@ class Client:
         plan = self.register(wf)
         carried = self.report.chain.propagate() if self.report is not None else {}
         context = json.dumps(carried, separators=(",", ":")) if carried else ""
-        submitted = self.store.engine.submit(plan, payload, key=key, context=context)
+        deadline = seconds if seconds is not None else wf.deadline
+        submitted = self.store.engine.submit(
+            plan, payload, key=key, context=context, deadline=deadline
+        )
         if isinstance(submitted, o.NoPlan) and self._data_lost():
             plan = self.register(wf)  # registered again in the new epoch
-            submitted = self.store.engine.submit(plan, payload, key=key, context=context)
+            submitted = self.store.engine.submit(
+                plan, payload, key=key, context=context, deadline=deadline
+            )
         if isinstance(submitted, o.NoPlan):
             raise SpecError(f"workflow {submitted.ref} is not registered")
         warn_unchecked(unchecked)
@@ -248,6 +270,7 @@ class Client:
             allowed = ", ".join(s.value for s in RunState)
             raise OrchestratorError(f"unknown run state {state!r}; one of {allowed}")
         out: list[dict[str, Any]] = []
+        now: list[float] = []  # Redis time, read once if a listed run has a deadline
         for run_id in self.reads.recent_runs(max(limit * 5, 100)):
             try:
                 doc = Run(self, run_id).status()
@@ -260,6 +283,9 @@ class Client:
                 if reason is None:
                     continue
                 doc["stuck"] = reason
+            if doc.get("deadline_at") and doc["state"] not in TERMINAL:
+                now = now or [redis_now(self.reads.redis)]
+                doc["deadline_in"] = _epoch(doc["deadline_at"]) - now[0]
             out.append(doc)
             if len(out) >= limit:
                 break
@@ -417,6 +443,12 @@ def _reporter(setting: str, hooks: Iterable[object]) -> Reporter | None:
     from orchestrator.reporting import Reporter  # noqa: PLC0415
 
     return Reporter(HookChain([*load_hooks(setting), *installed]))
+
+
+def _epoch(rfc3339: str) -> float:
+    from datetime import datetime  # noqa: PLC0415
+
+    return datetime.fromisoformat(rfc3339).timestamp()
 
 
 def _waits(plan: Plan) -> dict[str, tuple[str, float | None]]:

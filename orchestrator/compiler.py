@@ -42,6 +42,8 @@ class StepPlan:
     wait_timeout: float | None = None
     on_timeout: str = "fail"
     dependency: dict[str, Any] | None = None
+    sleep: float | None = None
+    until: str | None = None
 
     def task_id(self, run_id: str, index: int | None = None) -> str:
         base = f"{run_id}-{self.name}"
@@ -102,6 +104,8 @@ def compile_plan(wf: Workflow, *, default_queue: str = "orch") -> Plan:
             wait_timeout=spec.timeout,
             on_timeout=spec.on_timeout,
             dependency=_dependency(wf, spec.dependency),
+            sleep=spec.sleep,
+            until=spec.until,
         )
         for name, spec in wf.steps.items()
     }

@@ -45,6 +45,10 @@ RUN_FIELDS: tuple[FieldSpec, ...] = (
         "ctx",
         "JSON object the producer's hooks carry with the run (a W3C traceparent, say)",
     ),
+    FieldSpec(
+        "deadline", "deadline", "seconds the run may take from submit (`deadline:`), or absent"
+    ),
+    FieldSpec("deadline_at", "deadline_at", "Redis time at which the deadline cancels the run"),
 )
 
 #: Fields of one step inside the run hash, stored as ``{step}{stored}``.
@@ -70,6 +74,7 @@ STEP_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("undo_queued_at", ".cq", "when its compensation was queued"),
     FieldSpec("undo_started_at", ".cs", "when its latest compensation attempt started"),
     FieldSpec("undo_finished_at", ".cf", "when its compensation ended"),
+    FieldSpec("wake_at", ".wake", "when a sleeping step wakes (Redis time), while WAITING"),
 )
 
 #: Per-element fields of a map step in ``K.parts(run, step)``, stored as ``{stored}{index}``.
@@ -96,6 +101,20 @@ SCORE_FIELDS: tuple[FieldSpec, ...] = (
     ),
     FieldSpec("undone", "undo:ok", "compensations that succeeded"),
     FieldSpec("undo_failed", "undo:fail", "compensations that failed for good"),
+)
+
+#: Fields of a schedule's hash (``K.schedule(name)``); Lua writes them as ``CF.next``.
+SCHEDULE_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("spec", "spec", "the schedule's definition, JSON (orchestrator/schedules/model.py)"),
+    FieldSpec("next", "next", "the first tick not yet handled, epoch seconds"),
+    FieldSpec("held", "held", "a tick `overlap: queue` holds until the previous run ends, or ''"),
+    FieldSpec("last_tick", "last_tick", "the latest tick that started a run"),
+    FieldSpec("last_run", "last_run", "the run that tick started"),
+    FieldSpec("skipped", "skipped", "ticks skipped because the previous run was still live"),
+    FieldSpec("paused", "paused", "'1' while paused"),
+    FieldSpec("paused_at", "paused_at", "when it was last paused"),
+    FieldSpec("resumed_at", "resumed_at", "when it was last resumed: ticks before it are missed"),
+    FieldSpec("error", "error", "why the latest tick could not start a run, or ''"),
 )
 
 #: Fields of a plan hash (``K.plan(ref)``), written once when the version is registered.
@@ -126,6 +145,8 @@ PLAN_RECORD: tuple[FieldSpec, ...] = (
     FieldSpec("compensable", "compensable", "true when it declares a compensation"),
     FieldSpec("trigger", "trigger", "none_failed | any_succeeded; absent: all_succeeded"),
     FieldSpec("time_limited", "time_limited", "true when its attempts have a timeout"),
+    FieldSpec("sleep", "sleep", "seconds a sleep step waits"),
+    FieldSpec("until", "until", "step.field path of an upstream output: the time a sleep wakes"),
 )
 
 #: Keys of a dependency record inside a plan record (see deps.lua).
@@ -162,6 +183,7 @@ def reference() -> str:
         ("Step fields (`{step}` + suffix)", STEP_FIELDS),
         ("Map element fields (prefix + `{index}`)", PART_FIELDS),
         ("Scorecard bucket fields", SCORE_FIELDS),
+        ("Schedule fields", SCHEDULE_FIELDS),
         ("Plan hash fields (a step's record under its name; others `{step}{stored}`)", PLAN_FIELDS),
         ("Plan record", PLAN_RECORD),
         ("Dependency record", DEPENDENCY_RECORD),

@@ -29,6 +29,7 @@ def validate(
     for name, spec in wf.steps.items():
         _check_references(wf, name, spec)
         _check_combinations(name, spec)
+        _check_sleep(name, spec)
         _check_backoff(wf, name, visibility_timeout)
     topological_order(wf)
     if import_tasks:
@@ -84,6 +85,34 @@ def _check_combinations(name: str, spec: StepSpec) -> None:
         )
     if spec.when is not None and spec.map is not None:
         raise SpecError("a map step cannot have a `when` predicate", where=_where(name, "when"))
+
+
+#: Fields that mean nothing on a sleep step: it runs no code and calls nothing.
+_NOT_ON_SLEEP = ("map", "queue", "dependency", "fallback", "when", "compensate", "retry")
+
+
+def _check_sleep(name: str, spec: StepSpec) -> None:
+    """A sleep waits in Redis and runs no code; ``until`` reads an upstream's output."""
+    if not spec.sleeps:
+        return
+    for field in _NOT_ON_SLEEP:
+        if getattr(spec, field) is not None:
+            raise SpecError(
+                "a sleep step runs no code, so it takes no " + repr(field),
+                where=_where(name, field),
+            )
+    if spec.effects or spec.cancel_grace is not None:
+        field = "effects" if spec.effects else "cancel_grace"
+        raise SpecError(
+            "a sleep step runs no code, so it takes no " + repr(field), where=_where(name, field)
+        )
+    if spec.until is not None:
+        source = spec.until.split(".", 1)[0]
+        if source not in spec.after:
+            raise SpecError(
+                f"{spec.until!r} reads step {source!r}, which is not in 'after'",
+                where=_where(name, "until"),
+            )
 
 
 def _check_backoff(wf: Workflow, name: str, visibility_timeout: float | None) -> None:

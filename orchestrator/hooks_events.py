@@ -46,6 +46,7 @@ class WaitOutcome(StrEnum):
     SIGNALLED = "signalled"
     TIMED_OUT = "timed_out"
     SKIPPED = "skipped"
+    WOKE = "woke"  # a durable sleep (`sleep:` / `until:`) reached its time
 
 
 class CompensationOutcome(StrEnum):
@@ -195,7 +196,8 @@ class BreakerChanged(StepEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WaitStarted(StepEvent):
-    """Worker, when a ``wait_for`` step starts waiting for ``signal`` (``timeout`` seconds)."""
+    """Worker, when a ``wait_for`` step starts waiting for ``signal`` (``timeout`` seconds),
+    or a sleep step starts sleeping (``signal`` empty)."""
 
     hook: ClassVar[str] = "on_wait_started"
 

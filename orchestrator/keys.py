@@ -80,6 +80,24 @@ LAYOUT: tuple[KeySpec, ...] = (
     ),
     KeySpec("timeouts", "timeouts", "ZSET", '"{run}|{step}" of waiting steps, by their deadline'),
     KeySpec(
+        "deadlines",
+        "deadlines",
+        "ZSET",
+        "run ids with a `deadline`, by when it passes (upkeep cancels them; a run's end drops it)",
+    ),
+    KeySpec(
+        "schedules",
+        "schedules",
+        "ZSET",
+        "schedule names by their next tick (inf while paused); every worker's ticker reads it",
+    ),
+    KeySpec(
+        "schedule",
+        "schedule:{name}",
+        "HASH",
+        "one schedule: its spec JSON and its ticker state (fields.py SCHEDULE_FIELDS)",
+    ),
+    KeySpec(
         "leases",
         "leases",
         "ZSET",
@@ -194,6 +212,17 @@ class Keys:
     @property
     def timeouts(self) -> str:
         return self._key("timeouts")
+
+    @property
+    def deadlines(self) -> str:
+        return self._key("deadlines")
+
+    @property
+    def schedules(self) -> str:
+        return self._key("schedules")
+
+    def schedule(self, name: str) -> str:
+        return self._key("schedule", name)
 
     @property
     def leases(self) -> str:

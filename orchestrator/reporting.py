@@ -112,7 +112,7 @@ class _Run:
                 timeout=timeout,
             )
         if d.src == StepState.WAITING and d.dst is not None:
-            outcome = _WAIT_ENDS[StepState(d.dst)]
+            outcome = h.WaitOutcome.WOKE if d.reason == "woke" else _WAIT_ENDS[StepState(d.dst)]
             return h.WaitEnded(
                 run_id=r,
                 workflow=w,

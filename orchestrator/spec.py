@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
+from orchestrator.errors import SpecError
+
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|m|h)\s*$")
@@ -28,6 +30,20 @@ def parse_duration(value: object) -> object:
             raise ValueError(f"{value!r} is not a duration such as 500ms, 10s, 5m, 2h or 1d")
         return float(match.group(1)) * _UNITS[match.group(2) or "s"]
     return value
+
+
+def positive_duration(value: float | str | None, *, where: str) -> float | None:
+    """A duration given to the API (``submit(deadline=...)``): seconds, or None; refuses
+    anything that is not a positive duration, in one line naming ``where``."""
+    if value is None:
+        return None
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise SpecError(str(exc), where=where) from None
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
+        raise SpecError(f"{value!r} is not a positive duration such as 90s, 30m or 1h", where=where)
+    return float(seconds)
 
 
 def parse_rate(value: object) -> object:
@@ -68,6 +84,13 @@ Rate = Annotated[
 ]
 TaskPath = Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")]
 StepName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+#: ``step`` or ``step.field.field``: where in an upstream's output a sleep finds its wake-up time.
+OutputPath = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_-]+)*$")]
+#: The step kinds: a step is exactly one of them.
+STEP_KINDS = ("task", "wait_for", "sleep", "until")
+#: Fields added after the first release: left out of the canonical JSON while unset, so
+#: that a spec that does not use them keeps its content hash (and its stored version).
+_LATER_FIELDS = frozenset({"sleep", "until", "deadline"})
 
 
 class _Model(BaseModel):
@@ -149,6 +172,14 @@ class StepSpec(_Model):
     )
     wait_for: str | None = Field(default=None, description="Signal name the step waits for.")
     when: TaskPath | None = Field(default=None, description="Predicate over upstream outputs.")
+    sleep: Duration | None = Field(
+        default=None, description="A durable sleep: the step waits this long, holding no worker."
+    )
+    until: OutputPath | None = Field(
+        default=None,
+        description="A durable sleep until the time at this upstream output path (step.field): "
+        "epoch seconds or an ISO-8601 time with an offset.",
+    )
     timeout: Duration | None = Field(default=None, description="Time a wait_for step waits.")
     on_timeout: Literal["fail", "skip"] = "fail"
     trigger: Literal["all_succeeded", "none_failed", "any_succeeded"] = "all_succeeded"
@@ -164,10 +195,17 @@ class StepSpec(_Model):
     )
 
     @model_validator(mode="after")
-    def _task_or_wait(self) -> StepSpec:
-        if (self.task is None) == (self.wait_for is None):
-            raise ValueError("a step needs exactly one of 'task' or 'wait_for'")
+    def _one_kind(self) -> StepSpec:
+        kinds = [k for k in STEP_KINDS if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            named = ", ".join(f"'{k}'" for k in STEP_KINDS)
+            raise ValueError(f"a step needs exactly one of {named}")
         return self
+
+    @property
+    def sleeps(self) -> bool:
+        """A durable sleep step (``sleep:`` or ``until:``): it waits in Redis, on no worker."""
+        return self.sleep is not None or self.until is not None
 
     @property
     def upstreams(self) -> tuple[str, ...]:
@@ -192,11 +230,18 @@ class Workflow(_Model):
         description="Time a running step may go on after its run is cancelled before it is "
         "interrupted; none: it runs to its end (it can watch ctx.cancelled).",
     )
+    deadline: Duration | None = Field(
+        default=None,
+        gt=0,
+        description="Time a run may take from submit; then it is cancelled, with compensation.",
+    )
     dependencies: dict[str, Dependency] = Field(default_factory=dict)
     steps: dict[StepName, StepSpec] = Field(min_length=1)
 
     def canonical_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return json.dumps(
+            _canonical(self.model_dump(mode="json")), sort_keys=True, separators=(",", ":")
+        )
 
     @property
     def content_hash(self) -> str:
@@ -217,6 +262,17 @@ class Workflow(_Model):
     @classmethod
     def from_json(cls, text: str | bytes) -> Workflow:
         return cls.model_validate(json.loads(text))
+
+
+def _canonical(data: dict[str, Any]) -> dict[str, Any]:
+    """The dump without the later fields a spec leaves unset (see ``_LATER_FIELDS``)."""
+
+    def trimmed(d: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in d.items() if not (k in _LATER_FIELDS and v is None)}
+
+    out = trimmed(data)
+    out["steps"] = {name: trimmed(step) for name, step in data["steps"].items()}
+    return out
 
 
 def json_schema() -> dict[str, Any]:

@@ -47,6 +47,8 @@ def status_document(run_id: str, fields: dict[str, str], order: list[str]) -> di
         }
         if f"{step}.n" in fields and f"{step}.left" in fields:
             entry["elements"] = int(fields[f"{step}.n"])
+        if fields.get(f"{step}.wake"):  # a sleep step: when it wakes (or woke)
+            entry["wake_at"] = rfc3339(fields[f"{step}.wake"])
         if fields.get(f"{step}.fb"):
             entry["fallback"] = True
         if f"{step}.cq" in fields:  # its compensation's own times (fields.py undo_*)
@@ -57,7 +59,7 @@ def status_document(run_id: str, fields: dict[str, str], order: list[str]) -> di
                 "finished_at": rfc3339(fields.get(f"{step}.cf")),
             }
         steps[step] = entry
-    return {
+    doc: dict[str, Any] = {
         "id": run_id,
         "workflow": name,
         "version": int(version),
@@ -69,3 +71,6 @@ def status_document(run_id: str, fields: dict[str, str], order: list[str]) -> di
         "finished_at": rfc3339(fields.get("finished_at")),
         "steps": steps,
     }
+    if fields.get("deadline_at"):  # a run with a deadline: when it is cancelled if not done
+        doc["deadline_at"] = rfc3339(fields["deadline_at"])
+    return doc

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import Celery, Task, signals
 from celery.exceptions import Reject
@@ -26,6 +26,9 @@ from workers.flower import LaneTaskEvents
 from workers.runtime import StepRuntime
 from workers.startup import install_start_checks
 from workers.upkeeping import UpkeepLoop
+
+if TYPE_CHECKING:
+    from orchestrator.schedules import Schedules
 
 log = logging.getLogger("orchestrator.worker")
 
@@ -111,6 +114,12 @@ class _RuntimeHolder:
         self._runtime: StepRuntime | None = None
         self._pid = 0
 
+    def schedules(self) -> Schedules:
+        """The ticker's view of the schedules, for the worker's main process (see ticker.py)."""
+        from orchestrator.client import Client  # noqa: PLC0415
+
+        return Client(self.url, settings=self.settings).schedules
+
     def runtime(self) -> StepRuntime:
         import os  # noqa: PLC0415
 
@@ -154,7 +163,13 @@ def _start_promoter_when_ready(app: Celery, holder: _RuntimeHolder) -> None:
         concurrency = int(getattr(pool, "num_processes", 1) or 1)
         after = holder.settings.redispatch_after
         upkeep = UpkeepLoop(
-            holder.runtime(), hostname, queues, concurrency, pool, redispatch_after=after
+            holder.runtime(),
+            hostname,
+            queues,
+            concurrency,
+            pool,
+            redispatch_after=after,
+            schedules=holder.schedules,
         )
         threading.Thread(target=upkeep.run, args=(stop,), name="orch-upkeep", daemon=True).start()
         port = holder.settings.metrics_port

@@ -115,6 +115,19 @@ def report_expired_waits(runtime: StepRuntime, expired: list[tuple[str, str, o.S
             runtime.report.decisions(run_id, ref, outcome.decisions, waits, context)
 
 
+def report_deadlines(
+    runtime: StepRuntime, expired: list[tuple[str, o.CancelRequested | o.Final | o.Gone]]
+) -> None:
+    """Tell the hooks about runs their deadline cancelled (the script recorded it already)."""
+    if not runtime.report:
+        return
+    for run_id, outcome in expired:
+        ref = runtime.store.reads.run_ref(run_id)
+        if isinstance(outcome, o.CancelRequested) and ref is not None:
+            context = runtime.store.reads.context(run_id)
+            runtime.report.decisions(run_id, ref, outcome.decisions, context=context)
+
+
 def _context(runtime: StepRuntime, attempt: Attempt) -> dict[str, str]:
     """The run's carried context, read only when a hook will hear of it."""
     return runtime.store.reads.context(attempt.run_id) if runtime.report else {}

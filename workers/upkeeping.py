@@ -3,7 +3,8 @@
 Every tick: record the attempts of pool children that died (``children``) and
 move due retries onto their queues. Every second: check that Redis still holds
 the data this worker knew (``orchestrator.epoch``), beat the worker's presence,
-record attempts whose lease ran out, time out waits. Every ten seconds: roll
+record attempts whose lease ran out, time out waits, cancel runs past their
+deadline and fire the schedules' due ticks. Every ten seconds: roll
 the scorecard up. Every third of ``ORCH_REDISPATCH_AFTER`` (1 to 10 s): send
 again the messages of queued work that lost them (``Upkeep.reconcile``).
 Redis restarting must not end it: a failed tick is logged and the next one
@@ -14,13 +15,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.epoch import EpochWatch
 from workers.children import ChildWatch
 from workers.names import WorkerBeat
-from workers.recovery import recover_lost, report_expired_waits
+from workers.recovery import recover_lost, report_deadlines, report_expired_waits
 from workers.runtime import StepRuntime
+
+if TYPE_CHECKING:
+    from orchestrator.schedules import Schedules
 
 log = logging.getLogger("orchestrator.worker")
 
@@ -37,8 +42,13 @@ class UpkeepLoop:
         pool: Any,
         *,
         redispatch_after: float,
+        schedules: Callable[[], Schedules],
     ) -> None:
         self.runtime = runtime
+        #: The schedules' ticker (orchestrator/schedules/ticker.py), made on the first
+        #: tick that needs it, so a failure to make it is retried like any other.
+        self.make_schedules = schedules
+        self.schedules: Schedules | None = None
         self.redispatch_after = redispatch_after
         #: Ticks between two reconciler passes: a third of the bound, 1 to 10 s.
         self.reconcile_every = int(min(10.0, max(1.0, redispatch_after / 3)) / TICK)
@@ -72,6 +82,9 @@ class UpkeepLoop:
             self.beats.seen(upkeep.beat(self.hostname, queues, self.concurrency, presence))
             recover_lost(runtime, self.children.died)
             report_expired_waits(runtime, upkeep.expire_waits())
+            report_deadlines(runtime, upkeep.expire_deadlines())
+            self.schedules = self.schedules or self.make_schedules()
+            self.schedules.tick()
         if ticks % 50 == 0:
             upkeep.rollup()
         if ticks % self.reconcile_every == 0:

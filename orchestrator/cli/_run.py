@@ -52,6 +52,20 @@ def seconds_between(start: str | None, end: str | None) -> float | None:
     return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
 
 
+def time_left(seconds: float | None) -> str:
+    """A live run's time before its deadline, as `orch runs` shows it."""
+    if seconds is None:
+        return ""
+    if seconds <= 0:
+        return "passed"
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m left"
+    return f"{minutes}m {secs:02d}s left" if minutes else f"{secs}s left"
+
+
 def status_table(doc: dict[str, Any]) -> Table:
     from rich.table import Table  # noqa: PLC0415
 
@@ -65,9 +79,10 @@ def status_table(doc: dict[str, Any]) -> Table:
         wait = seconds_between(s["queued_at"], s["started_at"])
         ran = seconds_between(s["started_at"], s["finished_at"])
         elements = f" ×{s['elements']}" if "elements" in s else ""
+        woke = f" until {s['wake_at']}" if s.get("wake_at") and s["state"] == "WAITING" else ""
         table.add_row(
             name + elements,
-            _styled(s["state"]),
+            _styled(s["state"]) + woke,
             str(s["attempts"]),
             f"{wait * 1000:.0f} ms" if wait is not None else "",
             f"{ran * 1000:.0f} ms" if ran is not None else "",
@@ -116,12 +131,20 @@ def submit(
     timeout: Annotated[
         float | None, typer.Option("--timeout", help="Seconds --wait waits at most.")
     ] = None,
+    deadline: Annotated[
+        str | None,
+        typer.Option(
+            "--deadline",
+            help="Cancel the run (with compensation) if it has not ended within this "
+            "duration, e.g. 90s, 30m, 1h; overrides the workflow's deadline.",
+        ),
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
     """Start a run and print its id (with --wait --json, its final status document)."""
     run_input = parse_input(input)
     with _client() as client:
-        run = client.submit(workflow, run_input, key=key)
+        run = client.submit(workflow, run_input, key=key, deadline=deadline)
         if not wait:
             print_json({"id": run.id}) if as_json else print(run.id)
             return
@@ -208,7 +231,7 @@ def runs_table(docs: list[dict[str, Any]], *, stuck: bool = False) -> Table:
     title = f"{len(docs)} stuck runs" if stuck else f"{len(docs)} recent runs"
     table = Table(title=title, title_justify="left")
     table.add_column("run", no_wrap=True, min_width=RUN_ID_WIDTH)
-    for col in ("workflow", "version", "state", "created", "took"):
+    for col in ("workflow", "version", "state", "created", "took", "deadline"):
         table.add_column(col, overflow="fold")
     if stuck:
         table.add_column("stuck", overflow="fold", ratio=1)
@@ -216,6 +239,7 @@ def runs_table(docs: list[dict[str, Any]], *, stuck: bool = False) -> Table:
         took = seconds_between(d["created_at"], d["finished_at"])
         row = [d["id"], d["workflow"], str(d["version"]), _styled(d["state"]), d["created_at"]]
         row.append(f"{took:.2f} s" if took is not None else "")
+        row.append(time_left(d.get("deadline_in")))
         table.add_row(*row, *([d["stuck"]] if stuck else []))
     return table
 

@@ -14,7 +14,7 @@ import typer
 from orchestrator.cli._app import app, console, escape, print_json
 
 if TYPE_CHECKING:
-    from orchestrator.compiler import Plan, Segment
+    from orchestrator.compiler import Plan, Segment, StepPlan
     from orchestrator.spec import Workflow
 
 WorkflowFile = Annotated[Path, typer.Argument(help="Workflow YAML (or JSON) file.")]
@@ -86,6 +86,15 @@ def _store_contracts(wf: Workflow) -> tuple[bool, str]:
     return True, f"step contracts stored in Redis at {redact(url)}: clients check data by them"
 
 
+def _waits_for(sp: StepPlan) -> str:
+    """What a step that runs no task waits for: a signal, a duration, or a time."""
+    if sp.sleep is not None:
+        return f"sleep {sp.sleep:g}s"
+    if sp.until is not None:
+        return f"sleep until {sp.until}"
+    return f"wait for signal {sp.wait_for!r}"
+
+
 def plan_document(plan: Plan) -> dict[str, Any]:
     return {
         "workflow": plan.workflow,
@@ -102,6 +111,8 @@ def plan_document(plan: Plan) -> dict[str, Any]:
                 "then": list(sp.downstreams),
                 "map": sp.map_source,
                 "wait_for": sp.wait_for,
+                **({"sleep": sp.sleep} if sp.sleep is not None else {}),
+                **({"until": sp.until} if sp.until is not None else {}),
             }
             for name, sp in ((n, plan.steps[n]) for n in plan.order)
         },
@@ -170,7 +181,7 @@ def plan(workflow: WorkflowFile, as_json: AsJson = False) -> None:
         table.add_column(col, overflow="fold")
     for i, name in enumerate(compiled.order, 1):
         sp = compiled.steps[name]
-        runs = sp.task or f"wait for signal {sp.wait_for!r}"
+        runs = sp.task or _waits_for(sp)
         if sp.map_source:
             runs = f"{runs}  × each of {sp.map_source}"
         ups = sp.upstreams

@@ -14,6 +14,12 @@ hset(RF.input, A.input)
 hset(RF.created_at, NOWS)
 hset(RF.key, A.key)
 if A.context ~= '' then hset(RF.context, A.context) end
+if A.deadline ~= '' then
+  local at = NOW + tonumber(A.deadline)
+  hset(RF.deadline, A.deadline)
+  hset(RF.deadline_at, string.format('%.6f', at))
+  redis.call('ZADD', K.deadlines, at, RUN)
+end
 hset(RF.left, #meta().order)
 move_run('RUNNING')
 for _, r in ipairs(meta().roots) do dispatch(r) end

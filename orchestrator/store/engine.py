@@ -160,11 +160,20 @@ class Engine:
     # -- runs -----------------------------------------------------------------
 
     def submit(
-        self, plan: Plan, run_input: str, *, key: str | None, context: str = ""
+        self,
+        plan: Plan,
+        run_input: str,
+        *,
+        key: str | None,
+        context: str = "",
+        deadline: float | None = None,
     ) -> o.Submitted | o.NoPlan:
-        """Create a run (or find the one created under ``key``), carrying ``context`` (JSON)."""
+        """Create a run (or find the one created under ``key``), carrying ``context`` (JSON);
+        with a ``deadline`` (seconds) it is cancelled if it has not ended by then."""
         key_name = self.keys.idempotency(plan.workflow, key) if key is not None else ""
-        args = i.SubmitArgs(ref=plan.ref, input=run_input, key=key_name, context=context)
+        args = i.SubmitArgs(
+            ref=plan.ref, input=run_input, key=key_name, context=context, deadline=deadline
+        )
         return replies.submit(self._call(args, self.new_run_id()))
 
     def signal(self, run_id: str, name: str, data: str) -> o.SignalOutcome:
@@ -176,6 +185,10 @@ class Engine:
 
     def cancel(self, run_id: str, reason: str = "") -> o.CancelRequested | o.Final | o.Gone:
         return replies.cancel(self._call(i.CancelArgs(reason=reason), run_id))
+
+    def deadline(self, run_id: str) -> o.CancelRequested | o.Final | o.Gone:
+        """Cancel a run whose deadline passed, with the deadline as the reason."""
+        return replies.cancel(self._call(i.DeadlineArgs(), run_id))
 
     def resume(self, run_id: str) -> o.Resumed | o.WrongState | o.Gone:
         """Resume a FAILED run as a new one."""

@@ -81,6 +81,8 @@ class SubmitArgs(ScriptArgs):
     input: str
     key: str
     context: str = ""
+    #: Seconds the run may take (its workflow's ``deadline`` or submit's), or None.
+    deadline: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -163,6 +165,13 @@ class CancelArgs(ScriptArgs):
 
 
 @dataclass(frozen=True, kw_only=True)
+class DeadlineArgs(ScriptArgs):
+    """A run's deadline passed: cancel it, saying so (deadline.lua)."""
+
+    script = "deadline"
+
+
+@dataclass(frozen=True, kw_only=True)
 class ResumeArgs(ScriptArgs):
     script = "resume"
     old_run: str
@@ -219,6 +228,37 @@ class DueArgs(ScriptArgs):
 
 
 @dataclass(frozen=True, kw_only=True)
+class OverdueArgs(ScriptArgs):
+    """Take the runs whose deadline passed from K.deadlines (overdue.lua)."""
+
+    script = "overdue"
+    engine = False
+    batch: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScheduleArgs(ScriptArgs):
+    """One change of a schedule (schedule.lua): op is add, pause, resume, remove or advance.
+
+    ``at`` is the time of the change (a new next tick, for add and advance);
+    ``expected`` the next tick the ticker read; ``tick``/``run`` the latest run it started.
+    """
+
+    script = "schedule"
+    engine = False
+    op: str
+    name: str
+    at: str = ""
+    spec: str = ""
+    expected: str = ""
+    tick: str = ""
+    run: str = ""
+    held: str = ""
+    skipped: int = 0
+    error: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class BeatArgs(ScriptArgs):
     script = "beat"
     engine = False
@@ -259,6 +299,7 @@ ALL: tuple[type[ScriptArgs], ...] = (
     UndoClaimArgs,
     UndoDoneArgs,
     CancelArgs,
+    DeadlineArgs,
     ResumeArgs,
     RecompensateArgs,
     RegisterArgs,
@@ -266,6 +307,8 @@ ALL: tuple[type[ScriptArgs], ...] = (
     SweepArgs,
     HeartbeatArgs,
     DueArgs,
+    OverdueArgs,
+    ScheduleArgs,
     BeatArgs,
     RollupArgs,
     ReconcileArgs,

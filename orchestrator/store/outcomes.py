@@ -308,3 +308,13 @@ class Redispatched:
     run_id: str
     step: str
     index: int | None
+
+
+class ScheduleResult(StrEnum):
+    """What schedule.lua did: a change made, or why it made none."""
+
+    OK = "ok"
+    EXISTS = "exists"  # add: a schedule of that name exists
+    MISSING = "missing"  # no schedule of that name
+    UNCHANGED = "unchanged"  # pause of a paused one, resume of an active one
+    STALE = "stale"  # advance: another ticker moved the schedule on first

@@ -67,6 +67,8 @@ def step_record(plan: Plan, name: str) -> dict[str, Any]:
         "compensable": True if sp.compensate is not None else None,
         "trigger": sp.trigger if sp.trigger != "all_succeeded" else None,
         "time_limited": True if sp.timeout is not None else None,
+        "sleep": sp.sleep,
+        "until": sp.until,
     }
     record.update({k: v for k, v in optional.items() if v is not None})
     return record

@@ -12,7 +12,14 @@ from __future__ import annotations
 
 import re
 
-from orchestrator.fields import PART_FIELDS, PLAN_FIELDS, RUN_FIELDS, STEP_FIELDS, FieldSpec
+from orchestrator.fields import (
+    PART_FIELDS,
+    PLAN_FIELDS,
+    RUN_FIELDS,
+    SCHEDULE_FIELDS,
+    STEP_FIELDS,
+    FieldSpec,
+)
 from orchestrator.keys import LAYOUT, KeySpec
 
 _TABLES: dict[str, tuple[FieldSpec, ...]] = {
@@ -20,9 +27,10 @@ _TABLES: dict[str, tuple[FieldSpec, ...]] = {
     "SF": STEP_FIELDS,
     "PF": PART_FIELDS,
     "LF": PLAN_FIELDS,
+    "CF": SCHEDULE_FIELDS,
 }
 _KEYS = {spec.name: spec for spec in LAYOUT}
-_FIELD = re.compile(r"\b(RF|SF|PF|LF)\.(\w+)\b")
+_FIELD = re.compile(r"\b(RF|SF|PF|LF|CF)\.(\w+)\b")
 _KEY = re.compile(r"\bK\.(\w+)")
 _FUNCTION = re.compile(r"^local function (\w+)\(", re.MULTILINE)
 

@@ -240,3 +240,8 @@ def redispatched(raw: Sequence[Any]) -> list[o.Redispatched]:
         run_id, step, idx = text(member).split("|")
         out.append(o.Redispatched(run_id, step, int(idx) if idx else None))
     return out
+
+
+def schedule(raw: Any) -> o.ScheduleResult:
+    """schedule.lua: one word."""
+    return o.ScheduleResult(text(raw))

@@ -1,7 +1,8 @@
 """Upkeep: the background work every worker's main process does for everyone.
 
 Renewing leases, finding attempts whose lease ran out, moving delayed
-retries back onto their queues, timing out waits, and beating the worker's
+retries back onto their queues, timing out waits and waking sleeps,
+cancelling runs past their deadline, and beating the worker's
 presence and capacity. Each is safe to run from every worker at once: the
 scripts hand each due item to exactly one caller.
 """
@@ -100,6 +101,13 @@ class Upkeep:
             run_id, step = member.split("|")
             out.append((run_id, step, self.engine.timeout(run_id, step)))
         return out
+
+    def expire_deadlines(
+        self, batch: int = 100
+    ) -> list[tuple[str, o.CancelRequested | o.Final | o.Gone]]:
+        """Cancel the runs whose ``deadline`` passed, each by exactly one caller."""
+        members = replies.members(self.engine.scripts.plain(i.OverdueArgs(batch=batch)))
+        return [(run_id, self.engine.deadline(run_id)) for run_id in members]
 
     def rollup(self) -> int:
         """Roll the scorecard's closed minutes into hours; returns how many were rolled."""

@@ -1,4 +1,4 @@
---! requires: run
+--! requires: run, sleeps
 -- Dispatch: turning a step that became ready into work. Messages are built
 -- from the step's template (messages.py) by one function, render; they are
 -- collected per kombu list and pushed once by flush_pushes. A step that must
@@ -78,6 +78,10 @@ local function dispatch(s)
   end
   if i.signal then
     wait_for_signal(s, i)
+    return false
+  end
+  if i.sleep or i['until'] then
+    start_sleep(s, i)
     return false
   end
   if not i.map then

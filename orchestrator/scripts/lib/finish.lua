@@ -77,5 +77,6 @@ local function commit()
   for _, s in ipairs(meta().maps) do redis.call('DEL', K.parts(RUN, s)) end
   for _, q in ipairs(meta().lists or {}) do redis.call('DEL', K.ready(RUN, q)) end
   redis.call('ZREMRANGEBYSCORE', K.runs, '-inf', NOW - ttl)
+  redis.call('ZREM', K.deadlines, RUN)
   redis.call('PUBLISH', K.done_channel(RUN), ended)
 end
