@@ -130,11 +130,13 @@ class Client:
         cached = self._plans.get(wf.ref)
         if cached is not None and cached.content_hash == wf.content_hash:
             return cached
+        from orchestrator.children import resolve_children  # noqa: PLC0415
         from orchestrator.compiler import compile_plan  # noqa: PLC0415
         from orchestrator.graph import check_steps  # noqa: PLC0415
 
         check_steps(wf, self.settings.task_module_prefixes)
-        plan = compile_plan(wf, default_queue=self.settings.default_queue)
+        children = resolve_children(wf, self.reads.versions, self.reads.workflow)
+        plan = compile_plan(wf, default_queue=self.settings.default_queue, children=children)
         if isinstance(self.store.engine.register(wf, plan), o.Conflict):
             raise WorkflowConflictError(
                 f"version {wf.version} is already registered with different content; "

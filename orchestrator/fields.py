@@ -45,6 +45,12 @@ RUN_FIELDS: tuple[FieldSpec, ...] = (
         "ctx",
         "JSON object the producer's hooks carry with the run (a W3C traceparent, say)",
     ),
+    FieldSpec("parent", "parent", "a child run's parent: run|step|element index (or '')"),
+    FieldSpec("depth", "depth", "how deep a child run is nested: its parent's depth + 1"),
+    FieldSpec(
+        "notify", "notify", "the message a child run queues for its parent step when it ends"
+    ),
+    FieldSpec("notify_queue", "notify_q", "the kombu list that message goes to"),
 )
 
 #: Fields of one step inside the run hash, stored as ``{step}{stored}``.
@@ -70,6 +76,7 @@ STEP_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("undo_queued_at", ".cq", "when its compensation was queued"),
     FieldSpec("undo_started_at", ".cs", "when its latest compensation attempt started"),
     FieldSpec("undo_finished_at", ".cf", "when its compensation ended"),
+    FieldSpec("child", ".child", "the child run its latest attempt started (a workflow: step)"),
 )
 
 #: Per-element fields of a map step in ``K.parts(run, step)``, stored as ``{stored}{index}``.
@@ -79,6 +86,8 @@ PART_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("attempts", "a", "the element's attempts"),
     FieldSpec("reserved", "r", "'1' while the element holds a reserved rate-limit token"),
     FieldSpec("started_at", "s", "when the element's current attempt started"),
+    FieldSpec("child", "c", "the child run the element's attempt started, while it runs"),
+    FieldSpec("children", "k", "the child run of the element's latest attempt (kept)"),
 )
 
 #: Fields of a scorecard bucket (``K.score_minute`` / ``K.score_hour``); ``{qb}`` is a
@@ -116,6 +125,8 @@ PLAN_RECORD: tuple[FieldSpec, ...] = (
     FieldSpec("compensable", "compensable", "true when it declares a compensation"),
     FieldSpec("trigger", "trigger", "none_failed | any_succeeded; absent: all_succeeded"),
     FieldSpec("time_limited", "time_limited", "true when its attempts have a timeout"),
+    FieldSpec("child", "child", "the child workflow name:version a workflow: step starts"),
+    FieldSpec("max_depth", "max_depth", "the deepest nesting at which it may start its child"),
 )
 
 #: Keys of a dependency record inside a plan record (see deps.lua).

@@ -68,6 +68,8 @@ Rate = Annotated[
 ]
 TaskPath = Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")]
 StepName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+#: A child workflow: its name, and optionally the version (``triage`` or ``triage:2``).
+ChildRef = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*(:[1-9][0-9]*)?$")]
 
 
 class _Model(BaseModel):
@@ -148,6 +150,18 @@ class StepSpec(_Model):
         default=None, description="Task run when the step fails for good."
     )
     wait_for: str | None = Field(default=None, description="Signal name the step waits for.")
+    workflow: ChildRef | None = Field(
+        default=None,
+        description="Child workflow NAME[:VERSION] the step runs as a run of its own; "
+        "its result is the step's output.",
+    )
+    max_depth: int | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description="Deepest nesting a child workflow step may start at (needed when the "
+        "child can start its parent again).",
+    )
     when: TaskPath | None = Field(default=None, description="Predicate over upstream outputs.")
     timeout: Duration | None = Field(default=None, description="Time a wait_for step waits.")
     on_timeout: Literal["fail", "skip"] = "fail"
@@ -165,8 +179,9 @@ class StepSpec(_Model):
 
     @model_validator(mode="after")
     def _task_or_wait(self) -> StepSpec:
-        if (self.task is None) == (self.wait_for is None):
-            raise ValueError("a step needs exactly one of 'task' or 'wait_for'")
+        kinds = [k for k in ("task", "wait_for", "workflow") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("a step needs exactly one of 'task', 'wait_for' or 'workflow'")
         return self
 
     @property

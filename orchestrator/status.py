@@ -49,6 +49,8 @@ def status_document(run_id: str, fields: dict[str, str], order: list[str]) -> di
             entry["elements"] = int(fields[f"{step}.n"])
         if fields.get(f"{step}.fb"):
             entry["fallback"] = True
+        if fields.get(f"{step}.child"):  # a child workflow step: its latest child run
+            entry["child"] = fields[f"{step}.child"]
         if f"{step}.cq" in fields:  # its compensation's own times (fields.py undo_*)
             entry["compensation"] = {
                 "attempts": int(fields.get(f"{step}.catt", "0")),
@@ -57,7 +59,7 @@ def status_document(run_id: str, fields: dict[str, str], order: list[str]) -> di
                 "finished_at": rfc3339(fields.get(f"{step}.cf")),
             }
         steps[step] = entry
-    return {
+    doc: dict[str, Any] = {
         "id": run_id,
         "workflow": name,
         "version": int(version),
@@ -69,3 +71,7 @@ def status_document(run_id: str, fields: dict[str, str], order: list[str]) -> di
         "finished_at": rfc3339(fields.get("finished_at")),
         "steps": steps,
     }
+    if fields.get("parent"):  # a child run: the run and step that started it
+        run, step, index = fields["parent"].split("|")
+        doc["parent"] = {"run": run, "step": step} | ({"index": int(index)} if index else {})
+    return doc

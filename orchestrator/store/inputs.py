@@ -157,6 +157,27 @@ class UndoDoneArgs(ScriptArgs):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SpawnArgs(ScriptArgs):
+    """Start the child run of a claimed child workflow step (spawn.lua)."""
+
+    script = "spawn"
+    step: str
+    index: str
+    token: str
+    input: str
+    context: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class UndoChildArgs(ScriptArgs):
+    """Undo the children of a child workflow step as a whole (undo_child.lua)."""
+
+    script = "undo_child"
+    step: str
+    token: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class CancelArgs(ScriptArgs):
     script = "cancel"
     reason: str
@@ -257,6 +278,8 @@ ALL: tuple[type[ScriptArgs], ...] = (
     DueArgs,
     BeatArgs,
     RollupArgs,
+    SpawnArgs,
+    UndoChildArgs,
 )
 BY_SCRIPT = {cls.script: cls for cls in ALL}
 

@@ -51,6 +51,10 @@ local function num(f) return tonumber(hget(f) or '0') end
 -- and one record per step (fields.py PLAN_RECORD). Callers pass the records
 -- they hold in A.infos, which spares a read of the plan hash per step.
 local function use_plan(ref) PK = K.plan(ref) end
+-- Another run's plan in the same script (a child run's): forget the records held.
+local function switch_plan(ref)
+  PK, META, infos = K.plan(ref), nil, {}
+end
 -- A record the caller passed (nil when it passed none for s): no read.
 local function known_info(s) return infos[s] end
 local function meta()
