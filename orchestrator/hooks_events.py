@@ -46,6 +46,7 @@ class WaitOutcome(StrEnum):
     SIGNALLED = "signalled"
     TIMED_OUT = "timed_out"
     SKIPPED = "skipped"
+    CHILD_ENDED = "child_ended"  # a child workflow step's child run ended
 
 
 class CompensationOutcome(StrEnum):
