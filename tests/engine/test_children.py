@@ -39,8 +39,8 @@ def spawn(rig: Rig, run_id: str, plan: Plan, step: str, payload: str = "{}") -> 
     return started
 
 
-def collect(rig: Rig, run_id: str, plan: Plan, step: str) -> Attempt:
-    attempt, claim = rig.claim(run_id, plan, step)
+def collect(rig: Rig, run_id: str, plan: Plan, step: str, index: int | None = None) -> Attempt:
+    attempt, claim = rig.claim(run_id, plan, step, index=index)
     assert claim.inputs.mode is o.Mode.CHILD
     return attempt
 
@@ -164,3 +164,54 @@ def test_a_child_beyond_max_depth_fails_the_step(rig: Rig) -> None:
     assert refused.failed
     assert rig.state(child, "again") == "FAILED"
     assert "ChildDepthError" in (rig.reads.step_error(child, "again") or "")
+
+
+def test_a_map_starts_one_child_per_element_and_gathers_their_results(rig: Rig) -> None:
+    child = child_plan(rig, "c")
+    flow = rig.flow().step("split", TASK).step("each", workflow=child.ref, map="split")
+    plan = rig.install(flow.build())
+    run_id = rig.start(plan)
+    split, _ = rig.claim(run_id, plan, "split")
+    assert isinstance(rig.engine.complete(split, '["a","b"]', ['"a"', '"b"']), o.Recorded)
+    kids = []
+    for k in (0, 1):
+        attempt, claim = rig.claim(run_id, plan, "each", index=k)
+        assert claim.inputs.upstream_json == {"split": json.dumps("ab"[k])}  # its element
+        started = rig.engine.spawn(attempt, json.dumps({"split": "ab"[k]}))
+        assert isinstance(started, o.Spawned)
+        assert started.child == child_run_id(run_id, "each", k, 1)
+        kids.append(started.child)
+    assert rig.state(run_id, "each") == "RUNNING"
+    assert isinstance(rig.engine.claim(Attempt(run_id, plan.ref, "each", 1), "w2"), o.Waiting)
+    for k, kid in enumerate(kids):
+        rig.finish(kid, child, "work", json.dumps(k * 10))
+        attempt = collect(rig, run_id, plan, "each", index=k)
+        assert isinstance(rig.engine.complete(attempt, json.dumps(k * 10), []), o.Recorded)
+    assert rig.state(run_id) == "SUCCEEDED"
+    assert rig.reads.status(run_id)["steps"]["each"]["output"] == [0, 10]
+
+
+def test_cancel_reaches_the_children_of_a_map(rig: Rig) -> None:
+    child = child_plan(rig, "c")
+    flow = rig.flow().step("split", TASK).step("each", workflow=child.ref, map="split")
+    plan = rig.install(flow.build())
+    run_id = rig.start(plan)
+    split, _ = rig.claim(run_id, plan, "split")
+    assert isinstance(rig.engine.complete(split, '["a","b"]', ['"a"', '"b"']), o.Recorded)
+    kids = []
+    for k in (0, 1):
+        attempt, _ = rig.claim(run_id, plan, "each", index=k)
+        started = rig.engine.spawn(attempt, "{}")
+        assert isinstance(started, o.Spawned)
+        kids.append(started.child)
+    assert isinstance(rig.engine.cancel(run_id), o.CancelRequested)
+    assert [rig.state(k) for k in kids] == ["CANCELLED", "CANCELLED"]
+    attempt = collect(rig, run_id, plan, "each", index=0)
+    assert isinstance(rig.engine.fail(attempt, ERROR, retry_in=None), o.Recorded)
+    assert rig.state(run_id, "each") == "FAILED"
+    assert rig.state(run_id) == "CANCELLING"  # the other child's end is still to come
+    # The step failed already: the other element's end has nowhere to go, its attempt is over.
+    late = rig.engine.claim(Attempt(run_id, plan.ref, "each", 1), "w1")
+    assert isinstance(late, o.Skip)
+    assert late.state == "FAILED"
+    assert rig.state(run_id) == "CANCELLED"

@@ -69,6 +69,14 @@ end
 local function collect_child(s, idx, kid, token, worker, lease)
   local ks = redis.call('HGET', K.run(kid), RF.state)
   if ks and not terminal(ks) then return 'waiting', {s} end
+  local st = step_state(s)
+  if idx ~= '' and st ~= 'RUNNING' then
+    -- Another element failed the step for good: this outcome has nowhere to
+    -- go, and its attempt is over.
+    redis.call('HDEL', K.parts(RUN, s), PF.child .. idx)
+    attempt_over()
+    return 'skip', {st}
+  end
   local att
   if idx == '' then
     att = num(s .. SF.attempts)
