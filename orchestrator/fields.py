@@ -76,7 +76,12 @@ STEP_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("undo_queued_at", ".cq", "when its compensation was queued"),
     FieldSpec("undo_started_at", ".cs", "when its latest compensation attempt started"),
     FieldSpec("undo_finished_at", ".cf", "when its compensation ended"),
-    FieldSpec("child", ".child", "the child run its latest attempt started (a workflow: step)"),
+    FieldSpec(
+        "child",
+        ".child",
+        "the child run its latest attempt started (a workflow: step); of a map, every "
+        "child started, comma-ended",
+    ),
 )
 
 #: Per-element fields of a map step in ``K.parts(run, step)``, stored as ``{stored}{index}``.

@@ -49,8 +49,11 @@ def status_document(run_id: str, fields: dict[str, str], order: list[str]) -> di
             entry["elements"] = int(fields[f"{step}.n"])
         if fields.get(f"{step}.fb"):
             entry["fallback"] = True
-        if fields.get(f"{step}.child"):  # a child workflow step: its latest child run
-            entry["child"] = fields[f"{step}.child"]
+        started = fields.get(f"{step}.child")
+        if started and started.endswith(","):  # a map over a child workflow: every child
+            entry["children"] = started.rstrip(",").split(",")
+        elif started:  # a child workflow step: its latest child run
+            entry["child"] = started
         if f"{step}.cq" in fields:  # its compensation's own times (fields.py undo_*)
             entry["compensation"] = {
                 "attempts": int(fields.get(f"{step}.catt", "0")),

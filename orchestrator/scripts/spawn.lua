@@ -65,6 +65,7 @@ if idx == '' then
   hset(s .. SF.child, kid)
 else
   redis.call('HSET', K.parts(RUN, s), PF.child .. idx, kid, PF.children .. idx, kid)
+  hset(s .. SF.child, (hget(s .. SF.child) or '') .. kid .. ',')  -- every child, for status
   event({step = s, index = tonumber(idx), child = kid})
 end
 commit()

@@ -188,7 +188,9 @@ def test_a_map_starts_one_child_per_element_and_gathers_their_results(rig: Rig) 
         attempt = collect(rig, run_id, plan, "each", index=k)
         assert isinstance(rig.engine.complete(attempt, json.dumps(k * 10), []), o.Recorded)
     assert rig.state(run_id) == "SUCCEEDED"
-    assert rig.reads.status(run_id)["steps"]["each"]["output"] == [0, 10]
+    each = rig.reads.status(run_id)["steps"]["each"]
+    assert each["output"] == [0, 10]
+    assert each["children"] == kids
 
 
 def test_cancel_reaches_the_children_of_a_map(rig: Rig) -> None:
