@@ -160,6 +160,7 @@ class Client:
 
         del priority  # accepted for interface stability; queue priority is not yet applied
         wf = self.resolve(workflow)
+        self._register_children_beside(workflow, wf)
         value = input or {}
         payload = encode_input(value, self.settings.max_payload_bytes)
         unchecked = self.checks.run_input(wf, value)
@@ -172,6 +173,20 @@ class Client:
         warn_unchecked(unchecked)
         self._report_submitted(plan, submitted, key, carried)
         return Run(self, submitted.run_id)
+
+    def _register_children_beside(self, workflow: Workflow | str | Path, wf: Workflow) -> None:
+        """Register the child workflows a spec file names that have a file beside it."""
+        text = str(workflow)
+        if not any(spec.workflow for spec in wf.steps.values()):
+            return
+        if not (isinstance(workflow, Path) or text.endswith((".yaml", ".yml", ".json"))):
+            return
+        from orchestrator.loader import load_family  # noqa: PLC0415
+
+        family = load_family(text, visibility_timeout=self.settings.visibility_timeout)
+        for name, member in family.items():
+            if name != wf.name:
+                self.register(member)
 
     def _report_submitted(
         self, plan: Plan, submitted: o.Submitted, key: str | None, carried: dict[str, str]
