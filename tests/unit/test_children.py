@@ -38,7 +38,9 @@ def test_a_child_reference_is_a_name_and_an_optional_version(ref: str) -> None:
         ({"cancel_grace": 1}, "cancel_grace"),
     ],
 )
-def test_a_child_workflow_step_runs_no_code_of_its_own(fields: dict[str, object], field: str) -> None:
+def test_a_child_workflow_step_runs_no_code_of_its_own(
+    fields: dict[str, object], field: str
+) -> None:
     with pytest.raises(SpecError, match=f"step 's', field '{field}'"):
         Flow("p", 1).step("s", workflow="c", **fields).build()
 
