@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.children import child_run_id
 from orchestrator.errors import ChildRunFailed, NonRetryableError, OrchestratorError
+from orchestrator.runs import TERMINAL
 from orchestrator.states import RunState
 from orchestrator.store import outcomes as o
+from workers.attempts import Call
 
 if TYPE_CHECKING:
     from orchestrator.store import Attempt
-    from workers.attempts import Call
     from workers.runtime import LoadedWorkflow, StepRuntime
 
 log = logging.getLogger("orchestrator.children")
@@ -86,6 +87,23 @@ class ChildSteps:
             return o.Recorded()
         self.runtime.report.finished(call, outcome, waits)
         return outcome
+
+    def recollect(self, loaded: LoadedWorkflow, attempt: Attempt, count: int) -> bool:
+        """Record the end of a child whose collecting attempt was lost (its lease ran out).
+
+        Only a collecting attempt holds a lease while its child exists (starting the
+        child drops the lease), so a lost attempt whose child has ended was recording
+        that end: the sweeper records it, rather than retrying the step and starting
+        a second child while the first one's effects stand. False: not such an attempt.
+        """
+        child = child_run_id(attempt.run_id, attempt.step, attempt.index, count)
+        state = self.runtime.store.reads.child_outcome(child)["state"]
+        if state is None or state not in TERMINAL:
+            return False
+        inputs = o.Inputs(count, "{}", o.Mode.CHILD, {})
+        ctx = self.runtime._context(loaded, attempt, inputs, "sweeper")
+        self._collect(loaded, Call(loaded.workflow, loaded.plan, ctx, attempt, inputs))
+        return True
 
     def _collect(self, loaded: LoadedWorkflow, call: Call) -> o.Recording:
         attempt = call.attempt

@@ -43,6 +43,9 @@ def _recover_step(runtime: StepRuntime, attempt: Attempt) -> None:
     loaded = runtime.load(attempt.ref)
     policy = loaded.workflow.policy_for(attempt.step)
     count = runtime.store.reads.attempts_of(attempt)
+    child_step = loaded.workflow.steps[attempt.step].workflow is not None
+    if child_step and runtime.children.recollect(loaded, attempt, count):
+        return
     failure = Failure(FailureKind.LOST, count, None)
     decision = decide_retry(policy, failure)
     retry_in = decision.delay if isinstance(decision, Retry) else None

@@ -11,6 +11,8 @@ from orchestrator.states import RunState
 from orchestrator.store import Attempt
 from orchestrator.store import outcomes as o
 from tests.engine.helpers import ERROR, TASK, Rig, moves, until
+from workers.recovery import recover_lost
+from workers.runtime import StepRuntime
 
 UNDO = "m:undo"
 
@@ -217,3 +219,22 @@ def test_cancel_reaches_the_children_of_a_map(rig: Rig) -> None:
     assert isinstance(late, o.Skip)
     assert late.state == "FAILED"
     assert rig.state(run_id) == "CANCELLED"
+
+
+def test_a_lost_collection_is_recorded_by_the_sweeper_without_a_second_child(rig: Rig) -> None:
+    child = child_plan(rig, "c")
+    plan = parent_plan(rig, child)
+    run_id = rig.start(plan)
+    rig.finish(run_id, plan, "prep")
+    kid = spawn(rig, run_id, plan, "kid").child
+    rig.finish(kid, child, "work", '"made"')
+    short = rig.store_with(lease_seconds=0.05)
+    lost = Attempt(run_id, plan.ref, "kid")
+    claim = short.engine.claim(lost, "w-killed")  # its worker dies before it records anything
+    assert isinstance(claim, o.Run)
+    assert claim.inputs.mode is o.Mode.CHILD
+    runtime = StepRuntime(rig.store, default_queue=rig.queue)
+    until(lambda: recover_lost(runtime) or None, "the lost lease to be swept")
+    assert rig.state(run_id) == "SUCCEEDED"
+    status = rig.reads.status(run_id)["steps"]["kid"]
+    assert (status["output"], status["attempts"], status["child"]) == ("made", 1, kid)
