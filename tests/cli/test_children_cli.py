@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.embedded import EmbeddedRedis
 from tests.cli.test_cli import assert_one_line_error, orch
 from workers.pool import WorkerPool
 
@@ -48,3 +49,14 @@ def test_submit_registers_the_child_beside_it_and_status_shows_the_tree(
     assert f"{leaf} v1" in shown
     below = " ".join(orch("status", child).stdout.split())  # wrapped to the terminal
     assert f"child of run {doc['id']}, step kid" in below
+
+
+def test_submit_refuses_a_child_that_is_not_registered(
+    tmp_path: Path, wf_name: str, redis_server: EmbeddedRedis
+) -> None:
+    spec = tmp_path / f"{wf_name}.yaml"
+    spec.write_text(f"name: {wf_name}\nversion: 1\nsteps:\n  s: {{workflow: {wf_name}-none:2}}\n")
+    proc = orch("submit", str(spec))
+    assert_one_line_error(
+        proc, 2, f"version 2 of '{wf_name}-none' is not registered", "step 's', field 'workflow'"
+    )
