@@ -140,11 +140,13 @@ class Client:
         cached = self._plans.get(wf.ref)
         if cached is not None and cached.content_hash == wf.content_hash:
             return cached
+        from orchestrator.children import resolve_children  # noqa: PLC0415
         from orchestrator.compiler import compile_plan  # noqa: PLC0415
         from orchestrator.graph import check_steps  # noqa: PLC0415
 
         check_steps(wf, self.settings.task_module_prefixes)
-        plan = compile_plan(wf, default_queue=self.settings.default_queue)
+        children = resolve_children(wf, self.reads.versions, self.reads.workflow)
+        plan = compile_plan(wf, default_queue=self.settings.default_queue, children=children)
         if isinstance(self.store.engine.register(wf, plan), o.Conflict):
             raise WorkflowConflictError(
                 f"version {wf.version} is already registered with different content; "
@@ -176,6 +178,7 @@ class Client:
         del priority  # accepted for interface stability; queue priority is not yet applied
         seconds = positive_duration(deadline, where="submit, deadline")
         wf = self.resolve(workflow)
+        self._register_children_beside(workflow, wf)
         value = input or {}
         payload = encode_input(value, self.settings.max_payload_bytes)
         unchecked = self.checks.run_input(wf, value)
@@ -224,6 +227,20 @@ class Client:
         warnings.warn(loss.describe(), DataLostWarning, stacklevel=4)
         self._plans.clear()
         return True
+
+    def _register_children_beside(self, workflow: Workflow | str | Path, wf: Workflow) -> None:
+        """Register the child workflows a spec file names that have a file beside it."""
+        text = str(workflow)
+        if not any(spec.workflow for spec in wf.steps.values()):
+            return
+        if not (isinstance(workflow, Path) or text.endswith((".yaml", ".yml", ".json"))):
+            return
+        from orchestrator.loader import load_family  # noqa: PLC0415
+
+        family = load_family(text, visibility_timeout=self.settings.visibility_timeout)
+        for name, member in family.items():
+            if name != wf.name:
+                self.register(member)
 
     def _report_submitted(
         self, plan: Plan, submitted: o.Submitted, key: str | None, carried: dict[str, str]

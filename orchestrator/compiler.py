@@ -12,6 +12,7 @@ Nothing here touches Redis or imports step code.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -44,6 +45,9 @@ class StepPlan:
     dependency: dict[str, Any] | None = None
     sleep: float | None = None
     until: str | None = None
+    #: The child workflow (name:version) a `workflow:` step starts, and its depth limit.
+    child: str | None = None
+    max_depth: int | None = None
 
     def task_id(self, run_id: str, index: int | None = None) -> str:
         base = f"{run_id}-{self.name}"
@@ -79,8 +83,15 @@ class Plan:
         return f"{self.workflow}:{self.version}"
 
 
-def compile_plan(wf: Workflow, *, default_queue: str = "orch") -> Plan:
-    """Compile a validated workflow; the same input always gives the same plan."""
+def compile_plan(
+    wf: Workflow, *, default_queue: str = "orch", children: Mapping[str, str] | None = None
+) -> Plan:
+    """Compile a validated workflow; the same input always gives the same plan.
+
+    ``children`` gives the version each child workflow step resolved to at
+    registration (step -> name:version); a step that names its version, or
+    names its own workflow, needs none.
+    """
     order = topological_order(wf)
     down = downstream_map(wf)
     finals = final_steps(wf)
@@ -106,6 +117,8 @@ def compile_plan(wf: Workflow, *, default_queue: str = "orch") -> Plan:
             dependency=_dependency(wf, spec.dependency),
             sleep=spec.sleep,
             until=spec.until,
+            child=_child_ref(wf, spec.workflow, (children or {}).get(name)),
+            max_depth=spec.max_depth,
         )
         for name, spec in wf.steps.items()
     }
@@ -119,6 +132,17 @@ def compile_plan(wf: Workflow, *, default_queue: str = "orch") -> Plan:
         finals=tuple(finals),
         segments=tuple(_segments(order, steps)),
     )
+
+
+def _child_ref(wf: Workflow, written: str | None, resolved: str | None) -> str | None:
+    """The name:version a child workflow step starts (its bare name when unresolved)."""
+    if written is None:
+        return None
+    if resolved is not None:
+        return resolved
+    if ":" in written:
+        return written
+    return wf.ref if written == wf.name else written
 
 
 def _dependency(wf: Workflow, name: str | None) -> dict[str, Any] | None:

@@ -76,6 +76,10 @@ class RunFailedError(OrchestratorError):
     exit_code = EXIT_RUN_FAILED
 
 
+class ChildRunFailed(OrchestratorError):
+    """A child workflow step's child run did not succeed: the step's retry policy decides."""
+
+
 class NonRetryableError(OrchestratorError):
     """Raised by step code to fail the step at once, without retries."""
 

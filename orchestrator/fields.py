@@ -49,6 +49,12 @@ RUN_FIELDS: tuple[FieldSpec, ...] = (
         "deadline", "deadline", "seconds the run may take from submit (`deadline:`), or absent"
     ),
     FieldSpec("deadline_at", "deadline_at", "Redis time at which the deadline cancels the run"),
+    FieldSpec("parent", "parent", "a child run's parent: run|step|element index (or '')"),
+    FieldSpec("depth", "depth", "how deep a child run is nested: its parent's depth + 1"),
+    FieldSpec(
+        "notify", "notify", "the message a child run queues for its parent step when it ends"
+    ),
+    FieldSpec("notify_queue", "notify_q", "the kombu list that message goes to"),
 )
 
 #: Fields of one step inside the run hash, stored as ``{step}{stored}``.
@@ -75,6 +81,12 @@ STEP_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("undo_started_at", ".cs", "when its latest compensation attempt started"),
     FieldSpec("undo_finished_at", ".cf", "when its compensation ended"),
     FieldSpec("wake_at", ".wake", "when a sleeping step wakes (Redis time), while WAITING"),
+    FieldSpec(
+        "child",
+        ".child",
+        "the child run its latest attempt started (a workflow: step); of a map, every "
+        "child started, comma-ended",
+    ),
 )
 
 #: Per-element fields of a map step in ``K.parts(run, step)``, stored as ``{stored}{index}``.
@@ -84,6 +96,8 @@ PART_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("attempts", "a", "the element's attempts"),
     FieldSpec("reserved", "r", "'1' while the element holds a reserved rate-limit token"),
     FieldSpec("started_at", "s", "when the element's current attempt started"),
+    FieldSpec("child", "c", "the child run the element's attempt started, while it runs"),
+    FieldSpec("children", "k", "the child run of the element's latest attempt (kept)"),
 )
 
 #: Fields of a scorecard bucket (``K.score_minute`` / ``K.score_hour``); ``{qb}`` is a
@@ -147,6 +161,8 @@ PLAN_RECORD: tuple[FieldSpec, ...] = (
     FieldSpec("time_limited", "time_limited", "true when its attempts have a timeout"),
     FieldSpec("sleep", "sleep", "seconds a sleep step waits"),
     FieldSpec("until", "until", "step.field path of an upstream output: the time a sleep wakes"),
+    FieldSpec("child", "child", "the child workflow name:version a workflow: step starts"),
+    FieldSpec("max_depth", "max_depth", "the deepest nesting at which it may start its child"),
 )
 
 #: Keys of a dependency record inside a plan record (see deps.lua).

@@ -10,6 +10,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable
 
+from orchestrator.children import check_cycles
 from orchestrator.errors import SpecError, TaskRefusedError
 from orchestrator.inputs import check_declaration
 from orchestrator.spec import StepSpec, Workflow
@@ -32,6 +33,7 @@ def validate(
         _check_sleep(name, spec)
         _check_backoff(wf, name, visibility_timeout)
     topological_order(wf)
+    check_cycles({wf.name: wf})
     if import_tasks:
         check_imports(wf)
     return wf
@@ -78,13 +80,32 @@ def _check_combinations(name: str, spec: StepSpec) -> None:
             "a wait_for step runs nothing that could be interrupted",
             where=_where(name, "cancel_grace"),
         )
-    if spec.effects and spec.compensate is None:
+    if spec.effects and spec.compensate is None and spec.workflow is None:
         raise SpecError(
             "a step with effects needs a compensation; say `compensate: none` if it needs none",
             where=_where(name, "compensate"),
         )
     if spec.when is not None and spec.map is not None:
         raise SpecError("a map step cannot have a `when` predicate", where=_where(name, "when"))
+    _check_child(name, spec)
+
+
+def _check_child(name: str, spec: StepSpec) -> None:
+    """A child workflow step runs no code of its own: its child's saga is its compensation."""
+    if spec.workflow is None:
+        if spec.max_depth is not None:
+            raise SpecError(
+                "only a child workflow step (workflow:) has a max_depth",
+                where=_where(name, "max_depth"),
+            )
+        return
+    for field in ("fallback", "dependency", "compensate", "cancel_grace"):
+        if getattr(spec, field) is not None:
+            raise SpecError(
+                f"a child workflow step has no {field}: the child run's own steps and saga "
+                "do that work",
+                where=_where(name, field),
+            )
 
 
 #: Fields that mean nothing on a sleep step: it runs no code and calls nothing.

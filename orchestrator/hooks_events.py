@@ -47,6 +47,7 @@ class WaitOutcome(StrEnum):
     TIMED_OUT = "timed_out"
     SKIPPED = "skipped"
     WOKE = "woke"  # a durable sleep (`sleep:` / `until:`) reached its time
+    CHILD_ENDED = "child_ended"  # a child workflow step's child run ended
 
 
 class CompensationOutcome(StrEnum):

@@ -88,3 +88,42 @@ def load_workflow(
         return validate(wf, import_tasks=import_tasks, visibility_timeout=visibility_timeout)
     except SpecError as exc:
         raise SpecError(str(exc), where=str(p)) from None
+
+
+def load_family(
+    path: str | Path, *, import_tasks: bool = False, visibility_timeout: float | None = None
+) -> dict[str, Workflow]:
+    """The workflow at ``path`` and the child workflows it names that have a file beside it.
+
+    A child named ``triage-publish`` is read from ``triage-publish.yaml`` (or
+    ``.yml``, ``.json``) in the same folder, and so on down; a child with no
+    such file is left to the registered versions. The children come first,
+    the file's own workflow last: the order to register them in. Cycles
+    through them are refused (``children.check_cycles``).
+    """
+    from orchestrator.children import check_cycles, child_steps, split_ref  # noqa: PLC0415
+
+    top = Path(path)
+    found: dict[str, Workflow] = {}
+    order: list[str] = []
+
+    def visit(p: Path) -> None:
+        wf = load_workflow(p, import_tasks=import_tasks, visibility_timeout=visibility_timeout)
+        found[wf.name] = wf
+        for ref in sorted(set(child_steps(wf).values())):
+            name = split_ref(ref)[0]
+            if name in found:
+                continue
+            beside = [p.with_name(name + ext) for ext in (".yaml", ".yml", ".json")]
+            for candidate in beside:
+                if candidate.is_file():
+                    visit(candidate)
+                    break
+        order.append(wf.name)
+
+    visit(top)
+    try:
+        check_cycles(found)
+    except SpecError as exc:
+        raise SpecError(str(exc), where=str(top)) from None
+    return {name: found[name] for name in order}

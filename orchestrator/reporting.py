@@ -21,6 +21,7 @@ _WAIT_ENDS = {
     StepState.SUCCEEDED: h.WaitOutcome.SIGNALLED,
     StepState.FAILED: h.WaitOutcome.TIMED_OUT,
     StepState.SKIPPED: h.WaitOutcome.SKIPPED,
+    StepState.RUNNING: h.WaitOutcome.CHILD_ENDED,  # an attempt now records the child's end
 }
 _TERMINAL = {s.value for s in RUN_TERMINAL}
 

@@ -39,6 +39,29 @@ class Run:
         with reachable(self.client.url):
             return self.client.reads.status(self.id)
 
+    def tree(self, depth: int = 20) -> dict[str, Any]:
+        """The status document with, under each child workflow step, its child runs' trees.
+
+        Each such step gets ``runs``: the documents of its child runs (an
+        expired child is left out), nested ``depth`` levels at most.
+        """
+        doc = self.status()
+        if depth <= 0:
+            return doc
+        for entry in doc["steps"].values():
+            kids = entry.get("children") or ([entry["child"]] if entry.get("child") else [])
+            if kids:
+                entry["runs"] = [t for t in (self._subtree(k, depth - 1) for k in kids) if t]
+        return doc
+
+    def _subtree(self, run_id: str, depth: int) -> dict[str, Any] | None:
+        from orchestrator.errors import NotFoundError  # noqa: PLC0415
+
+        try:
+            return Run(self.client, run_id).tree(depth)
+        except NotFoundError:
+            return None
+
     def state(self) -> str:
         return str(self.status()["state"])
 
@@ -60,7 +83,7 @@ class Run:
         the events were stamped with, so a client's clock error does not count.
         """
         doc = doc or self.status()
-        if doc["state"] in TERMINAL:
+        if doc["state"] in TERMINAL or _waits_for_child(doc):
             return None
         reads = self.client.reads
         with reachable(self.client.url):
@@ -128,3 +151,11 @@ class Run:
         if doc["state"] != RunState.SUCCEEDED:
             raise RunFailedError(f"run {self.id} ended {doc['state']}: {doc['error']}")
         return doc["result"]
+
+
+def _waits_for_child(doc: dict[str, Any]) -> bool:
+    """A step waits for a child run: whether that child moves is the child's to say."""
+    return any(
+        s["state"] in ("WAITING", "RUNNING") and (s.get("child") or s.get("children"))
+        for s in doc["steps"].values()
+    )

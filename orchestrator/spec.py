@@ -87,10 +87,12 @@ StepName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 #: ``step`` or ``step.field.field``: where in an upstream's output a sleep finds its wake-up time.
 OutputPath = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_-]+)*$")]
 #: The step kinds: a step is exactly one of them.
-STEP_KINDS = ("task", "wait_for", "sleep", "until")
+STEP_KINDS = ("task", "wait_for", "workflow", "sleep", "until")
 #: Fields added after the first release: left out of the canonical JSON while unset, so
 #: that a spec that does not use them keeps its content hash (and its stored version).
-_LATER_FIELDS = frozenset({"sleep", "until", "deadline"})
+_LATER_FIELDS = frozenset({"sleep", "until", "deadline", "workflow", "max_depth"})
+#: A child workflow: its name, and optionally the version (``triage`` or ``triage:2``).
+ChildRef = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*(:[1-9][0-9]*)?$")]
 
 
 class _Model(BaseModel):
@@ -171,6 +173,18 @@ class StepSpec(_Model):
         default=None, description="Task run when the step fails for good."
     )
     wait_for: str | None = Field(default=None, description="Signal name the step waits for.")
+    workflow: ChildRef | None = Field(
+        default=None,
+        description="Child workflow NAME[:VERSION] the step runs as a run of its own; "
+        "its result is the step's output.",
+    )
+    max_depth: int | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description="Deepest nesting a child workflow step may start at (needed when the "
+        "child can start its parent again).",
+    )
     when: TaskPath | None = Field(default=None, description="Predicate over upstream outputs.")
     sleep: Duration | None = Field(
         default=None, description="A durable sleep: the step waits this long, holding no worker."

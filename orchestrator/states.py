@@ -57,10 +57,12 @@ RUN_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
 STEP_TRANSITIONS: dict[StepState, frozenset[StepState]] = {
     S.PENDING: frozenset({S.QUEUED, S.SKIPPED, S.WAITING}),
     S.QUEUED: frozenset({S.RUNNING}),
-    S.RUNNING: frozenset({S.SUCCEEDED, S.RETRYING, S.FAILED}),
+    # RUNNING -> WAITING: a child workflow step started its child run and waits for it.
+    S.RUNNING: frozenset({S.SUCCEEDED, S.RETRYING, S.FAILED, S.WAITING}),
     S.RETRYING: frozenset({S.QUEUED}),
     # WAITING -> SKIPPED serves `on_timeout: skip` (a step nobody signalled in time).
-    S.WAITING: frozenset({S.SUCCEEDED, S.FAILED, S.SKIPPED}),
+    # WAITING -> RUNNING: its child run ended; an attempt records what that means.
+    S.WAITING: frozenset({S.SUCCEEDED, S.FAILED, S.SKIPPED, S.RUNNING}),
     S.SUCCEEDED: frozenset({S.COMPENSATING}),
     S.COMPENSATING: frozenset({S.COMPENSATED, S.COMPENSATION_FAILED}),
     S.FAILED: frozenset(),
@@ -76,6 +78,8 @@ STEP_TRANSITIONS: dict[StepState, frozenset[StepState]] = {
 RUN_REOPEN: dict[RunState, frozenset[RunState]] = {
     R.COMPENSATION_FAILED: frozenset({R.COMPENSATING}),
     R.CANCELLED: frozenset({R.CANCELLING}),  # a cancelled run whose compensation failed
+    # A child run that succeeded is undone as a whole when its parent compensates.
+    R.SUCCEEDED: frozenset({R.COMPENSATING}),
 }
 STEP_REOPEN: dict[StepState, frozenset[StepState]] = {
     S.COMPENSATION_FAILED: frozenset({S.COMPENSATING}),

@@ -51,6 +51,11 @@ def status_document(run_id: str, fields: dict[str, str], order: list[str]) -> di
             entry["wake_at"] = rfc3339(fields[f"{step}.wake"])
         if fields.get(f"{step}.fb"):
             entry["fallback"] = True
+        started = fields.get(f"{step}.child")
+        if started and started.endswith(","):  # a map over a child workflow: every child
+            entry["children"] = started.rstrip(",").split(",")
+        elif started:  # a child workflow step: its latest child run
+            entry["child"] = started
         if f"{step}.cq" in fields:  # its compensation's own times (fields.py undo_*)
             entry["compensation"] = {
                 "attempts": int(fields.get(f"{step}.catt", "0")),
@@ -73,4 +78,7 @@ def status_document(run_id: str, fields: dict[str, str], order: list[str]) -> di
     }
     if fields.get("deadline_at"):  # a run with a deadline: when it is cancelled if not done
         doc["deadline_at"] = rfc3339(fields["deadline_at"])
+    if fields.get("parent"):  # a child run: the run and step that started it
+        run, step, index = fields["parent"].split("|")
+        doc["parent"] = {"run": run, "step": step} | ({"index": int(index)} if index else {})
     return doc

@@ -1,76 +1,156 @@
-"""Noticing at once that a pool child died, in the worker's main process.
+"""Child workflow steps on a worker: start the child, later record what it gave.
 
-A child killed mid-step (SIGKILL, the kernel's OOM killer, a hard time limit)
-records nothing; without help its attempt waits a whole lease before a sweep
-finds it. The main process sees the child exit (a zombie in ``/proc``, or gone
-from its pool's process list) within one upkeep tick, so it makes that
-child's leases due now (their tokens name the process that made them, see
-``orchestrator.store.token_owner``) and the next sweep records them lost. A
-child that ended cleanly (``max_tasks_per_child``) holds no lease, so finding
-none costs one scan of the lease set.
+A `workflow: NAME[:VERSION]` step is claimed like a task. Its first claim
+starts the child run (spawn.lua) with the input bound as a step's parameters
+are, and the worker is free at once: the step waits, holding no worker. When
+the child ends, its run queues the step's message again; that claim comes
+back in mode CHILD and the worker records the child's result as the step's
+output, or its failure through the step's retry policy (a retry starts a new
+child). Compensating the step undoes its child runs as a whole (undo_child.lua).
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orchestrator.store import Upkeep, token_owner
+from orchestrator.children import child_run_id
+from orchestrator.errors import ChildRunFailed, NonRetryableError, OrchestratorError
+from orchestrator.runs import TERMINAL
+from orchestrator.states import RunState
+from orchestrator.store import outcomes as o
+from workers.attempts import Call
 
-log = logging.getLogger("orchestrator.worker")
+if TYPE_CHECKING:
+    from orchestrator.store import Attempt
+    from workers.runtime import LoadedWorkflow, StepRuntime
 
-
-class ChildWatch:
-    """Compares the pool's child pids from one tick to the next."""
-
-    def __init__(self, pool: Any) -> None:
-        self.pool = pool
-        self._seen: set[int] = self._pids()
-        self._reported: set[int] = set()
-        #: Token owner of each child found dead with leases -> how it is reported.
-        self.died: dict[str, str] = {}
-
-    def _pids(self) -> set[int]:
-        """The pool's live children (prefork); none for a pool without processes."""
-        try:
-            info = self.pool.info if self.pool is not None else {}
-        except Exception:  # the pool is starting or stopping: nothing to compare yet
-            return set(self._seen) if hasattr(self, "_seen") else set()
-        return {int(p) for p in (info.get("processes") or []) if p}
-
-    def gone(self) -> list[int]:
-        """Children that died since the last tick: gone from the pool's list, or still in it
-        but dead (a zombie the pool has not reaped yet, which can take it a second or two)."""
-        now = self._pids()
-        dead = (self._seen - now) | {pid for pid in now if _is_dead(pid)}
-        fresh = sorted(dead - self._reported)
-        self._reported = (self._reported | dead) & now  # a pid leaves once the pool drops it
-        self._seen = now
-        return fresh
-
-    def release(self, upkeep: Upkeep) -> int:
-        """Make the leases of every child that died since the last tick due at once."""
-        released = 0
-        for pid in self.gone():
-            owner = token_owner(pid)
-            count = upkeep.expire_leases_of(owner)
-            if count:
-                if len(self.died) >= 1000:  # only the recent deaths matter to the next sweep
-                    self.died.pop(next(iter(self.died)))
-                self.died[owner] = f"its worker process (pid {pid}) died"
-                log.warning("pool process %d died holding %d attempt(s): recording them lost",
-                            pid, count)  # fmt: skip
-                released += count
-        return released
+log = logging.getLogger("orchestrator.children")
 
 
-def _is_dead(pid: int) -> bool:
-    """Whether ``pid`` exited: a zombie, or no process at all (Linux ``/proc``; elsewhere the
-    pool's own list says it, a little later)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[0] == b"Z"
-    except FileNotFoundError:
+def child_input(call: Call, declared: dict[str, str] | None) -> str:
+    """The child's input, bound as a step's parameters are.
+
+    Run-input fields and upstream outputs by name (an upstream wins over an
+    input field of the same name); under ``map:`` the element arrives under
+    the map source's name. A child that declares ``input:`` gets only the
+    fields it declares.
+    """
+    run_input = json.loads(call.inputs.input_json)
+    value: dict[str, Any] = dict(run_input) if isinstance(run_input, dict) else {}
+    for name, raw in call.inputs.upstream_json.items():
+        value[name] = json.loads(raw) if raw is not None else None
+    if declared is not None:
+        value = {k: v for k, v in value.items() if k in declared}
+    return json.dumps(value, separators=(",", ":"))
+
+
+class ChildSteps:
+    """What a worker does for a child workflow step's attempt and compensation."""
+
+    def __init__(self, runtime: StepRuntime) -> None:
+        self.runtime = runtime
+        self._declared: dict[str, dict[str, str] | None] = {}
+
+    def _child_ref(self, call: Call) -> str:
+        record = json.loads(self.runtime.engine.records(call.attempt.ref)[call.attempt.step])
+        return str(record["child"])
+
+    def _declared_input(self, ref: str) -> dict[str, str] | None:
+        if ref not in self._declared:
+            name, _, version = ref.rpartition(":")
+            try:
+                wf = self.runtime.store.reads.workflow(name, int(version))
+            except (ValueError, OrchestratorError):  # not registered: spawn refuses it
+                return None
+            self._declared[ref] = dict(wf.input) if wf.input is not None else None
+        return self._declared[ref]
+
+    def run(self, loaded: LoadedWorkflow, call: Call) -> o.Claim | o.Recording:
+        """Start the child (first claim), or record the ended child's outcome (mode CHILD)."""
+        if call.inputs.mode is o.Mode.CHILD:
+            return self._collect(loaded, call)
+        ref = self._child_ref(call)
+        payload = child_input(call, self._declared_input(ref))
+        carried = self.runtime.report.chain.propagate() if self.runtime.report.chain else {}
+        context = json.dumps(carried, separators=(",", ":")) if carried else ""
+        engine = self.runtime.engine
+        outcome = self.runtime._patiently(
+            lambda: engine.spawn(call.attempt, payload, context=context)
+        )
+        waits = loaded.waits()
+        if isinstance(outcome, o.Spawned):
+            log.info("run %s step %s started child run %s (%s)", call.attempt.run_id,
+                     call.attempt.step, outcome.child, ref)  # fmt: skip
+            self.runtime.report.finished(call, o.Recorded(decisions=outcome.decisions), waits)
+            return o.Recorded()
+        self.runtime.report.finished(call, outcome, waits)
+        return outcome
+
+    def recollect(self, loaded: LoadedWorkflow, attempt: Attempt, count: int) -> bool:
+        """Record the end of a child whose collecting attempt was lost (its lease ran out).
+
+        Only a collecting attempt holds a lease while its child exists (starting the
+        child drops the lease), so a lost attempt whose child has ended was recording
+        that end: the sweeper records it, rather than retrying the step and starting
+        a second child while the first one's effects stand. False: not such an attempt.
+        """
+        child = child_run_id(attempt.run_id, attempt.step, attempt.index, count)
+        state = self.runtime.store.reads.child_outcome(child)["state"]
+        if state is None or state not in TERMINAL:
+            return False
+        inputs = o.Inputs(count, "{}", o.Mode.CHILD, {})
+        ctx = self.runtime._context(loaded, attempt, inputs, "sweeper")
+        self._collect(loaded, Call(loaded.workflow, loaded.plan, ctx, attempt, inputs))
         return True
-    except (OSError, IndexError):
-        return False
+
+    def _collect(self, loaded: LoadedWorkflow, call: Call) -> o.Recording:
+        attempt = call.attempt
+        child = child_run_id(attempt.run_id, attempt.step, attempt.index, call.inputs.attempt)
+        reads = self.runtime.store.reads
+        fields = reads.child_outcome(child)
+        state, result, error = fields["state"], fields["result"], fields["error"]
+        if state == RunState.SUCCEEDED:
+            output = result or "null"
+            try:
+                items = self._items(loaded, attempt.step, output)
+            except NonRetryableError as bad:
+                return self.runtime._record_failure(loaded, call, bad, called=False)
+            engine = self.runtime.engine
+            outcome = self.runtime._patiently(
+                lambda: engine.complete(attempt, output, items, lane=call.lane)
+            )
+            self.runtime.report.finished(call, outcome, loaded.waits())
+            return outcome
+        why = f"ended {state}: {error}" if state else "expired before its outcome was recorded"
+        failed = ChildRunFailed(f"child run {child} {why}")
+        return self.runtime._record_failure(loaded, call, failed, called=False)
+
+    @staticmethod
+    def _items(loaded: LoadedWorkflow, step: str, output: str) -> list[str]:
+        if not loaded.plan.steps[step].mapped_over:
+            return []
+        decoded = json.loads(output)
+        if not isinstance(decoded, list):
+            raise NonRetryableError(
+                f"step {step!r}: its child's result must be a list because a step maps over "
+                f"it, got {type(decoded).__name__}"
+            )
+        return [json.dumps(e, separators=(",", ":")) for e in decoded]
+
+    def compensate(self, attempt: Attempt) -> tuple[str, dict[str, Any] | None]:
+        """Undo the step's children as a whole.
+
+        Answers 'done' (record the compensation), 'failed' with the error to
+        record (a child's compensation failed for good), or 'pending' / 'stale'
+        (nothing to record now: a child's end queues the compensation again).
+        """
+        engine = self.runtime.engine
+        undone = self.runtime._patiently(lambda: engine.undo_child(attempt))
+        if not isinstance(undone, o.ChildrenUndone):
+            return "stale", None
+        if undone.outcome is o.ChildUndo.FAILED:
+            message = f"child run {undone.child}: {undone.error}"
+            return "failed", {"type": "ChildCompensationFailed", "message": message, "attempt": 1}
+        return undone.outcome.value, None

@@ -8,7 +8,7 @@ engine fences it with the attempt's token, so an attempt that did finish
 after all is never overwritten.
 
 A pool child that dies is noticed at once by its worker's main process
-(``workers.children``), which makes the child's leases due now rather than
+(``workers.deaths``), which makes the child's leases due now rather than
 after a lease: the same sweep then records them, saying the process died.
 """
 
@@ -74,6 +74,9 @@ def _assess(runtime: StepRuntime, attempt: Attempt, kind: FailureKind) -> _Lost:
 
 def _recover_step(runtime: StepRuntime, attempt: Attempt, died: str | None) -> None:
     lost = _assess(runtime, attempt, FailureKind.LOST)
+    child_step = lost.loaded.workflow.steps[attempt.step].workflow is not None
+    if child_step and runtime.children.recollect(lost.loaded, attempt, lost.count):
+        return
     lease = runtime.store.upkeep.lease_seconds
     message = (
         f"attempt {lost.count} was lost: {died}"

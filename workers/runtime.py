@@ -45,6 +45,7 @@ from orchestrator.store import Attempt, Lane, RunStore
 from orchestrator.store import outcomes as o
 from workers.attempts import AttemptReport, Call, Executed, describe
 from workers.cancellation import CancelWatch
+from workers.children import ChildSteps
 from workers.leases import LeaseKeeper
 
 log = logging.getLogger("orchestrator.runtime")
@@ -105,6 +106,7 @@ class StepRuntime:
         self.report = AttemptReport(hooks or HookChain())
         self.leases = LeaseKeeper(store.upkeep)
         self.cancels = CancelWatch(store.reads, self._terminate)
+        self.children = ChildSteps(self)
 
     def load(self, ref: str) -> LoadedWorkflow:
         loaded = self._loaded.get(ref)
@@ -197,6 +199,8 @@ class StepRuntime:
                 return self._record_failure(loaded, call, CircuitOpenError(message), called=False)
             if claim.inputs.mode is o.Mode.FALLBACK:
                 return self._run_fallback(loaded, call)
+            if loaded.workflow.steps[attempt.step].workflow is not None:
+                return self.children.run(loaded, call)
             try:
                 with self.cancels.guarding(attempt, loaded.workflow.grace_for(attempt.step)):
                     output, items = self._call(loaded, call, "task")
@@ -347,17 +351,14 @@ class StepRuntime:
         ctx = self._context(loaded, attempt, claim.inputs, worker, compensating=True)
         self.report.compensation_started(attempt, loaded.plan, ctx, claim.inputs)
         started = time.monotonic()
-        error: dict[str, Any] | None = None
-        retry_in: float | None = None
         with self.leases.held(attempt):
-            try:
-                self._invoke(loaded, ctx, claim.inputs, "compensate")
-            except Exception as exc:
-                failure = Failure(FailureKind.COMPENSATION, claim.inputs.attempt, exc)
-                policy = loaded.workflow.policy_for(step)
-                decision = decide_retry(policy, failure)
-                retry_in = decision.delay if isinstance(decision, Retry) else None
-                error = _error(exc, claim.inputs.attempt, describe_failure(policy, failure))
+            if loaded.workflow.steps[step].workflow is not None:
+                undone, error = self.children.compensate(attempt)
+                if undone not in ("done", "failed"):  # its children are still compensating
+                    return Executed(f"compensation of step {step!r}: children {undone}")
+                retry_in: float | None = None
+            else:
+                error, retry_in = self._undo(loaded, ctx, claim.inputs)
         done = self._patiently(lambda: self.engine.undo_done(attempt, error, retry_in=retry_in))
         self.report.compensated(
             attempt, loaded.plan, ctx, claim.inputs, done, time.monotonic() - started, error
@@ -367,6 +368,20 @@ class StepRuntime:
             why = f"compensation of step {step!r} failed for good: {error['type']}: "
             return Executed(why + str(error["message"]), failed=True)
         return Executed(describe(done))
+
+    def _undo(
+        self, loaded: LoadedWorkflow, ctx: StepContext, inputs: o.Inputs
+    ) -> tuple[dict[str, Any] | None, float | None]:
+        """Run a step's compensation: (None, None), or its error and retry delay."""
+        try:
+            self._invoke(loaded, ctx, inputs, "compensate")
+        except Exception as exc:
+            failure = Failure(FailureKind.COMPENSATION, inputs.attempt, exc)
+            policy = loaded.workflow.policy_for(ctx.step)
+            decision = decide_retry(policy, failure)
+            retry_in = decision.delay if isinstance(decision, Retry) else None
+            return _error(exc, inputs.attempt, describe_failure(policy, failure)), retry_in
+        return None, None
 
     def _terminate(self, attempt: Attempt, after: float) -> bool:
         """Record a body that ignored its interrupt as failed; False when it has just ended."""

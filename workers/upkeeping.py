@@ -1,6 +1,6 @@
 """The background work of a worker's main process, one tick every 0.2 s.
 
-Every tick: record the attempts of pool children that died (``children``) and
+Every tick: record the attempts of pool children that died (``deaths``) and
 move due retries onto their queues. Every second: check that Redis still holds
 the data this worker knew (``orchestrator.epoch``), beat the worker's presence,
 record attempts whose lease ran out, time out waits, cancel runs past their
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.epoch import EpochWatch
-from workers.children import ChildWatch
+from workers.deaths import ChildWatch
 from workers.names import WorkerBeat
 from workers.recovery import recover_lost, report_deadlines, report_expired_waits
 from workers.runtime import StepRuntime

@@ -4,7 +4,8 @@ It is the project's "main job": it starts a private Redis and a worker pool,
 submits a batch of documents plus one that a late step refuses, follows them
 with a progress bar while playing the human reviewer (approving the documents
 whose label is uncertain), and prints per-run and per-step tables. A new user
-sees retries, a human approval and a compensated saga in under a minute.
+sees retries, a human approval, child workflows (publish runs as a child run of
+each document's run) and a compensated saga in under a minute.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from orchestrator.cli._app import console, real_console
 from orchestrator.cli._metrics import scorecard_table
 from orchestrator.cli._run import RUN_ID_WIDTH, _styled, seconds_between
 from orchestrator.client import TERMINAL, Client, Run
-from orchestrator.loader import load_workflow
+from orchestrator.loader import load_family
 from orchestrator.settings import Settings
 from orchestrator.states import RunState
 
@@ -35,12 +36,15 @@ def run_demo(settings: Settings, *, runs: int, concurrency: int | None) -> bool:
     from workers.devenv import dev_environment  # noqa: PLC0415
 
     spec = resources.files("orchestrator.examples") / DEMO_SPEC
-    wf = load_workflow(str(spec), import_tasks=True)
+    family = load_family(str(spec), import_tasks=True)  # the child workflow first
+    wf = family[next(reversed(family))]
     started = time.monotonic()
     processes = concurrency or settings.worker_concurrency
     with dev_environment(settings, concurrency=processes) as env:
         console.print(f"Redis {env.url} · 1 worker × {processes} processes · {wf.ref}")
         with Client(env.url, settings=settings) as client:
+            for member in family.values():
+                client.register(member)
             urls = [f"https://example.com/doc/{i}" for i in range(runs)] + [BROKEN_URL]
             handles = [client.submit(wf, {"url": url}) for url in urls]
             docs, approved = _follow(client, handles)
@@ -55,8 +59,10 @@ def run_demo(settings: Settings, *, runs: int, concurrency: int | None) -> bool:
     ok = sum(d["state"] == RunState.SUCCEEDED for d in normal)
     retries = sum(_retries(s) for d in docs for s in d["steps"].values())
     undone = [n for n, s in broken["steps"].items() if s["state"] == "COMPENSATED"]
+    children = sum(1 for d in docs for s in d["steps"].values() if s.get("child"))
     console.print(
-        f"{ok}/{len(normal)} documents succeeded · {retries} transient failures retried · "
+        f"{ok}/{len(normal)} documents succeeded · {children} child runs (publish) · "
+        f"{retries} transient failures retried · "
         f"{approved} approved by a reviewer · the broken document ended {broken['state']}"
         f" ({', '.join(undone) or 'nothing'} undone) · {wall:.1f} s wall time "
         "(including Redis and worker start-up)"

@@ -26,6 +26,7 @@ from orchestrator.states import RUN_TERMINAL, RunState
 
 if TYPE_CHECKING:
     from rich.table import Table
+    from rich.tree import Tree
 
     from orchestrator.client import Client
 
@@ -91,6 +92,31 @@ def status_table(doc: dict[str, Any]) -> Table:
     if doc["error"]:
         table.caption = f"error: {doc['error']}"
     return table
+
+
+def _has_children(doc: dict[str, Any]) -> bool:
+    return any(s.get("child") or s.get("children") for s in doc["steps"].values())
+
+
+def run_tree(doc: dict[str, Any]) -> Tree:
+    """The run and its child runs (``Run.tree``): one line a run, under the step that started it."""
+    from rich.tree import Tree  # noqa: PLC0415
+
+    def label(d: dict[str, Any]) -> str:
+        return f"run {d['id']}  {d['workflow']} v{d['version']}  {_styled(d['state'])}"
+
+    def grow(node: Tree, d: dict[str, Any]) -> None:
+        for name, s in d["steps"].items():
+            for child in s.get("runs", []):
+                grow(node.add(f"[bold]{name}[/bold] → {label(child)}"), child)
+
+    parent = doc.get("parent")
+    top = label(doc) + (
+        f"  (child of run {parent['run']}, step {parent['step']})" if parent else ""
+    )
+    tree = Tree(top)
+    grow(tree, doc)
+    return tree
 
 
 def _client() -> Client:
@@ -161,12 +187,15 @@ def submit(
 def status(
     run_id: Annotated[str, typer.Argument(help="Run id.")],
     watch: Annotated[bool, typer.Option("--watch", help="Refresh until the run ends.")] = False,
+    tree: Annotated[
+        bool, typer.Option("--tree", help="With --json: nest each child run under its step.")
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Show a run: its state and every step's state, attempts and timings."""
+    """Show a run: its state, every step's state, attempts and timings, and its child runs."""
     with _client() as client:
         run = client.run(run_id)
-        doc = run.status()
+        doc = run.tree() if tree else run.status()
         if watch and not as_json:
             from rich.live import Live  # noqa: PLC0415
 
@@ -179,10 +208,13 @@ def status(
                     live.update(status_table(doc))
         elif watch:
             doc = run.wait()
+        family = run.tree() if not as_json and (_has_children(doc) or doc.get("parent")) else None
     if as_json:
         print_json(doc)
     elif not watch:
         console.print(status_table(doc))
+        if family is not None:
+            console.print(run_tree(family))
     _exit_for(doc) if watch else None
 
 

@@ -31,6 +31,16 @@ def _load(path: Path, *, import_tasks: bool = False) -> Workflow:
     )
 
 
+def _load_family(path: Path, *, import_tasks: bool = False) -> dict[str, Workflow]:
+    from orchestrator.loader import load_family  # noqa: PLC0415
+    from orchestrator.settings import Settings  # noqa: PLC0415
+
+    settings = Settings()
+    return load_family(
+        path, import_tasks=import_tasks, visibility_timeout=settings.visibility_timeout
+    )
+
+
 @app.command()
 def validate(
     workflow: WorkflowFile,
@@ -39,8 +49,13 @@ def validate(
     ] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Check a workflow spec; exit 2 with one line naming step and field if invalid."""
+    """Check a workflow spec; exit 2 with one line naming step and field if invalid.
+
+    Child workflows it names with a spec file beside it (NAME.yaml) are checked
+    too, and a cycle through them that no max_depth bounds is refused.
+    """
     wf = _load(workflow, import_tasks=import_)
+    _load_family(workflow, import_tasks=import_)
     stored = _store_contracts(wf) if import_ else None
     summary = {
         "workflow": wf.name,

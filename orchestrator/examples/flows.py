@@ -2,7 +2,7 @@
 
 Both spellings must produce the same ``Workflow``: identity is the content
 hash, so a DSL build and the YAML file are interchangeable for ``submit`` and
-can never register as two different contents for ``document-triage:2``.
+can never register as two different contents for ``document-triage:4``.
 Run ``python -m orchestrator.examples.flows`` to compare the two hashes.
 """
 
@@ -26,7 +26,7 @@ def triage_flow() -> Workflow:
         "retry_on": ["ProviderError"],
     }
     return (
-        Flow("document-triage", 3, description=DESCRIPTION, input={"url": "str"})
+        Flow("document-triage", 4, description=DESCRIPTION, input={"url": "str"})
         .step("fetch", triage.fetch)
         .step("chunk", triage.chunk, after=["fetch"])
         .step("embed", triage.embed, after=["chunk"], map="chunk")
@@ -49,7 +49,7 @@ def triage_flow() -> Workflow:
         )
         .step(
             "publish",
-            triage.publish,
+            workflow="document-publish:1",
             after=["store", "review"],
             trigger="none_failed",
             retry={"max_attempts": 1},

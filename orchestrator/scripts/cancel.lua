@@ -1,6 +1,7 @@
---! requires: run, saga, finish, replies
+--! requires: run, saga, finish, replies, children
 -- Cancel a run (CancelArgs): it stops starting steps (queued ones are refused
--- when a worker picks them up), waits for running ones, compensates the
+-- when a worker picks them up), cancels its child runs, waits for running
+-- ones (and for the children to end), compensates the
 -- completed ones and ends CANCELLED. Idempotent; a cancel during compensation
 -- joins it rather than restarting it.
 -- Replies 'ok' {state after}, 'final' {state}, 'already' {state}, 'gone'.
@@ -10,6 +11,15 @@ if not rs then return reply('gone') end
 if terminal(rs) then return reply('final', {rs}) end
 if rs == 'CANCELLING' then return reply('already', {rs}) end
 use_plan(hget(RF.workflow))
+-- Its running children are cancelled first, and theirs in turn (children.lua);
+-- each tells its parent step when it has ended.
+local kids = running_children()
+if #kids > 0 then
+  cancel_children(kids, 'parent run ' .. RUN .. ' cancelled')
+  open_run(A.run)
+  forget_end()
+  switch_plan(hget(RF.workflow))
+end
 move_run('CANCELLING', {reason = A.reason})
 wind_down()
 commit()

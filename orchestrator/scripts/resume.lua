@@ -24,7 +24,7 @@ if old[RF.context] then hset(RF.context, old[RF.context]) end
 
 -- What a kept step carries over: its state, output and times.
 local CARRIED = {SF.output, SF.attempts, SF.queued_at, SF.started_at, SF.finished_at,
-  SF.elements, SF.fallback}
+  SF.elements, SF.fallback, SF.child}
 local kept, order = {}, meta().order
 for _, s in ipairs(order) do
   local st = old[s .. SF.state]

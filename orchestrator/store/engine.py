@@ -292,6 +292,24 @@ class Engine:
             "lane_yield": time.monotonic() >= lane.deadline,
         }
 
+    def spawn(self, attempt: Attempt, child_input: str, *, context: str = "") -> o.SpawnOutcome:
+        """Start the child run of a claimed child workflow step; the step then waits for it."""
+        args = i.SpawnArgs(
+            step=attempt.step,
+            index=attempt.index_arg,
+            token=attempt.token,
+            input=child_input,
+            context=context,
+        )
+        infos = self._infos(attempt.ref, attempt.step, downstream=False)
+        return replies.spawn(self._call(args, attempt.run_id, infos))
+
+    def undo_child(self, attempt: Attempt) -> o.ChildUndoOutcome:
+        """Undo the children of a child workflow step as a whole (a claimed compensation)."""
+        args = i.UndoChildArgs(step=attempt.step, token=attempt.token)
+        infos = self._infos(attempt.ref, attempt.step, downstream=False)
+        return replies.undo_child(self._call(args, attempt.run_id, infos))
+
     def skip(self, attempt: Attempt) -> o.Settled:
         """Skip a gated step whose ``when`` predicate was false."""
         infos = self._infos(attempt.ref, attempt.step, downstream=True)

@@ -159,6 +159,27 @@ class UndoDoneArgs(ScriptArgs):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SpawnArgs(ScriptArgs):
+    """Start the child run of a claimed child workflow step (spawn.lua)."""
+
+    script = "spawn"
+    step: str
+    index: str
+    token: str
+    input: str
+    context: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class UndoChildArgs(ScriptArgs):
+    """Undo the children of a child workflow step as a whole (undo_child.lua)."""
+
+    script = "undo_child"
+    step: str
+    token: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class CancelArgs(ScriptArgs):
     script = "cancel"
     reason: str
@@ -312,6 +333,8 @@ ALL: tuple[type[ScriptArgs], ...] = (
     BeatArgs,
     RollupArgs,
     ReconcileArgs,
+    SpawnArgs,
+    UndoChildArgs,
 )
 BY_SCRIPT = {cls.script: cls for cls in ALL}
 

@@ -92,6 +92,7 @@ class Mode(StrEnum):
     OPEN = "open"  # the breaker is open and there is no fallback: fail fast
     GATE = "gate"  # evaluate the `when` predicate first; nothing was recorded
     COMPENSATE = "compensate"
+    CHILD = "child"  # the step's child run has ended: record what it gave
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +226,37 @@ class UndoRecorded:
 
 
 UndoRecording = UndoRecorded | Stale | Gone
+
+# -- child workflows -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Spawned:
+    """The step's child run started (``created`` False: it had been, by this attempt)."""
+
+    child: str
+    created: bool
+    decisions: tuple[Decision, ...] = ()
+
+
+#: What spawn answers: a refusal is a ``Recorded`` failure (the step failed for good).
+SpawnOutcome = Spawned | Recorded | Stale | Gone
+
+
+class ChildUndo(StrEnum):
+    PENDING = "pending"  # a child is compensating; its end queues the compensation again
+    DONE = "done"  # nothing of the children is left to undo
+    FAILED = "failed"  # a child's compensation failed for good
+
+
+@dataclass(frozen=True, slots=True)
+class ChildrenUndone:
+    outcome: ChildUndo
+    child: str = ""
+    error: str = ""
+
+
+ChildUndoOutcome = ChildrenUndone | Stale | Gone
 
 # -- run-level commands -------------------------------------------------------
 

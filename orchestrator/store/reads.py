@@ -106,6 +106,12 @@ class RunReader:
         found = json.loads(raw)
         return f"{found.get('type')}: {found.get('message')}"
 
+    def child_outcome(self, run_id: str) -> dict[str, str | None]:
+        """A child run's state, result and error (all None once it has expired)."""
+        names = ("state", "result", "error")
+        raw = self.redis.hmget(self.keys.run(run_id), [stored(RUN_FIELDS, n) for n in names])
+        return {n: text(v) if v is not None else None for n, v in zip(names, raw, strict=True)}
+
     def run_ref(self, run_id: str) -> str | None:
         raw = self.redis.hget(self.keys.run(run_id), _WORKFLOW)
         return text(raw) if raw is not None else None

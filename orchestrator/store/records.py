@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from orchestrator.compiler import Plan
+from orchestrator.compiler import Plan, StepPlan
 from orchestrator.messages import queue_list_key, step_template
 from orchestrator.store.wire import MESSAGE, META, UNDO_MESSAGE
 
@@ -33,9 +33,15 @@ def meta(plan: Plan) -> dict[str, Any]:
         "maps": sorted(n for n, sp in plan.steps.items() if sp.map_source is not None),
         "edges": [[up, name] for name in plan.order for up in plan.steps[name].upstreams],
         "waits": _waits(plan),
-        "compensable": [n for n in plan.order if plan.steps[n].compensate is not None],
+        "compensable": [n for n in plan.order if _compensable(plan.steps[n])],
+        "children": [n for n in plan.order if plan.steps[n].child is not None],
         "lists": sorted({queue_list_key(sp.queue) for sp in plan.steps.values()}),
     }
+
+
+def _compensable(sp: StepPlan) -> bool:
+    """A step with a compensation, or a child workflow step: its child is undone as a whole."""
+    return sp.compensate is not None or sp.child is not None
 
 
 def _waits(plan: Plan) -> dict[str, list[str]]:
@@ -64,7 +70,9 @@ def step_record(plan: Plan, name: str) -> dict[str, Any]:
         "dependency": sp.dependency,
         "fallback": True if sp.fallback is not None else None,
         "gated": True if sp.when is not None else None,
-        "compensable": True if sp.compensate is not None else None,
+        "compensable": True if _compensable(sp) else None,
+        "child": sp.child,
+        "max_depth": sp.max_depth,
         "trigger": sp.trigger if sp.trigger != "all_succeeded" else None,
         "time_limited": True if sp.timeout is not None else None,
         "sleep": sp.sleep,
@@ -80,6 +88,6 @@ def plan_fields(plan: Plan) -> list[str]:
     for name, sp in plan.steps.items():
         fields += [name, json.dumps(step_record(plan, name), separators=(",", ":"))]
         fields += [name + MESSAGE, step_template(plan, sp)]
-        if sp.compensate is not None:
+        if _compensable(sp):
             fields += [name + UNDO_MESSAGE, step_template(plan, sp, compensation=True)]
     return fields

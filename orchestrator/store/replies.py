@@ -245,3 +245,29 @@ def redispatched(raw: Sequence[Any]) -> list[o.Redispatched]:
 def schedule(raw: Any) -> o.ScheduleResult:
     """schedule.lua: one word."""
     return o.ScheduleResult(text(raw))
+
+
+def spawn(raw: Sequence[Any]) -> o.SpawnOutcome:
+    """'started' | 'existing' {child}; 'refused' {type, message} (failed for good); stale; gone."""
+    r = _Reply(raw)
+    if r.kind in ("started", "existing"):
+        return o.Spawned(r.first(), r.kind == "started", r.decisions)
+    if r.kind == "refused":
+        return o.Recorded(ended=r.ended, decisions=r.decisions, failed=True)
+    if r.kind == "stale":
+        return o.Stale(r.first(), r.decisions)
+    if r.kind == "gone":
+        return o.Gone(r.decisions)
+    raise ValueError(f"spawn answered {r.kind!r}")
+
+
+def undo_child(raw: Sequence[Any]) -> o.ChildUndoOutcome:
+    """'pending' | 'done' | 'failed' {child, error}; 'stale' {state}; 'gone'."""
+    r = _Reply(raw)
+    if r.kind == "stale":
+        return o.Stale(r.first(), r.decisions)
+    if r.kind == "gone":
+        return o.Gone(r.decisions)
+    if r.kind == "failed":
+        return o.ChildrenUndone(o.ChildUndo.FAILED, r.first(), text(r.payload[1]))
+    return o.ChildrenUndone(o.ChildUndo(r.kind))

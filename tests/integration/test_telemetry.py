@@ -70,6 +70,7 @@ class Played:
     producer: Span
     approval: Run
     saga: Run
+    parent: Run
 
     def spans(self, run: Run) -> list[Span]:
         return of_run(self.sink, run)
@@ -138,12 +139,16 @@ def _play(client: Client, sink: OtlpSink, producer: TracerProvider, wf: str) -> 
     with tracer.start_as_current_span("order"):
         saga_run = client.submit(saga, {})
     assert saga_run.wait(WAIT)["state"] == "COMPENSATED"
+    parent = Flow(f"{wf}-parent", 1).step("kid", workflow=fan.ref, queue=QUEUE).build()
+    parent_run = client.submit(parent, {"delay": 0.1})
+    assert parent_run.wait(WAIT)["state"] == "SUCCEEDED"
     producer.force_flush()
     for run, name in ((fan_run, fan.name), (approval_run, approval.name), (saga_run, saga.name)):
         wait_for(sink, run, n.run_span(name))
+    wait_for(sink, parent_run, n.run_span(parent.name))
     wait_for(sink, approval_run, n.wait_span(approval.name, "review"))
     (checkout,) = [s for s in sink.spans() if s.name == "checkout"]
-    return Played(sink, wf, fan_run, checkout, approval_run, saga_run)
+    return Played(sink, wf, fan_run, checkout, approval_run, saga_run, parent_run)
 
 
 def _until_waiting(client: Client, run: Run) -> None:
@@ -277,3 +282,17 @@ def test_spans_and_metrics_buffered_in_a_pool_child_are_flushed_when_the_worker_
         assert total(n.RUNS_FINISHED, **{n.STATE: "SUCCEEDED"}) == 1
         assert total(n.ATTEMPTS, **{n.STEP: "a", n.OUTCOME: "succeeded"}) == 1
         assert total(n.QUEUE_DELAY_HISTOGRAM, **{n.QUEUE: "flushed"}) == 1  # one observation
+
+
+def test_a_child_run_span_is_a_child_of_the_parent_step_attempt(played: Played) -> None:
+    parent = played.parent
+    child = Run(parent.client, parent.status()["steps"]["kid"]["child"])
+    wait_for(played.sink, child, n.run_span(f"{played.wf}-fan"))
+    kid_attempts = [
+        s for s in played.spans(parent) if s.name == n.attempt_span(f"{played.wf}-parent", "kid")
+    ]
+    child_run = played.one(child, n.run_span(f"{played.wf}-fan"))
+    parent_run = played.one(parent, n.run_span(f"{played.wf}-parent"))
+    assert child_run.trace_id == parent_run.trace_id  # one trace for the whole tree
+    assert child_run.parent_id in {s.span_id for s in kid_attempts}
+    assert {s.parent_id for s in kid_attempts} == {parent_run.span_id}

@@ -55,6 +55,7 @@ def test_the_wheel_holds_only_orchestrator_and_workers(dist: Path) -> None:
     top = {n.split("/", 1)[0] for n in names if not n.split("/", 1)[0].endswith(".dist-info")}
     assert top == {"orchestrator", "workers"}
     assert "orchestrator/examples/document-triage.yaml" in names
+    assert "orchestrator/examples/document-publish.yaml" in names
     assert "orchestrator/examples/triage.py" in names
     assert any(n.startswith("orchestrator/scripts/") and n.endswith(".lua") for n in names)
     assert not [n for n in names if n.startswith(("bench/", "examples/", "tests/"))]

@@ -84,6 +84,9 @@ EXPECTED_STEP = {
     ("WAITING", "FAILED"),
     # Beyond DESIGN.md's diagram: `on_timeout: skip` skips a step nobody signalled.
     ("WAITING", "SKIPPED"),
+    # Child workflows: a step waits for its child run, then an attempt records its end.
+    ("RUNNING", "WAITING"),
+    ("WAITING", "RUNNING"),
     ("SUCCEEDED", "COMPENSATING"),
     ("COMPENSATING", "COMPENSATED"),
     ("COMPENSATING", "COMPENSATION_FAILED"),
@@ -92,7 +95,12 @@ EXPECTED_STEP_TERMINAL = {"FAILED", "SKIPPED", "COMPENSATED", "COMPENSATION_FAIL
 
 # Beyond DESIGN.md: the issue's `orch compensate RUN` retries a compensation that
 # failed for good, so an operator (never the engine) may reopen such a run.
-EXPECTED_RUN_REOPEN = {("COMPENSATION_FAILED", "COMPENSATING"), ("CANCELLED", "CANCELLING")}
+# A parent that compensates reopens its succeeded child run to undo it as a whole.
+EXPECTED_RUN_REOPEN = {
+    ("COMPENSATION_FAILED", "COMPENSATING"),
+    ("CANCELLED", "CANCELLING"),
+    ("SUCCEEDED", "COMPENSATING"),
+}
 EXPECTED_STEP_REOPEN = {("COMPENSATION_FAILED", "COMPENSATING")}
 
 

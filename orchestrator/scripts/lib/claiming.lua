@@ -1,4 +1,4 @@
---! requires: run, dispatch, deps, finish, replies
+--! requires: run, dispatch, deps, finish, replies, children
 -- Claiming attempts, and the runner lane: a worker that runs more than one
 -- step per Celery message.
 --
@@ -86,10 +86,14 @@ local function claim_step(s, idx, token, worker, lease, gate_open)
   load(want)
   local rs = run_state()
   if not rs then return 'gone' end
-  if rs ~= 'RUNNING' then return 'stop', {rs} end
   use_plan(hget(RF.workflow))
   local i = info(s)
   local st = step_state(s)
+  if i.child then  -- a child workflow step whose child may have ended (children.lua)
+    local kid = waiting_child(s, idx, st)
+    if kid then return collect_child(s, idx, kid, token, worker, lease) end
+  end
+  if rs ~= 'RUNNING' then return 'stop', {rs} end
   local att = num(s .. SF.attempts) + 1
 
   if idx == '' and st == 'PENDING' and hget(s .. SF.gated) == '1' then

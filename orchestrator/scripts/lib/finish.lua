@@ -7,6 +7,8 @@
 local ended = nil
 
 local function ended_state() return ended end
+-- The script goes on with another run (children.lua): its end is its own.
+local function forget_end() ended = nil end
 
 local function result_json()
   local finals = meta().finals
@@ -50,6 +52,11 @@ end
 
 local function finish_run(to, err)
   if not move_run(to, err and {error = err} or nil) then return end
+  load({RF.undid, RF.notify})
+  -- A child run tells its parent step it ended: the step's message, which a
+  -- worker claims to record the child's outcome (children.lua).
+  local notify = hget(RF.notify)
+  if notify and notify ~= '' then push(hget(RF.notify_queue), notify) end
   local mask = record_coverage()
   score_count('end:' .. to .. ':' .. (hget(RF.undid) and '1' or '0') .. ':' .. mask)
   redis.call('ZADD', K.score_active, NOW, hget(RF.workflow))

@@ -60,6 +60,10 @@ local function use_plan(ref)
     PK, templates = key, {}
   end
 end
+-- Another run's plan in the same script (a child run's): forget the records held.
+local function switch_plan(ref)
+  PK, META, infos, templates = K.plan(ref), nil, {}, {}
+end
 -- A record the caller passed (nil when it passed none for s): no read.
 local function known_info(s) return infos[s] end
 local function meta()
