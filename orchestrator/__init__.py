@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from orchestrator.compiler import Plan, compile_plan
     from orchestrator.dsl import Flow
     from orchestrator.errors import (
+        AdmissionRefusedError,
         HandoffError,
         NonRetryableError,
         NotFoundError,
@@ -50,6 +51,7 @@ _HOMES = {
     "Plan": "compiler",
     "compile_plan": "compiler",
     "Flow": "dsl",
+    "AdmissionRefusedError": "errors",
     "HandoffError": "errors",
     "NonRetryableError": "errors",
     "NotFoundError": "errors",
@@ -78,6 +80,7 @@ _HOMES = {
 }
 
 __all__ = [
+    "AdmissionRefusedError",
     "Client",
     "Dependency",
     "Flow",

@@ -18,6 +18,7 @@ from orchestrator.checks import DataChecks, encode_input, encode_value, reachabl
 from orchestrator.connection import connect, resolve_url
 from orchestrator.contracts import warn_unchecked
 from orchestrator.errors import (
+    AdmissionRefusedError,
     NotFoundError,
     OrchestratorError,
     SpecError,
@@ -152,21 +153,37 @@ class Client:
         *,
         key: str | None = None,
         priority: int | None = None,
+        fairness_key: str | None = None,
     ) -> Run:
-        """Start a run; the same ``key`` always gives the same run."""
+        """Start a run; the same ``key`` always gives the same run.
+
+        ``priority`` (0-9, higher runs sooner) defaults to the workflow's
+        ``priority``, else 0; ``fairness_key`` (the run's tenant) to the input
+        field the workflow's ``fairness.key`` names. A workflow at its
+        ``max_queued`` refuses the run (``AdmissionRefusedError``), never a
+        resubmit under an accepted ``key``.
+        """
+        from orchestrator.queueing import run_fairness_key, run_priority  # noqa: PLC0415
         from orchestrator.store import outcomes as o  # noqa: PLC0415 - writes only
 
-        del priority  # accepted for interface stability; queue priority is not yet applied
         wf = self.resolve(workflow)
         value = input or {}
+        level = run_priority(wf, priority)
+        tenant = run_fairness_key(wf, value, fairness_key)
         payload = encode_input(value, self.settings.max_payload_bytes)
         unchecked = self.checks.run_input(wf, value)
         plan = self.register(wf)
         carried = self.report.chain.propagate() if self.report is not None else {}
         context = json.dumps(carried, separators=(",", ":")) if carried else ""
-        submitted = self.store.engine.submit(plan, payload, key=key, context=context)
+        submitted = self.store.engine.submit(
+            plan, payload, key=key, context=context, priority=level, fairness_key=tenant
+        )
         if isinstance(submitted, o.NoPlan):
             raise SpecError(f"workflow {submitted.ref} is not registered")
+        if isinstance(submitted, o.Refused):
+            raise AdmissionRefusedError(
+                wf.name, submitted.scope, submitted.limit, submitted.queued, tenant or ""
+            )
         warn_unchecked(unchecked)
         self._report_submitted(plan, submitted, key, carried)
         return Run(self, submitted.run_id)

@@ -42,6 +42,8 @@ class StepPlan:
     wait_timeout: float | None = None
     on_timeout: str = "fail"
     dependency: dict[str, Any] | None = None
+    #: The step's own priority, overriding its run's (None: the run's).
+    priority: int | None = None
 
     def task_id(self, run_id: str, index: int | None = None) -> str:
         base = f"{run_id}-{self.name}"
@@ -71,6 +73,9 @@ class Plan:
     roots: tuple[str, ...]
     finals: tuple[str, ...]
     segments: tuple[Segment, ...] = field(default=())
+    #: Admission limits: runs waiting to start, per workflow and per fairness key.
+    max_queued: int | None = None
+    key_max_queued: int | None = None
 
     @property
     def ref(self) -> str:
@@ -102,6 +107,7 @@ def compile_plan(wf: Workflow, *, default_queue: str = "orch") -> Plan:
             wait_timeout=spec.timeout,
             on_timeout=spec.on_timeout,
             dependency=_dependency(wf, spec.dependency),
+            priority=spec.priority,
         )
         for name, spec in wf.steps.items()
     }
@@ -114,6 +120,8 @@ def compile_plan(wf: Workflow, *, default_queue: str = "orch") -> Plan:
         roots=tuple(n for n in order if not steps[n].upstreams),
         finals=tuple(finals),
         segments=tuple(_segments(order, steps)),
+        max_queued=wf.max_queued,
+        key_max_queued=wf.fairness.max_queued if wf.fairness is not None else None,
     )
 
 

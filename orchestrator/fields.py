@@ -45,6 +45,9 @@ RUN_FIELDS: tuple[FieldSpec, ...] = (
         "ctx",
         "JSON object the producer's hooks carry with the run (a W3C traceparent, say)",
     ),
+    FieldSpec("priority", "prio", "queue priority 0-9, higher runs sooner; absent means 0"),
+    FieldSpec("fairness_key", "fkey", "the run's fairness key (tenant), or absent"),
+    FieldSpec("queued", "queued", "'1' while the run waits for its first attempt (K.backlog)"),
 )
 
 #: Fields of one step inside the run hash, stored as ``{step}{stored}``.
@@ -116,6 +119,7 @@ PLAN_RECORD: tuple[FieldSpec, ...] = (
     FieldSpec("compensable", "compensable", "true when it declares a compensation"),
     FieldSpec("trigger", "trigger", "none_failed | any_succeeded; absent: all_succeeded"),
     FieldSpec("time_limited", "time_limited", "true when its attempts have a timeout"),
+    FieldSpec("priority", "priority", "its own priority 0-9; absent: its run's"),
 )
 
 #: Keys of a dependency record inside a plan record (see deps.lua).

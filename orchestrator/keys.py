@@ -59,6 +59,24 @@ LAYOUT: tuple[KeySpec, ...] = (
         "ZSET",
         "messages waiting for a retry or an admission, scored by due time (dispatch.lua)",
     ),
+    KeySpec(
+        "backlog",
+        "backlog:{workflow}",
+        "ZSET",
+        "runs of a workflow waiting for their first attempt, by submit time (admission)",
+    ),
+    KeySpec(
+        "key_backlog",
+        "backlog:{workflow}:{key}",
+        "ZSET",
+        "the same, of one fairness key",
+    ),
+    KeySpec(
+        "refused",
+        "stats:refused",
+        "HASH",
+        '"{workflow}" or "{workflow}:{key}" -> submits refused by admission control',
+    ),
     KeySpec("timeouts", "timeouts", "ZSET", '"{run}|{step}" of waiting steps, by their deadline'),
     KeySpec(
         "leases",
@@ -159,6 +177,16 @@ class Keys:
     @property
     def delayed(self) -> str:
         return self._key("delayed")
+
+    def backlog(self, workflow: str) -> str:
+        return self._key("backlog", workflow)
+
+    def key_backlog(self, workflow: str, key: str) -> str:
+        return self._key("key_backlog", workflow, key)
+
+    @property
+    def refused(self) -> str:
+        return self._key("refused")
 
     @property
     def timeouts(self) -> str:

@@ -132,6 +132,29 @@ class Dependency(_Model):
     breaker: Breaker | None = None
 
 
+#: Queue priority: an integer 0-9, where a higher number runs sooner; 0 is the default.
+Priority = Annotated[int, Field(ge=0, le=9, strict=True)]
+#: Where a run's fairness key comes from: a field of its input.
+InputPath = Annotated[str, Field(pattern=r"^input\.[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class Fairness(_Model):
+    """The tenant a run belongs to: per-tenant admission and listing (README "Queueing model")."""
+
+    key: InputPath = Field(description="The input field naming a run's tenant: input.FIELD.")
+    max_queued: int | None = Field(
+        default=None, ge=1, description="Runs of one key waiting to start before submit refuses."
+    )
+
+    def key_of(self, run_input: Any) -> str | None:
+        """The key named by ``key`` in a run input, or None when the input lacks it."""
+        field_name = self.key.partition(".")[2]
+        if not isinstance(run_input, dict) or run_input.get(field_name) is None:
+            return None
+        value = run_input[field_name]
+        return value if isinstance(value, str) else json.dumps(value)
+
+
 class StepSpec(_Model):
     """One node of the graph; see the README's spec reference for each field."""
 
@@ -161,6 +184,9 @@ class StepSpec(_Model):
     retry: RetryPolicy | None = Field(default=None, description="Overrides the workflow's policy.")
     cancel_grace: Duration | None = Field(
         default=None, description="Overrides the workflow's cancel_grace for this step."
+    )
+    priority: Priority | None = Field(
+        default=None, description="Priority of this step's work, overriding the run's (0-9)."
     )
 
     @model_validator(mode="after")
@@ -193,10 +219,20 @@ class Workflow(_Model):
         "interrupted; none: it runs to its end (it can watch ctx.cancelled).",
     )
     dependencies: dict[str, Dependency] = Field(default_factory=dict)
+    priority: Priority | None = Field(
+        default=None, description="Default priority of its runs (0-9, higher runs sooner)."
+    )
+    fairness: Fairness | None = Field(
+        default=None, description="Fairness key of its runs, for admission and listing."
+    )
+    max_queued: int | None = Field(
+        default=None, ge=1, description="Runs waiting to start before submit refuses."
+    )
     steps: dict[StepName, StepSpec] = Field(min_length=1)
 
     def canonical_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return json.dumps(_without_unset(self.model_dump(mode="json")), sort_keys=True,
+                          separators=(",", ":"))  # fmt: skip
 
     @property
     def content_hash(self) -> str:
@@ -217,6 +253,21 @@ class Workflow(_Model):
     @classmethod
     def from_json(cls, text: str | bytes) -> Workflow:
         return cls.model_validate(json.loads(text))
+
+
+#: Fields added after specs were first stored: left out of the canonical form while unset,
+#: so a workflow that does not use them keeps its content hash.
+_LATER = ("priority", "fairness", "max_queued")
+
+
+def _without_unset(dumped: dict[str, Any]) -> dict[str, Any]:
+    for name in _LATER:
+        if dumped.get(name) is None:
+            dumped.pop(name, None)
+    for step in dumped.get("steps", {}).values():
+        if step.get("priority") is None:
+            step.pop("priority", None)
+    return dumped
 
 
 def json_schema() -> dict[str, Any]:

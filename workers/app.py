@@ -20,6 +20,7 @@ from orchestrator.connection import connect, resolve_url
 from orchestrator.errors import RedisUnavailableError
 from orchestrator.hooks import HookChain, load_hooks
 from orchestrator.keys import Keys
+from orchestrator.messages import KOMBU_PRIORITY_STEPS
 from orchestrator.settings import Settings
 from orchestrator.store import RunStore
 from workers.flower import LaneTaskEvents
@@ -48,7 +49,11 @@ def create_app(settings: Settings | None = None, *, redis_url: str | None = None
         task_reject_on_worker_lost=False,
         worker_prefetch_multiplier=1,
         task_default_queue=settings.default_queue,
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout},
+        # One list per priority level, polled in order (orchestrator.messages.priority_list).
+        broker_transport_options={
+            "visibility_timeout": settings.visibility_timeout,
+            "priority_steps": KOMBU_PRIORITY_STEPS,
+        },
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,

@@ -1,6 +1,9 @@
 --! requires: run, dispatch, finish, replies
 -- Create a run and dispatch its root steps, atomically (SubmitArgs).
--- Replies 'created' | 'existing' {run id}, 'noplan' {ref}.
+-- Replies 'created' | 'existing' {run id}, 'noplan' {ref}, 'refused' {scope,
+-- limit, queued}: admission control, when the workflow's backlog (scope
+-- 'workflow') or its fairness key's (scope 'key') holds max_queued runs that
+-- have not started. An idempotent resubmit is answered before the limits.
 if A.key ~= '' then
   local existing = redis.call('GET', A.key)
   if existing then return reply('existing', {existing}) end
@@ -8,6 +11,19 @@ end
 if redis.call('EXISTS', RK) == 1 then return reply('existing', {RUN}) end
 if redis.call('HEXISTS', K.plan(A.ref), '__meta__') == 0 then return reply('noplan', {A.ref}) end
 use_plan(A.ref)
+local wf, fk = string.match(A.ref, '^(.*):%d+$'), A.fairness_key
+local function over(scope, limit, backlog, field)
+  if not limit then return nil end
+  local queued = redis.call('ZCARD', backlog)
+  if queued < limit then return nil end
+  redis.call('HINCRBY', K.refused, field, 1)
+  return reply('refused', {scope, tostring(limit), tostring(queued)})
+end
+local refused = over('workflow', meta().max_queued, K.backlog(wf), wf)
+if not refused and fk ~= '' then
+  refused = over('key', meta().key_max_queued, K.key_backlog(wf, fk), wf .. ':' .. fk)
+end
+if refused then return refused end
 move_run('PENDING')
 hset(RF.workflow, A.ref)
 hset(RF.input, A.input)
@@ -15,6 +31,13 @@ hset(RF.created_at, NOWS)
 hset(RF.key, A.key)
 if A.context ~= '' then hset(RF.context, A.context) end
 hset(RF.left, #meta().order)
+if A.priority ~= '' and A.priority ~= '0' then hset(RF.priority, A.priority) end
+if fk ~= '' then
+  hset(RF.fairness_key, fk)
+  redis.call('ZADD', K.key_backlog(wf, fk), NOW, RUN)
+end
+hset(RF.queued, '1')
+redis.call('ZADD', K.backlog(wf), NOW, RUN)
 move_run('RUNNING')
 for _, r in ipairs(meta().roots) do dispatch(r) end
 if A.key ~= '' then redis.call('SET', A.key, RUN) end

@@ -144,11 +144,28 @@ class Engine:
     # -- runs -----------------------------------------------------------------
 
     def submit(
-        self, plan: Plan, run_input: str, *, key: str | None, context: str = ""
-    ) -> o.Submitted | o.NoPlan:
-        """Create a run (or find the one created under ``key``), carrying ``context`` (JSON)."""
+        self,
+        plan: Plan,
+        run_input: str,
+        *,
+        key: str | None,
+        context: str = "",
+        priority: int = 0,
+        fairness_key: str | None = None,
+    ) -> o.Submitted | o.NoPlan | o.Refused:
+        """Create a run (or find the one created under ``key``), carrying ``context`` (JSON).
+
+        Admission control may refuse it (``Refused``); never a resubmit under ``key``.
+        """
         key_name = self.keys.idempotency(plan.workflow, key) if key is not None else ""
-        args = i.SubmitArgs(ref=plan.ref, input=run_input, key=key_name, context=context)
+        args = i.SubmitArgs(
+            ref=plan.ref,
+            input=run_input,
+            key=key_name,
+            context=context,
+            priority=priority,
+            fairness_key=fairness_key or "",
+        )
         return replies.submit(self._call(args, new_run_id()))
 
     def signal(self, run_id: str, name: str, data: str) -> o.SignalOutcome:

@@ -81,6 +81,8 @@ class SubmitArgs(ScriptArgs):
     input: str
     key: str
     context: str = ""
+    priority: int = 0
+    fairness_key: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

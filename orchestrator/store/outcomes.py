@@ -242,6 +242,15 @@ class NoPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class Refused:
+    """Admission control refused a submit: ``scope`` 'workflow' or 'key' is at its limit."""
+
+    scope: str
+    limit: int
+    queued: int
+
+
+@dataclass(frozen=True, slots=True)
 class Signalled:
     steps: tuple[str, ...]
     ended: RunState | None = None

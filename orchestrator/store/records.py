@@ -28,7 +28,14 @@ def meta(plan: Plan) -> dict[str, Any]:
         "waits": _waits(plan),
         "compensable": [n for n in plan.order if plan.steps[n].compensate is not None],
         "lists": sorted({queue_list_key(sp.queue) for sp in plan.steps.values()}),
+        **_limits(plan),
     }
+
+
+def _limits(plan: Plan) -> dict[str, int]:
+    """Admission limits (submit.lua), present only when declared (Lua reads JSON null as true)."""
+    limits = {"max_queued": plan.max_queued, "key_max_queued": plan.key_max_queued}
+    return {k: v for k, v in limits.items() if v is not None}
 
 
 def _waits(plan: Plan) -> dict[str, list[str]]:
@@ -62,6 +69,7 @@ def step_record(plan: Plan, name: str) -> dict[str, Any]:
         "undo_message": step_template(plan, sp, compensation=True) if sp.compensate else None,
         "trigger": sp.trigger if sp.trigger != "all_succeeded" else None,
         "time_limited": True if sp.timeout is not None else None,
+        "priority": sp.priority,
     }
     record.update({k: v for k, v in optional.items() if v is not None})
     return record

@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from orchestrator import Client, Flow, Run
+from orchestrator.messages import priority_lists
 from tests.conftest import executions
 from tests.integration.helpers import (
     WAIT,
@@ -54,7 +55,7 @@ def wait_consumed(r: redis.Redis, queue: str, tags: list[str]) -> None:
     """
 
     def gone() -> bool:
-        queued = "\n".join(r.lrange(queue, 0, -1))
+        queued = "\n".join(m for q in priority_lists(queue) for m in r.lrange(q, 0, -1))
         return not any(t in queued or r.hexists("unacked", t) for t in tags)
 
     wait_until(gone, timeout=30)

@@ -47,7 +47,7 @@ local function admit(i, s, idx, token, lease, att)
   end
   if why then
     breaker_return_probe(d, token)
-    delay(s, idx, i.queue, message(i, idx), 'admit', wait)
+    delay(s, idx, list_of(i), message(i, idx), 'admit', wait)
     event({step = s, index = index_of(idx), dependency = d.name, wait = why, delay = wait})
     return nil, {why, tostring(wait)}
   end
@@ -57,6 +57,7 @@ end
 
 -- Record the start of an admitted attempt: state, token, lease, in flight.
 local function start_attempt(s, idx, st, token, worker, lease, att, mode)
+  leave_backlog()
   if idx == '' then
     move_step(s, 'RUNNING', {attempt = att, worker = worker, mode = mode ~= 'task' and mode or nil})
     hset(s .. SF.token, token)
@@ -77,7 +78,7 @@ local function start_attempt(s, idx, st, token, worker, lease, att, mode)
 end
 
 local function claim_step(s, idx, token, worker, lease, gate_open)
-  local want = {RF.state, RF.workflow, RF.input, RF.inflight, RF.context,
+  local want = {RF.state, RF.workflow, RF.input, RF.inflight, RF.context, RF.priority, RF.queued,
     s .. SF.state, s .. SF.attempts, s .. SF.gated, s .. SF.queued_at}
   local known = known_info(s)
   if known then
@@ -125,9 +126,20 @@ local function split(e)
   local s, idx = string.match(e, '^([^|]+)|?(.*)$')
   return s, idx
 end
-local function entry_message(e)
+-- Give entry e a message of its own, on the list of its priority.
+local function send_entry(e)
   local s, idx = split(e)
-  return message(info(s), idx)
+  local i = info(s)
+  push(list_of(i), message(i, idx))
+end
+
+-- Whether work of a higher priority than p waits on queue q: the lane then
+-- yields (checked between steps; one LLEN per higher level, none at p = 9).
+local function outranked(q, p)
+  for higher = p + 1, 9 do
+    if redis.call('LLEN', list_at(q, higher)) > 0 then return true end
+  end
+  return false
 end
 
 -- How many more worker processes consume queue q than the one calling: each
@@ -143,7 +155,8 @@ end
 
 -- Give out what this script pooled, then claim the lane's next attempt:
 -- {step, index, <attempt inputs>}, or nil when it has nothing to run (or is
--- yielding: it hands its next entry back to the queue as a message).
+-- yielding: its slice is over, or work of a higher priority waits on its
+-- queue; it hands its next entry back to the queue as a message).
 local function hand_out(token, worker, lease, yielding)
   local q = lane_queue()
   local ready = K.ready(RUN, q)
@@ -152,7 +165,7 @@ local function hand_out(token, worker, lease, yielding)
   if #pooled > 0 then
     local spare, rest = spare_width(q), {}
     for k, e in ipairs(pooled) do
-      if k <= spare then push(q, entry_message(e)) else rest[#rest + 1] = e end
+      if k <= spare then send_entry(e) else rest[#rest + 1] = e end
     end
     for k = 1, #rest, 500 do
       redis.call('RPUSH', ready, unpack(rest, k, math.min(k + 499, #rest)))
@@ -163,15 +176,15 @@ local function hand_out(token, worker, lease, yielding)
     local e = mine or redis.call('LPOP', ready)
     mine = nil
     if not e then return nil end
-    if yielding then push(q, entry_message(e)); return nil end
     local s, idx = split(e)
+    if yielding or outranked(q, priority_of(info(s))) then send_entry(e); return nil end
     local kind, payload = claim_step(s, idx, token, worker, lease, false)
     if kind == 'run' then return {s, idx, payload} end
     if kind == 'stop' or kind == 'gone' then return nil end
   end
   -- Many entries in a row had to wait (a rate limit, say): a message takes over the list.
   local e = redis.call('LPOP', ready)
-  if e then push(q, entry_message(e)) end
+  if e then send_entry(e) end
   return nil
 end
 

@@ -8,17 +8,34 @@
 --    k = 'retry' | 'admit' | 'undo'}
 -- When the caller is a runner lane (claiming.lua), steps ready on its queue
 -- are pooled instead of getting a message each, and the lane hands them out.
+--
+-- Priority: a run's priority p (0-9, higher runs sooner; RF.priority, or the
+-- step's own in its plan record) picks the kombu list of its messages: level
+-- 9 - p of the step's queue, the plain list for p = 9. Workers poll levels
+-- 0..9 in order (workers/app.py), so work of a higher priority always goes
+-- first; messages.priority_list is the same mapping in Python.
 local pushes, seq = {}, 0
 local lane, pooled = nil, {}
+local QSEP = '\6\22'
 
-local function render(template, idx, tag)
+local function run_priority() return tonumber(hget(RF.priority) or '0') end
+local function priority_of(i) return i.priority or run_priority() end
+local function list_at(queue, p)
+  local level = 9 - p
+  if level == 0 then return queue end
+  return queue .. QSEP .. level
+end
+local function list_of(i) return list_at(i.queue, priority_of(i)) end
+
+local function render(template, idx, tag, p)
   seq = seq + 1
   local m = string.gsub(template, '@RUN@', RUN)
   if idx ~= nil and idx ~= '' then m = string.gsub(m, '@IDX@', tostring(idx)) end
+  m = string.gsub(m, '@PRI@', tostring(9 - p), 1)
   return (string.gsub(m, '@TAG@', RUN .. '.' .. NOWS .. '.' .. tag .. seq))
 end
-local function message(i, idx) return render(i.message, idx, '') end
-local function undo_message(i) return render(i.undo_message, nil, 'u') end
+local function message(i, idx) return render(i.message, idx, '', priority_of(i)) end
+local function undo_message(i) return render(i.undo_message, nil, 'u', priority_of(i)) end
 
 local function push(list, msg)
   local q = pushes[list]
@@ -54,11 +71,24 @@ local function enqueue(i, s, idx)
   if lane and i.queue == lane and not i.time_limited then
     pooled[#pooled + 1] = idx and (s .. '|' .. idx) or s
   else
-    push(i.queue, message(i, idx))
+    push(list_of(i), message(i, idx))
   end
 end
 
+-- Admission (submit.lua): a run is in its workflow's backlog, and its
+-- fairness key's, from submit until its first attempt starts, it first waits
+-- for a signal, or it ends; RF.queued says it still is.
+local function leave_backlog()
+  if hget(RF.queued) ~= '1' then return end
+  hset(RF.queued, '')
+  local wf = string.match(hget(RF.workflow), '^(.*):%d+$')
+  redis.call('ZREM', K.backlog(wf), RUN)
+  local fk = hget(RF.fairness_key)
+  if fk and fk ~= '' then redis.call('ZREM', K.key_backlog(wf, fk), RUN) end
+end
+
 local function wait_for_signal(s, i)
+  leave_backlog()
   move_step(s, 'WAITING', {signal = i.signal})
   if i.wait_timeout then redis.call('ZADD', K.timeouts, NOW + i.wait_timeout, RUN .. '|' .. s) end
 end
@@ -73,7 +103,7 @@ local function dispatch(s)
     -- Gated by a `when` predicate: the step stays PENDING until a worker has
     -- evaluated it (claim opens the gate, the skip script closes it).
     hset(s .. SF.gated, '1')
-    push(i.queue, message(i, nil))
+    push(list_of(i), message(i, nil))
     return false
   end
   if i.signal then
