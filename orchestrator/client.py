@@ -176,7 +176,13 @@ class Client:
         carried = self.report.chain.propagate() if self.report is not None else {}
         context = json.dumps(carried, separators=(",", ":")) if carried else ""
         submitted = self.store.engine.submit(
-            plan, payload, key=key, context=context, priority=level, fairness_key=tenant
+            plan,
+            payload,
+            key=key,
+            context=context,
+            priority=level,
+            fairness_key=tenant,
+            fairness_weight=wf.fairness.weights.get(tenant, 1.0) if wf.fairness and tenant else 1.0,
         )
         if isinstance(submitted, o.NoPlan):
             raise SpecError(f"workflow {submitted.ref} is not registered")
@@ -223,6 +229,7 @@ class Client:
         workflow: str | None = None,
         state: str | None = None,
         stuck_after: float | None = None,
+        fairness_key: str | None = None,
     ) -> list[dict[str, Any]]:
         """Recent runs, newest first, as status documents.
 
@@ -239,6 +246,8 @@ class Client:
             except NotFoundError:
                 continue
             if (workflow and doc["workflow"] != workflow) or (state and doc["state"] != state):
+                continue
+            if fairness_key is not None and doc["fairness_key"] != fairness_key:
                 continue
             if stuck_after is not None:
                 reason = Run(self, run_id).stuck(stuck_after, doc)

@@ -77,6 +77,21 @@ LAYOUT: tuple[KeySpec, ...] = (
         "HASH",
         '"{workflow}" or "{workflow}:{key}" -> submits refused by admission control',
     ),
+    KeySpec(
+        "fair_keys",
+        "fair:{list}",
+        "ZSET",
+        "fairness keys with work held back from a kombu list, by stride pass (fair.lua)",
+    ),
+    KeySpec(
+        "fair_held",
+        "fair:{list}:held:{key}",
+        "LIST",
+        "messages of one fairness key held back from a kombu list, oldest first",
+    ),
+    KeySpec("fair_weights", "fair:{list}:weights", "HASH", "fairness key -> its weight"),
+    KeySpec("fair_clock", "fair:{list}:clock", "STRING", "the pass of the last message released"),
+    KeySpec("fair_lists", "fair:lists", "SET", "kombu lists with work held back for fairness"),
     KeySpec("timeouts", "timeouts", "ZSET", '"{run}|{step}" of waiting steps, by their deadline'),
     KeySpec(
         "leases",
@@ -187,6 +202,22 @@ class Keys:
     @property
     def refused(self) -> str:
         return self._key("refused")
+
+    def fair_keys(self, list_key: str) -> str:
+        return self._key("fair_keys", list_key)
+
+    def fair_held(self, list_key: str, key: str) -> str:
+        return self._key("fair_held", list_key, key)
+
+    def fair_weights(self, list_key: str) -> str:
+        return self._key("fair_weights", list_key)
+
+    def fair_clock(self, list_key: str) -> str:
+        return self._key("fair_clock", list_key)
+
+    @property
+    def fair_lists(self) -> str:
+        return self._key("fair_lists")
 
     @property
     def timeouts(self) -> str:

@@ -139,9 +139,12 @@ InputPath = Annotated[str, Field(pattern=r"^input\.[A-Za-z_][A-Za-z0-9_]*$")]
 
 
 class Fairness(_Model):
-    """The tenant a run belongs to: per-tenant admission and listing (README "Queueing model")."""
+    """The tenant a run belongs to: its share of a busy queue, its admission limit."""
 
     key: InputPath = Field(description="The input field naming a run's tenant: input.FIELD.")
+    weights: dict[str, Annotated[float, Field(gt=0, le=1000)]] = Field(
+        default_factory=dict, description="A key's weight (default 1): its share of a busy queue."
+    )
     max_queued: int | None = Field(
         default=None, ge=1, description="Runs of one key waiting to start before submit refuses."
     )

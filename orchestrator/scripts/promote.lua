@@ -1,4 +1,4 @@
---! requires: run, dispatch
+--! requires: run, dispatch, fair
 -- Move entries of K.delayed whose time has come back onto their Celery queue
 -- (PromoteArgs; entries are built by dispatch.lua's delay). Safe to run from
 -- every worker at once: each entry is taken by exactly one call. An entry
@@ -32,4 +32,7 @@ for _, member in ipairs(due) do
   write_run()
 end
 flush_pushes()
+-- A worker killed between taking a message and claiming it released nothing: every
+-- promoter tops up the lists that hold work back for fairness.
+for _, list in ipairs(redis.call('SMEMBERS', K.fair_lists)) do release(list) end
 return moved

@@ -34,6 +34,9 @@ hset(RF.left, #meta().order)
 if A.priority ~= '' and A.priority ~= '0' then hset(RF.priority, A.priority) end
 if fk ~= '' then
   hset(RF.fairness_key, fk)
+  if A.fairness_weight ~= '' and tonumber(A.fairness_weight) ~= 1 then
+    hset(RF.fairness_weight, A.fairness_weight)
+  end
   redis.call('ZADD', K.key_backlog(wf, fk), NOW, RUN)
 end
 hset(RF.queued, '1')

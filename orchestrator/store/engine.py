@@ -152,6 +152,7 @@ class Engine:
         context: str = "",
         priority: int = 0,
         fairness_key: str | None = None,
+        fairness_weight: float = 1.0,
     ) -> o.Submitted | o.NoPlan | o.Refused:
         """Create a run (or find the one created under ``key``), carrying ``context`` (JSON).
 
@@ -165,6 +166,7 @@ class Engine:
             context=context,
             priority=priority,
             fairness_key=fairness_key or "",
+            fairness_weight=fairness_weight,
         )
         return replies.submit(self._call(args, new_run_id()))
 

@@ -83,6 +83,7 @@ class SubmitArgs(ScriptArgs):
     context: str = ""
     priority: int = 0
     fairness_key: str = ""
+    fairness_weight: float = 1.0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -135,6 +135,8 @@ end
 
 -- Whether work of a higher priority than p waits on queue q: the lane then
 -- yields (checked between steps; one LLEN per higher level, none at p = 9).
+-- It yields too when its list holds work back for fairness (fair.lua): its
+-- run's next step then takes its turn with the other tenants'.
 local function outranked(q, p)
   for higher = p + 1, 9 do
     if redis.call('LLEN', list_at(q, higher)) > 0 then return true end
@@ -146,11 +148,9 @@ end
 -- live worker beats "{hostname}|{concurrency}" into K.capacity(q). With no
 -- beat at all, every pooled entry gets its own message, as without a lane.
 local function spare_width(q)
-  local beats = redis.call('ZRANGEBYSCORE', K.capacity(q), NOW, '+inf')
-  if #beats == 0 then return math.huge end
-  local total = 0
-  for _, b in ipairs(beats) do total = total + (tonumber(string.match(b, '|(%d+)$')) or 1) end
-  return total - 1
+  local width = queue_width(q)
+  if not width then return math.huge end
+  return width - 1
 end
 
 -- Give out what this script pooled, then claim the lane's next attempt:
@@ -177,7 +177,8 @@ local function hand_out(token, worker, lease, yielding)
     mine = nil
     if not e then return nil end
     local s, idx = split(e)
-    if yielding or outranked(q, priority_of(info(s))) then send_entry(e); return nil end
+    local p = priority_of(info(s))
+    if yielding or outranked(q, p) or holding(list_at(q, p)) then send_entry(e); return nil end
     local kind, payload = claim_step(s, idx, token, worker, lease, false)
     if kind == 'run' then return {s, idx, payload} end
     if kind == 'stop' or kind == 'gone' then return nil end

@@ -1,4 +1,4 @@
---! requires: run
+--! requires: run, fair
 -- Dispatch: turning a step that became ready into work. Messages are built
 -- from the step's template (messages.py) by one function, render; they are
 -- collected per kombu list and pushed once by flush_pushes. A step that must
@@ -14,7 +14,7 @@
 -- 9 - p of the step's queue, the plain list for p = 9. Workers poll levels
 -- 0..9 in order (workers/app.py), so work of a higher priority always goes
 -- first; messages.priority_list is the same mapping in Python.
-local pushes, seq = {}, 0
+local pushes, held_in, seq = {}, {}, 0
 local lane, pooled = nil, {}
 local QSEP = '\6\22'
 
@@ -37,9 +37,16 @@ end
 local function message(i, idx) return render(i.message, idx, '', priority_of(i)) end
 local function undo_message(i) return render(i.undo_message, nil, 'u', priority_of(i)) end
 
+-- A message for list: pushed at the end of the call, or held back for
+-- fairness (fair.lua) and released in turn.
 local function push(list, msg)
   local q = pushes[list]
   if not q then q = {}; pushes[list] = q end
+  if must_hold(list, #q) then
+    hold(list, msg)
+    held_in[list] = true
+    return
+  end
   q[#q + 1] = msg
 end
 local function flush_pushes()
@@ -49,6 +56,8 @@ local function flush_pushes()
     end
   end
   pushes = {}
+  for list in pairs(held_in) do release(list) end
+  held_in = {}
 end
 
 local function delay(s, idx, queue, msg, kind, seconds)
