@@ -376,6 +376,13 @@ class Client:
         return self.reads.stats(f"{workflow}:{version}")
 
     @redis_call
+    def queues(self) -> dict[str, Any]:
+        """What waits, per queue, priority and fairness key, and the backlogs (``orch queues``)."""
+        from orchestrator.queueview import queue_document  # noqa: PLC0415
+
+        return queue_document(self.reads, self.settings.default_queue)
+
+    @redis_call
     def metrics(
         self, workflow: str | None = None, *, window: str = "1h", by: str | None = None
     ) -> Scorecard:

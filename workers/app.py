@@ -170,7 +170,7 @@ def _start_promoter_when_ready(app: Celery, holder: _RuntimeHolder) -> None:
         if port is not None:
             from orchestrator.scorecard.prometheus import serve  # noqa: PLC0415 - when asked
 
-            serve(port, holder.runtime().store.reads)
+            serve(port, holder.runtime().store.reads, default_queue=holder.settings.default_queue)
             log.warning("serving the scorecard to Prometheus on port %d", port)
 
     def on_shutdown(sender: Any = None, **_: Any) -> None:
