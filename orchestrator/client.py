@@ -163,13 +163,18 @@ class Client:
         ``max_queued`` refuses the run (``AdmissionRefusedError``), never a
         resubmit under an accepted ``key``.
         """
-        from orchestrator.queueing import run_fairness_key, run_priority  # noqa: PLC0415
+        from orchestrator.queueing import (  # noqa: PLC0415
+            run_concurrency_key,
+            run_fairness_key,
+            run_priority,
+        )
         from orchestrator.store import outcomes as o  # noqa: PLC0415 - writes only
 
         wf = self.resolve(workflow)
         value = input or {}
         level = run_priority(wf, priority)
         tenant = run_fairness_key(wf, value, fairness_key)
+        limited = run_concurrency_key(wf, value)
         payload = encode_input(value, self.settings.max_payload_bytes)
         unchecked = self.checks.run_input(wf, value)
         plan = self.register(wf)
@@ -183,6 +188,7 @@ class Client:
             priority=level,
             fairness_key=tenant,
             fairness_weight=wf.fairness.weights.get(tenant, 1.0) if wf.fairness and tenant else 1.0,
+            concurrency_key=limited,
         )
         if isinstance(submitted, o.NoPlan):
             raise SpecError(f"workflow {submitted.ref} is not registered")
@@ -190,6 +196,8 @@ class Client:
             raise AdmissionRefusedError(
                 wf.name, submitted.scope, submitted.limit, submitted.queued, tenant or ""
             )
+        if submitted.evicted:  # its slot went to this run at once; now it stops
+            self.store.engine.cancel(submitted.evicted, "concurrency limit (cancel_oldest)")
         warn_unchecked(unchecked)
         self._report_submitted(plan, submitted, key, carried)
         return Run(self, submitted.run_id)

@@ -76,6 +76,8 @@ class Plan:
     #: Admission limits: runs waiting to start, per workflow and per fairness key.
     max_queued: int | None = None
     key_max_queued: int | None = None
+    #: Per-key run limit: {"max_runs": N, "strategy": ...}, or None.
+    concurrency: dict[str, Any] | None = None
 
     @property
     def ref(self) -> str:
@@ -122,6 +124,11 @@ def compile_plan(wf: Workflow, *, default_queue: str = "orch") -> Plan:
         segments=tuple(_segments(order, steps)),
         max_queued=wf.max_queued,
         key_max_queued=wf.fairness.max_queued if wf.fairness is not None else None,
+        concurrency=(
+            {"max_runs": wf.concurrency.max_runs, "strategy": wf.concurrency.strategy}
+            if wf.concurrency is not None
+            else None
+        ),
     )
 
 

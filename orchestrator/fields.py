@@ -48,6 +48,7 @@ RUN_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("priority", "prio", "queue priority 0-9, higher runs sooner; absent means 0"),
     FieldSpec("fairness_key", "fkey", "the run's fairness key (tenant), or absent"),
     FieldSpec("fairness_weight", "fw", "its key's weight when not 1 (fair.lua)"),
+    FieldSpec("concurrency_key", "ckey", "its concurrency key: it holds or waits for a slot"),
     FieldSpec("queued", "queued", "'1' while the run waits for its first attempt (K.backlog)"),
 )
 

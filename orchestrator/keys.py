@@ -72,6 +72,18 @@ LAYOUT: tuple[KeySpec, ...] = (
         "the same, of one fairness key",
     ),
     KeySpec(
+        "run_slots",
+        "slots:{ref}:{key}",
+        "ZSET",
+        "runs holding a slot of a concurrency key (concurrency.max_runs), by when they took it",
+    ),
+    KeySpec(
+        "run_waiting",
+        "waiting:{ref}:{key}",
+        "LIST",
+        "runs of a concurrency key waiting (PENDING) for a slot, oldest first",
+    ),
+    KeySpec(
         "refused",
         "stats:refused",
         "HASH",
@@ -198,6 +210,12 @@ class Keys:
 
     def key_backlog(self, workflow: str, key: str) -> str:
         return self._key("key_backlog", workflow, key)
+
+    def run_slots(self, ref: str, key: str) -> str:
+        return self._key("run_slots", ref, key)
+
+    def run_waiting(self, ref: str, key: str) -> str:
+        return self._key("run_waiting", ref, key)
 
     @property
     def refused(self) -> str:

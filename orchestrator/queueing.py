@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import OrchestratorError
+from orchestrator.spec import input_value
 
 if TYPE_CHECKING:
     from orchestrator.spec import Workflow
@@ -29,6 +30,21 @@ def run_priority(wf: Workflow, given: int | None) -> int:
             f"priority must be an integer from 0 to 9 (higher runs sooner), got {given!r}"
         )
     return given
+
+
+def run_concurrency_key(wf: Workflow, run_input: Any) -> str | None:
+    """The value the workflow's ``concurrency.key`` names in the input (required when declared)."""
+    if wf.concurrency is None:
+        return None
+    found = input_value(wf.concurrency.key, run_input)
+    if found is None:
+        raise OrchestratorError(
+            f"workflow {wf.name!r}: the run input has no {wf.concurrency.key.partition('.')[2]!r}, "
+            f"which concurrency.key names"
+        )
+    if len(found) > MAX_KEY_LENGTH:
+        raise OrchestratorError(f"concurrency key longer than {MAX_KEY_LENGTH} characters")
+    return found
 
 
 def run_fairness_key(wf: Workflow, run_input: Any, given: str | None) -> str | None:

@@ -150,12 +150,28 @@ class Fairness(_Model):
     )
 
     def key_of(self, run_input: Any) -> str | None:
-        """The key named by ``key`` in a run input, or None when the input lacks it."""
-        field_name = self.key.partition(".")[2]
-        if not isinstance(run_input, dict) or run_input.get(field_name) is None:
-            return None
-        value = run_input[field_name]
-        return value if isinstance(value, str) else json.dumps(value)
+        return input_value(self.key, run_input)
+
+
+def input_value(path: str, run_input: Any) -> str | None:
+    """The value ``input.FIELD`` names in a run input, as a string; None when it is absent."""
+    field_name = path.partition(".")[2]
+    if not isinstance(run_input, dict) or run_input.get(field_name) is None:
+        return None
+    value = run_input[field_name]
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+class Concurrency(_Model):
+    """At most ``max_runs`` runs per key at once; see README "Queueing model"."""
+
+    key: InputPath = Field(description="The input field whose value the limit is per: input.FIELD.")
+    max_runs: int = Field(ge=1, le=10_000, description="Runs of one key running at once.")
+    strategy: Literal["queue", "cancel_newest", "cancel_oldest"] = Field(
+        default="queue",
+        description="Beyond the limit: queue (wait, holding no worker), cancel_newest (the new "
+        "run is cancelled) or cancel_oldest (the oldest running run is cancelled).",
+    )
 
 
 class StepSpec(_Model):
@@ -231,6 +247,9 @@ class Workflow(_Model):
     max_queued: int | None = Field(
         default=None, ge=1, description="Runs waiting to start before submit refuses."
     )
+    concurrency: Concurrency | None = Field(
+        default=None, description="Runs of one key (say, one user) running at once."
+    )
     steps: dict[StepName, StepSpec] = Field(min_length=1)
 
     def canonical_json(self) -> str:
@@ -260,7 +279,7 @@ class Workflow(_Model):
 
 #: Fields added after specs were first stored: left out of the canonical form while unset,
 #: so a workflow that does not use them keeps its content hash.
-_LATER = ("priority", "fairness", "max_queued")
+_LATER = ("priority", "fairness", "max_queued", "concurrency")
 
 
 def _without_unset(dumped: dict[str, Any]) -> dict[str, Any]:

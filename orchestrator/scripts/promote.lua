@@ -21,11 +21,23 @@ local function still_due(d)
   return true
 end
 
+-- A run whose concurrency slot came free (dispatch.lua leave_slot): it starts now.
+local function start_run()
+  load({RF.state, RF.workflow, RF.priority, RF.fairness_key, RF.queued})
+  if run_state() ~= 'PENDING' then return false end
+  use_plan(hget(RF.workflow))
+  move_run('RUNNING', {slot = true})
+  for _, r in ipairs(meta().roots) do dispatch(r) end
+  return true
+end
+
 for _, member in ipairs(due) do
   redis.call('ZREM', K.delayed, member)
   local d = cjson.decode(member)
   open_run(d.r)
-  if still_due(d) then
+  if d.k == 'start' then
+    if start_run() then moved = moved + 1 end
+  elseif still_due(d) then
     push(d.q, d.m)
     moved = moved + 1
   end

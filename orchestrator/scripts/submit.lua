@@ -1,6 +1,7 @@
 --! requires: run, dispatch, finish, replies
 -- Create a run and dispatch its root steps, atomically (SubmitArgs).
--- Replies 'created' | 'existing' {run id}, 'noplan' {ref}, 'refused' {scope,
+-- Replies 'created' {run id, run to cancel or ''} | 'existing' {run id},
+-- 'noplan' {ref}, 'refused' {scope,
 -- limit, queued}: admission control, when the workflow's backlog (scope
 -- 'workflow') or its fairness key's (scope 'key') holds max_queued runs that
 -- have not started. An idempotent resubmit is answered before the limits.
@@ -32,6 +33,25 @@ hset(RF.key, A.key)
 if A.context ~= '' then hset(RF.context, A.context) end
 hset(RF.left, #meta().order)
 if A.priority ~= '' and A.priority ~= '0' then hset(RF.priority, A.priority) end
+-- Per-key concurrency (dispatch.lua leave_slot): take a slot, or wait, or
+-- cancel the newest (this run) or the oldest (the caller cancels it: evicted).
+local limit, ck, waits, evicted = meta().concurrency, A.concurrency_key, false, ''
+if limit and ck ~= '' then
+  hset(RF.concurrency_key, ck)
+  local slots = K.run_slots(A.ref, ck)
+  if redis.call('ZCARD', slots) < limit.max_runs then
+    redis.call('ZADD', slots, NOW, RUN)
+  elseif limit.strategy == 'cancel_oldest' then
+    evicted = redis.call('ZRANGE', slots, 0, 0)[1]
+    redis.call('ZREM', slots, evicted)
+    redis.call('ZADD', slots, NOW, RUN)
+  elseif limit.strategy == 'cancel_newest' then
+    waits = 'cancel'
+  else
+    redis.call('RPUSH', K.run_waiting(A.ref, ck), RUN)
+    waits = true
+  end
+end
 if fk ~= '' then
   hset(RF.fairness_key, fk)
   if A.fairness_weight ~= '' and tonumber(A.fairness_weight) ~= 1 then
@@ -41,10 +61,17 @@ if fk ~= '' then
 end
 hset(RF.queued, '1')
 redis.call('ZADD', K.backlog(wf), NOW, RUN)
-move_run('RUNNING')
-for _, r in ipairs(meta().roots) do dispatch(r) end
+if waits == 'cancel' then
+  hset(RF.concurrency_key, '')
+  move_run('CANCELLING', {reason = 'concurrency'})
+  finish_run('CANCELLED', 'concurrency limit: ' .. limit.max_runs .. ' runs of key ' .. ck ..
+    ' are running (strategy cancel_newest)')
+elseif not waits then
+  move_run('RUNNING')
+  for _, r in ipairs(meta().roots) do dispatch(r) end
+end
 if A.key ~= '' then redis.call('SET', A.key, RUN) end
 redis.call('ZADD', K.runs, NOW, RUN)
 redis.call('ZADD', K.score_active, NOW, A.ref)
 commit()
-return reply('created', {RUN})
+return reply('created', {RUN, evicted})

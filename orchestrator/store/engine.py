@@ -153,6 +153,7 @@ class Engine:
         priority: int = 0,
         fairness_key: str | None = None,
         fairness_weight: float = 1.0,
+        concurrency_key: str | None = None,
     ) -> o.Submitted | o.NoPlan | o.Refused:
         """Create a run (or find the one created under ``key``), carrying ``context`` (JSON).
 
@@ -167,6 +168,7 @@ class Engine:
             priority=priority,
             fairness_key=fairness_key or "",
             fairness_weight=fairness_weight,
+            concurrency_key=concurrency_key or "",
         )
         return replies.submit(self._call(args, new_run_id()))
 

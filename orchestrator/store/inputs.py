@@ -84,6 +84,7 @@ class SubmitArgs(ScriptArgs):
     priority: int = 0
     fairness_key: str = ""
     fairness_weight: float = 1.0
+    concurrency_key: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

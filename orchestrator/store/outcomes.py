@@ -234,6 +234,8 @@ class Submitted:
     run_id: str
     created: bool
     decisions: tuple[Decision, ...] = ()
+    #: A run whose concurrency slot this one took (strategy cancel_oldest): cancel it.
+    evicted: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,9 +32,14 @@ def meta(plan: Plan) -> dict[str, Any]:
     }
 
 
-def _limits(plan: Plan) -> dict[str, int]:
-    """Admission limits (submit.lua), present only when declared (Lua reads JSON null as true)."""
-    limits = {"max_queued": plan.max_queued, "key_max_queued": plan.key_max_queued}
+def _limits(plan: Plan) -> dict[str, Any]:
+    """Admission and concurrency limits (submit.lua), present only when declared (Lua reads
+    JSON null as true)."""
+    limits = {
+        "max_queued": plan.max_queued,
+        "key_max_queued": plan.key_max_queued,
+        "concurrency": plan.concurrency,
+    }
     return {k: v for k, v in limits.items() if v is not None}
 
 

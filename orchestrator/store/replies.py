@@ -182,7 +182,8 @@ def submit(raw: Sequence[Any]) -> o.Submitted | o.NoPlan | o.Refused:
     if r.kind == "refused":
         scope, limit, queued = (text(x) for x in r.payload[:3])
         return o.Refused(scope, int(limit), int(queued))
-    return o.Submitted(r.first(), r.kind == "created", r.decisions)
+    evicted = text(r.payload[1]) if len(r.payload) > 1 else ""
+    return o.Submitted(r.first(), r.kind == "created", r.decisions, evicted)
 
 
 def signal(raw: Sequence[Any]) -> o.SignalOutcome:

@@ -252,3 +252,52 @@ def test_a_worker_lost_before_its_claim_strands_nothing(rig: Rig) -> None:
     rig.upkeep.promote_due()
     assert rig.redis.llen(priority_list(rig.queue, 0)) == 1, "the promoter released the next"
     assert len([r for r in iter(lambda: take(rig, plan), None)]) == 2
+
+
+# --- per-key concurrency ---------------------------------------------------------------
+
+
+def limited(rig: Rig, strategy: str = "queue") -> Any:
+    concurrency = {"key": "input.user", "max_runs": 2, "strategy": strategy}
+    return rig.install(rig.flow(concurrency=concurrency).step("a", TASK).build())
+
+
+def test_runs_beyond_the_limit_wait_and_start_in_order_as_slots_free(rig: Rig) -> None:
+    plan = limited(rig)
+    first, second, third, fourth = (submit(rig, plan, concurrency_key="u1") for _ in range(4))
+    other = submit(rig, plan, concurrency_key="u2")
+    assert [rig.state(r) for r in (first, second, third, fourth, other)] == [
+        "RUNNING", "RUNNING", "PENDING", "PENDING", "RUNNING"
+    ]  # fmt: skip
+    assert rig.count("a") == 3, "a waiting run holds no message, so no worker"
+    rig.finish(first, plan, "a")
+    assert rig.state(third) == "PENDING"
+    assert rig.upkeep.promote_due() == 1
+    assert rig.state(third) == "RUNNING" and rig.state(fourth) == "PENDING"
+    rig.engine.cancel(fourth, "no longer needed")  # a waiting run can be cancelled
+    assert rig.state(fourth) == "CANCELLED"
+    rig.finish(second, plan, "a")
+    assert rig.upkeep.promote_due() == 0, "the cancelled run left the line"
+    assert rig.redis.zrange(rig.keys.run_slots(plan.ref, "u1"), 0, -1) == [third.encode()]
+    rig.finish(third, plan, "a")
+    assert rig.redis.exists(rig.keys.run_slots(plan.ref, "u1")) == 0
+
+
+def test_cancel_newest_cancels_the_run_over_the_limit(rig: Rig) -> None:
+    plan = limited(rig, "cancel_newest")
+    kept = [submit(rig, plan, concurrency_key="u1") for _ in range(2)]
+    newest = submit(rig, plan, concurrency_key="u1")
+    assert rig.state(newest) == "CANCELLED"
+    assert "concurrency limit" in rig.fields(newest)["error"]
+    assert [rig.state(r) for r in kept] == ["RUNNING", "RUNNING"]
+    assert rig.redis.zcard(rig.keys.backlog(rig.name)) == 2
+
+
+def test_cancel_oldest_gives_the_oldest_runs_slot_to_the_new_run(rig: Rig) -> None:
+    plan = limited(rig, "cancel_oldest")
+    oldest, middle = (submit(rig, plan, concurrency_key="u1") for _ in range(2))
+    submitted = rig.engine.submit(plan, "{}", key=None, concurrency_key="u1")
+    assert isinstance(submitted, o.Submitted) and submitted.evicted == oldest
+    slots = rig.redis.zrange(rig.keys.run_slots(plan.ref, "u1"), 0, -1)
+    assert slots == [middle.encode(), submitted.run_id.encode()]
+    assert rig.state(submitted.run_id) == "RUNNING"

@@ -6,6 +6,7 @@
 -- into K.delayed through one builder, delay, whose entries promote.lua reads:
 --   {r = run, s = step, i = element index or '', q = kombu list, m = message,
 --    k = 'retry' | 'admit' | 'undo'}
+-- (and, from leave_slot below, k = 'start': a run whose concurrency slot came free).
 -- When the caller is a runner lane (claiming.lua), steps ready on its queue
 -- are pooled instead of getting a message each, and the lane hands them out.
 --
@@ -94,6 +95,30 @@ local function leave_backlog()
   redis.call('ZREM', K.backlog(wf), RUN)
   local fk = hget(RF.fairness_key)
   if fk and fk ~= '' then redis.call('ZREM', K.key_backlog(wf, fk), RUN) end
+end
+
+-- Per-key concurrency (submit.lua): a run of a concurrency key holds one of
+-- its slots from its start to its end; runs beyond the limit wait PENDING in
+-- K.run_waiting, holding no worker. A run that ends gives its slot to the
+-- oldest waiting run, at once and in order, and promote.lua starts that run
+-- (a K.delayed entry of kind 'start', due now). The slot is the run's, not a
+-- worker's: a worker lost mid-step leaves the run alive, and its lease brings
+-- the step back.
+local function leave_slot()
+  local ck = hget(RF.concurrency_key)
+  if not ck or ck == '' then return end
+  local ref = hget(RF.workflow)
+  local slots, waiting = K.run_slots(ref, ck), K.run_waiting(ref, ck)
+  if redis.call('ZREM', slots, RUN) == 0 then
+    redis.call('LREM', waiting, 1, RUN)
+    return
+  end
+  local nxt = redis.call('LPOP', waiting)
+  if nxt then
+    redis.call('ZADD', slots, NOW, nxt)
+    local entry = cjson.encode({r = nxt, s = '', i = '', q = '', m = '', k = 'start'})
+    redis.call('ZADD', K.delayed, NOW, entry)
+  end
 end
 
 local function wait_for_signal(s, i)

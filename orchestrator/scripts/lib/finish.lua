@@ -51,6 +51,7 @@ end
 local function finish_run(to, err)
   if not move_run(to, err and {error = err} or nil) then return end
   leave_backlog()
+  leave_slot()
   local mask = record_coverage()
   score_count('end:' .. to .. ':' .. (hget(RF.undid) and '1' or '0') .. ':' .. mask)
   redis.call('ZADD', K.score_active, NOW, hget(RF.workflow))

@@ -50,7 +50,11 @@ local function num(f) return tonumber(hget(f) or '0') end
 -- The plan of the run's workflow version: its meta (order, roots, finals, ...)
 -- and one record per step (fields.py PLAN_RECORD). Callers pass the records
 -- they hold in A.infos, which spares a read of the plan hash per step.
-local function use_plan(ref) PK = K.plan(ref) end
+local function use_plan(ref)
+  local pk = K.plan(ref)
+  if PK and pk ~= PK then META, infos = nil, {} end
+  PK = pk
+end
 -- A record the caller passed (nil when it passed none for s): no read.
 local function known_info(s) return infos[s] end
 local function meta()
