@@ -5,7 +5,7 @@ Reads only. Per queue and priority level: the messages in the kombu list
 fairness (fair.lua); the age of the oldest of each, from the time its
 message was made (its delivery tag). Per workflow and fairness key: the
 runs accepted and not started yet (the backlog admission control limits),
-and the submits refused so far.
+the runs held by per-key concurrency limits, and the submits refused so far.
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ if TYPE_CHECKING:
 
 
 def queue_document(reads: RunReader, default_queue: str) -> dict[str, Any]:
-    """``{"queues": [...], "backlogs": [...], "refused": {...}}``; empty levels left out."""
+    """``{"queues", "backlogs", "concurrency", "refused"}``; empty levels left out."""
     now = redis_now(reads.redis)
     queues = sorted(reads.queues() | {default_queue})
     return {
         "queues": [row for q in queues for row in _levels(reads, q, now)],
         "backlogs": _backlogs(reads, now),
+        "concurrency": _concurrency(reads),
         "refused": {
             text(k): int(v)
             for k, v in cast(dict[bytes, bytes], reads.redis.hgetall(reads.keys.refused)).items()
@@ -95,3 +96,21 @@ def _backlogs(reads: RunReader, now: float) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _concurrency(reads: RunReader) -> list[dict[str, Any]]:
+    """Per workflow version and concurrency key: runs holding a slot, runs waiting for one."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for kind, pattern in (
+        ("running", reads.keys.run_slots("", "")),
+        ("waiting", reads.keys.run_waiting("", "")),
+    ):
+        prefix = pattern[:-1]  # "slots::" less its last separator: "{prefix}slots:"
+        for raw in reads.redis.scan_iter(match=f"{prefix}*", count=500):
+            name, version, key = text(raw)[len(prefix) :].split(":", 2)
+            row = found.setdefault(
+                (f"{name}:{version}", key),
+                {"workflow": f"{name}:{version}", "key": key, "running": 0, "waiting": 0},
+            )
+            row[kind] = reads.redis.zcard(raw) if kind == "running" else reads.redis.llen(raw)
+    return [found[k] for k in sorted(found)]

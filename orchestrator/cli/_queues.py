@@ -23,6 +23,8 @@ def queues(as_json: AsJson = False) -> None:
         return
     console.print(_queue_table(doc["queues"]))
     console.print(_backlog_table(doc["backlogs"], doc["refused"]))
+    if doc["concurrency"]:
+        console.print(_concurrency_table(doc["concurrency"]))
 
 
 def _age(value: float | None) -> str:
@@ -56,4 +58,15 @@ def _backlog_table(rows: list[dict[str, Any]], refused: dict[str, int]) -> Any:
             _age(r["oldest_age"]),
             str(refused.get(name, 0)),
         )
+    return table
+
+
+def _concurrency_table(rows: list[dict[str, Any]]) -> Any:
+    from rich.table import Table  # noqa: PLC0415
+
+    table = Table(title="runs held by concurrency limits", title_justify="left")
+    for col in ("workflow", "key", "running", "waiting"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["workflow"], r["key"], str(r["running"]), str(r["waiting"]))
     return table

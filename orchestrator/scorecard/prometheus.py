@@ -102,6 +102,13 @@ class QueueCollector:
         )
         for row in doc["backlogs"]:
             backlog.add_metric([row["workflow"], row["fairness_key"] or ""], float(row["waiting"]))
+        held = GaugeMetricFamily(
+            "orch_concurrency_waiting_runs",
+            "Runs waiting for a slot of a concurrency key.",
+            labels=["workflow", "key"],
+        )
+        for row in doc["concurrency"]:
+            held.add_metric([row["workflow"], row["key"]], float(row["waiting"]))
         refused = CounterMetricFamily(
             "orch_admission_refused",
             "Submits refused by admission control.",
@@ -110,7 +117,7 @@ class QueueCollector:
         for name, count in doc["refused"].items():
             workflow, _, key = name.partition(":")
             refused.add_metric([workflow, key], float(count))
-        yield from (depth, age, backlog, refused)
+        yield from (depth, age, backlog, held, refused)
 
 
 def _delays(family: Any, ident: list[str], figures: Figures) -> None:
