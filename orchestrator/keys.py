@@ -104,6 +104,12 @@ LAYOUT: tuple[KeySpec, ...] = (
     KeySpec("fair_weights", "fair:{list}:weights", "HASH", "fairness key -> its weight"),
     KeySpec("fair_clock", "fair:{list}:clock", "STRING", "the pass of the last message released"),
     KeySpec("fair_lists", "fair:lists", "SET", "kombu lists with work held back for fairness"),
+    KeySpec(
+        "levels",
+        "levels:{queue}",
+        "SET",
+        "priorities above 0 messages of the queue were sent at (a lane's yield checks only these)",
+    ),
     KeySpec("timeouts", "timeouts", "ZSET", '"{run}|{step}" of waiting steps, by their deadline'),
     KeySpec(
         "leases",
@@ -236,6 +242,9 @@ class Keys:
     @property
     def fair_lists(self) -> str:
         return self._key("fair_lists")
+
+    def levels(self, queue: str) -> str:
+        return self._key("levels", queue)
 
     @property
     def timeouts(self) -> str:

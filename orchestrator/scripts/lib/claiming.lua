@@ -134,12 +134,15 @@ local function send_entry(e)
 end
 
 -- Whether work of a higher priority than p waits on queue q: the lane then
--- yields (checked between steps; one LLEN per higher level, none at p = 9).
+-- yields (checked between steps: one SMEMBERS of the levels the queue ever
+-- used, K.levels, then one LLEN per higher one; nothing at p = 9).
 -- It yields too when its list holds work back for fairness (fair.lua): its
 -- run's next step then takes its turn with the other tenants'.
 local function outranked(q, p)
-  for higher = p + 1, 9 do
-    if redis.call('LLEN', list_at(q, higher)) > 0 then return true end
+  if p >= 9 then return false end
+  for _, used in ipairs(redis.call('SMEMBERS', K.levels(q))) do
+    local higher = tonumber(used)
+    if higher > p and redis.call('LLEN', list_at(q, higher)) > 0 then return true end
   end
   return false
 end

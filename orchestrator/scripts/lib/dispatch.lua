@@ -15,7 +15,7 @@
 -- 9 - p of the step's queue, the plain list for p = 9. Workers poll levels
 -- 0..9 in order (workers/app.py), so work of a higher priority always goes
 -- first; messages.priority_list is the same mapping in Python.
-local pushes, held_in, seq = {}, {}, 0
+local pushes, held_in, noted, seq = {}, {}, {}, 0
 local lane, pooled = nil, {}
 local QSEP = '\6\22'
 
@@ -27,6 +27,17 @@ local function list_at(queue, p)
   return queue .. QSEP .. level
 end
 local function list_of(i) return list_at(i.queue, priority_of(i)) end
+
+-- Remember that the queue of list gets messages of its priority, when above 0:
+-- a lane then checks only the levels ever used (claiming.lua outranked).
+local function note_level(list)
+  if noted[list] then return end
+  noted[list] = true
+  local queue, level = string.match(list, '^(.-)\6\22(%d)$')
+  if level == '9' then return end
+  local q = queue or list
+  redis.call('SADD', K.levels(q), 9 - tonumber(level or '0'))
+end
 
 local function render(template, idx, tag, p)
   seq = seq + 1
@@ -42,7 +53,11 @@ local function undo_message(i) return render(i.undo_message, nil, 'u', priority_
 -- fairness (fair.lua) and released in turn.
 local function push(list, msg)
   local q = pushes[list]
-  if not q then q = {}; pushes[list] = q end
+  if not q then
+    q = {}
+    pushes[list] = q
+    note_level(list)
+  end
   if must_hold(list, #q) then
     hold(list, msg)
     held_in[list] = true

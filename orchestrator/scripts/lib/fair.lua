@@ -16,15 +16,21 @@
 -- the list (claim.lua: it has just left the list) and from every worker's
 -- promoter (promote.lua), so a worker killed between taking a message and
 -- claiming it strands nothing. Everything is in the script that decides.
-local fair_seen = {}
+local fair_seen, widths = {}, {}
 
--- Live processes consuming queue q (capacity beats), or nil when none beats.
+-- Live processes consuming queue q (capacity beats), or nil when none beats;
+-- read once per call.
 local function queue_width(q)
+  local w = widths[q]
+  if w ~= nil then return w or nil end
   local beats = redis.call('ZRANGEBYSCORE', K.capacity(q), NOW, '+inf')
-  if #beats == 0 then return nil end
-  local total = 0
-  for _, b in ipairs(beats) do total = total + (tonumber(string.match(b, '|(%d+)$')) or 1) end
-  return total
+  local total = false
+  if #beats > 0 then
+    total = 0
+    for _, b in ipairs(beats) do total = total + (tonumber(string.match(b, '|(%d+)$')) or 1) end
+  end
+  widths[q] = total
+  return total or nil
 end
 
 -- The queue a kombu list belongs to (the list without its priority suffix).
