@@ -10,6 +10,7 @@ local kind, payload = claim_step(A.step, A.index, A.token, A.worker, tonumber(A.
   A.gate_open == '1')
 -- The message has just left its list: the list may take one held back for fairness.
 if kind ~= 'gone' then
+  use_plan(hget(RF.workflow))
   local list = list_of(info(A.step))
   if holding(list) then release(list) end
 end
