@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from orchestrator import Client, Flow, Run
-from orchestrator.messages import priority_lists
+from orchestrator.messages import priority_list, priority_lists
 from tests.conftest import executions
 from tests.integration.helpers import (
     WAIT,
@@ -38,10 +38,11 @@ def push_duplicate(client: Client, run: Run, step: str, index: int | None = None
     record = client.store.reads.plan_steps(ref)[step]
     tag = f"dup-{uuid.uuid4().hex}"
     message = record["message"].replace("@RUN@", run.id).replace("@TAG@", tag)
+    message = message.replace("@PRI@", "9")  # kombu level 9: priority 0, the run's
     if index is not None:
         message = message.replace("@IDX@", str(index))
     assert "@" not in message.replace(run.id, ""), "a placeholder was left unfilled"
-    client.redis.lpush(record["queue"], message)
+    client.redis.lpush(priority_list(record["queue"], 0), message)
     return tag
 
 
