@@ -26,6 +26,11 @@ def create_app() -> Celery:
         worker_prefetch_multiplier=1,
         task_default_queue="plain",
         worker_hijack_root_logger=False,
+        # kombu's Redis priorities, as a Celery user sets them up (0 is the highest there).
+        broker_transport_options={
+            "priority_steps": list(range(10)),
+            "queue_order_strategy": "priority",
+        },
     )
 
     @app.task(name="bench.noop")  # type: ignore[untyped-decorator]
@@ -35,6 +40,14 @@ def create_app() -> Celery:
     @app.task(name="bench.sleep")  # type: ignore[untyped-decorator]
     def sleep(*_: object, seconds: float = 0.0) -> int:
         time.sleep(seconds)
+        return 1
+
+    @app.task(name="bench.stamp")  # type: ignore[untyped-decorator]
+    def stamp(tag: str) -> int:
+        """Note when a priority probe started (scenario q)."""
+        import redis
+
+        redis.Redis.from_url(url).set(f"bench:stamp:{tag}", f"{time.time():.6f}", ex=600)
         return 1
 
     return app

@@ -18,6 +18,7 @@ from bench.harness import Harness
 from bench.probes import stats_delta
 from bench.workloads import WAIT, Batch, check_orch
 from orchestrator import Workflow
+from orchestrator.messages import priority_lists
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -78,7 +79,9 @@ class Sample:
 def settle(h: Harness, queues: tuple[str, ...] = ("orch", "plain")) -> None:
     """Wait for both queues to be empty and the workers idle before timing anything."""
     deadline = time.monotonic() + WAIT
-    while any(h.r.llen(q) for q in queues) and time.monotonic() < deadline:
+    while (
+        any(h.r.llen(x) for q in queues for x in priority_lists(q)) and time.monotonic() < deadline
+    ):
         time.sleep(0.05)
     time.sleep(0.3)
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from orchestrator.compiler import Plan, compile_plan
     from orchestrator.dsl import Flow
     from orchestrator.errors import (
+        AdmissionRefusedError,
         HandoffError,
         NonRetryableError,
         NotFoundError,
@@ -52,6 +53,7 @@ _HOMES = {
     "Plan": "compiler",
     "compile_plan": "compiler",
     "Flow": "dsl",
+    "AdmissionRefusedError": "errors",
     "HandoffError": "errors",
     "NonRetryableError": "errors",
     "NotFoundError": "errors",
@@ -82,6 +84,7 @@ _HOMES = {
 }
 
 __all__ = [
+    "AdmissionRefusedError",
     "Client",
     "Dependency",
     "Flow",

@@ -20,6 +20,7 @@ from orchestrator.clock import redis_now
 from orchestrator.connection import connect, resolve_url
 from orchestrator.contracts import warn_unchecked
 from orchestrator.errors import (
+    AdmissionRefusedError,
     NotFoundError,
     OrchestratorError,
     SpecError,
@@ -164,38 +165,66 @@ class Client:
         *,
         key: str | None = None,
         priority: int | None = None,
+        fairness_key: str | None = None,
         deadline: float | str | None = None,
     ) -> Run:
         """Start a run; the same ``key`` always gives the same run.
 
-        ``deadline`` (seconds, or a duration such as ``"1h"``) overrides the
-        workflow's ``deadline:``: a run not ended by then is cancelled, with
-        compensation, and its error says the deadline passed.
+        ``priority`` (0-9, higher runs sooner) defaults to the workflow's
+        ``priority``, else 0; ``fairness_key`` (the run's tenant) to the input
+        field the workflow's ``fairness.key`` names. A workflow at its
+        ``max_queued`` refuses the run (``AdmissionRefusedError``), never a
+        resubmit under an accepted ``key``. ``deadline`` (seconds, or a duration
+        such as ``"1h"``) overrides the workflow's ``deadline:``: a run not ended
+        by then is cancelled, with compensation, and its error says so.
         """
+        from orchestrator.queueing import (  # noqa: PLC0415
+            run_concurrency_key,
+            run_fairness_key,
+            run_priority,
+        )
         from orchestrator.spec import positive_duration  # noqa: PLC0415
         from orchestrator.store import outcomes as o  # noqa: PLC0415 - writes only
 
-        del priority  # accepted for interface stability; queue priority is not yet applied
         seconds = positive_duration(deadline, where="submit, deadline")
         wf = self.resolve(workflow)
         self._register_children_beside(workflow, wf)
         value = input or {}
+        level = run_priority(wf, priority)
+        tenant = run_fairness_key(wf, value, fairness_key)
+        limited = run_concurrency_key(wf, value)
         payload = encode_input(value, self.settings.max_payload_bytes)
         unchecked = self.checks.run_input(wf, value)
         plan = self.register(wf)
         carried = self.report.chain.propagate() if self.report is not None else {}
         context = json.dumps(carried, separators=(",", ":")) if carried else ""
-        deadline = seconds if seconds is not None else wf.deadline
-        submitted = self.store.engine.submit(
-            plan, payload, key=key, context=context, deadline=deadline
-        )
+        weight = wf.fairness.weights.get(tenant, 1.0) if wf.fairness and tenant else 1.0
+
+        def send(plan: Plan) -> o.Submitted | o.NoPlan | o.Refused:
+            return self.store.engine.submit(
+                plan,
+                payload,
+                key=key,
+                context=context,
+                priority=level,
+                fairness_key=tenant,
+                fairness_weight=weight,
+                concurrency_key=limited,
+                deadline=seconds if seconds is not None else wf.deadline,
+            )
+
+        submitted = send(plan)
         if isinstance(submitted, o.NoPlan) and self._data_lost():
             plan = self.register(wf)  # registered again in the new epoch
-            submitted = self.store.engine.submit(
-                plan, payload, key=key, context=context, deadline=deadline
-            )
+            submitted = send(plan)
         if isinstance(submitted, o.NoPlan):
             raise SpecError(f"workflow {submitted.ref} is not registered")
+        if isinstance(submitted, o.Refused):
+            raise AdmissionRefusedError(
+                wf.name, submitted.scope, submitted.limit, submitted.queued, tenant or ""
+            )
+        if submitted.evicted:  # its slot went to this run at once; now it stops
+            self.store.engine.cancel(submitted.evicted, "concurrency limit (cancel_oldest)")
         warn_unchecked(unchecked)
         self._report_submitted(plan, submitted, key, carried)
         return Run(self, submitted.run_id)
@@ -277,6 +306,7 @@ class Client:
         workflow: str | None = None,
         state: str | None = None,
         stuck_after: float | None = None,
+        fairness_key: str | None = None,
     ) -> list[dict[str, Any]]:
         """Recent runs, newest first, as status documents.
 
@@ -294,6 +324,8 @@ class Client:
             except NotFoundError:
                 continue
             if (workflow and doc["workflow"] != workflow) or (state and doc["state"] != state):
+                continue
+            if fairness_key is not None and doc["fairness_key"] != fairness_key:
                 continue
             if stuck_after is not None:
                 reason = Run(self, run_id).stuck(stuck_after, doc)
@@ -421,6 +453,13 @@ class Client:
     @redis_call
     def stats(self, workflow: str, version: int) -> dict[str, int]:
         return self.reads.stats(f"{workflow}:{version}")
+
+    @redis_call
+    def queues(self) -> dict[str, Any]:
+        """What waits, per queue, priority and fairness key, and the backlogs (``orch queues``)."""
+        from orchestrator.queueview import queue_document  # noqa: PLC0415
+
+        return queue_document(self.reads, self.settings.default_queue)
 
     @redis_call
     def metrics(

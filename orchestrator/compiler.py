@@ -48,6 +48,8 @@ class StepPlan:
     #: The child workflow (name:version) a `workflow:` step starts, and its depth limit.
     child: str | None = None
     max_depth: int | None = None
+    #: The step's own priority, overriding its run's (None: the run's).
+    priority: int | None = None
 
     def task_id(self, run_id: str, index: int | None = None) -> str:
         base = f"{run_id}-{self.name}"
@@ -77,6 +79,11 @@ class Plan:
     roots: tuple[str, ...]
     finals: tuple[str, ...]
     segments: tuple[Segment, ...] = field(default=())
+    #: Admission limits: runs waiting to start, per workflow and per fairness key.
+    max_queued: int | None = None
+    key_max_queued: int | None = None
+    #: Per-key run limit: {"max_runs": N, "strategy": ...}, or None.
+    concurrency: dict[str, Any] | None = None
 
     @property
     def ref(self) -> str:
@@ -119,6 +126,7 @@ def compile_plan(
             until=spec.until,
             child=_child_ref(wf, spec.workflow, (children or {}).get(name)),
             max_depth=spec.max_depth,
+            priority=spec.priority,
         )
         for name, spec in wf.steps.items()
     }
@@ -131,6 +139,13 @@ def compile_plan(
         roots=tuple(n for n in order if not steps[n].upstreams),
         finals=tuple(finals),
         segments=tuple(_segments(order, steps)),
+        max_queued=wf.max_queued,
+        key_max_queued=wf.fairness.max_queued if wf.fairness is not None else None,
+        concurrency=(
+            {"max_runs": wf.concurrency.max_runs, "strategy": wf.concurrency.strategy}
+            if wf.concurrency is not None
+            else None
+        ),
     )
 
 

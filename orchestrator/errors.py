@@ -11,6 +11,7 @@ EXIT_OK = 0
 EXIT_RUN_FAILED = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
+EXIT_REFUSED = 4
 
 
 class OrchestratorError(Exception):
@@ -51,6 +52,29 @@ class RedisOutOfMemoryError(RedisUnavailableError):
     Nothing was written, so the call can be made again once memory frees; runs
     already accepted wait and go on then. Exit 3, like an unreachable Redis.
     """
+
+
+class AdmissionRefusedError(OrchestratorError):
+    """Admission control refused a submit: the backlog is at a declared ``max_queued``.
+
+    The producer's signal to slow down instead of an unbounded queue; nothing was
+    stored. ``scope`` is 'workflow' or 'key' (the fairness key's own limit).
+    """
+
+    exit_code = EXIT_REFUSED
+
+    def __init__(self, workflow: str, scope: str, limit: int, queued: int, key: str = "") -> None:
+        self.workflow, self.scope, self.limit, self.queued, self.key = (
+            workflow, scope, limit, queued, key
+        )  # fmt: skip
+        what = f"fairness key {key!r} of workflow {workflow!r}" if scope == "key" else (
+            f"workflow {workflow!r}"
+        )  # fmt: skip
+        field = "fairness.max_queued" if scope == "key" else "max_queued"
+        super().__init__(
+            f"submit refused: {what} has {queued} runs waiting to start, "
+            f"at its limit {field}={limit}"
+        )
 
 
 class RedisPolicyError(OrchestratorError):

@@ -55,6 +55,11 @@ RUN_FIELDS: tuple[FieldSpec, ...] = (
         "notify", "notify", "the message a child run queues for its parent step when it ends"
     ),
     FieldSpec("notify_queue", "notify_q", "the kombu list that message goes to"),
+    FieldSpec("priority", "prio", "queue priority 0-9, higher runs sooner; absent means 0"),
+    FieldSpec("fairness_key", "fkey", "the run's fairness key (tenant), or absent"),
+    FieldSpec("fairness_weight", "fw", "its key's weight when not 1 (fair.lua)"),
+    FieldSpec("concurrency_key", "ckey", "its concurrency key: it holds or waits for a slot"),
+    FieldSpec("queued", "queued", "'1' while the run waits for its first attempt (K.backlog)"),
 )
 
 #: Fields of one step inside the run hash, stored as ``{step}{stored}``.
@@ -163,6 +168,7 @@ PLAN_RECORD: tuple[FieldSpec, ...] = (
     FieldSpec("until", "until", "step.field path of an upstream output: the time a sleep wakes"),
     FieldSpec("child", "child", "the child workflow name:version a workflow: step starts"),
     FieldSpec("max_depth", "max_depth", "the deepest nesting at which it may start its child"),
+    FieldSpec("priority", "priority", "its own priority 0-9; absent: its run's"),
 )
 
 #: Keys of a dependency record inside a plan record (see deps.lua).

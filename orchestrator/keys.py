@@ -78,6 +78,57 @@ LAYOUT: tuple[KeySpec, ...] = (
         "ZSET",
         "messages waiting for a retry or an admission, scored by due time (dispatch.lua)",
     ),
+    KeySpec(
+        "backlog",
+        "backlog:{workflow}",
+        "ZSET",
+        "runs of a workflow waiting for their first attempt, by submit time (admission)",
+    ),
+    KeySpec(
+        "key_backlog",
+        "backlog:{workflow}:{key}",
+        "ZSET",
+        "the same, of one fairness key",
+    ),
+    KeySpec(
+        "run_slots",
+        "slots:{ref}:{key}",
+        "ZSET",
+        "runs holding a slot of a concurrency key (concurrency.max_runs), by when they took it",
+    ),
+    KeySpec(
+        "run_waiting",
+        "waiting:{ref}:{key}",
+        "LIST",
+        "runs of a concurrency key waiting (PENDING) for a slot, oldest first",
+    ),
+    KeySpec(
+        "refused",
+        "stats:refused",
+        "HASH",
+        '"{workflow}" or "{workflow}:{key}" -> submits refused by admission control',
+    ),
+    KeySpec(
+        "fair_keys",
+        "fair:{list}",
+        "ZSET",
+        "fairness keys with work held back from a kombu list, by stride pass (fair.lua)",
+    ),
+    KeySpec(
+        "fair_held",
+        "fair:{list}:held:{key}",
+        "LIST",
+        "messages of one fairness key held back from a kombu list, oldest first",
+    ),
+    KeySpec("fair_weights", "fair:{list}:weights", "HASH", "fairness key -> its weight"),
+    KeySpec("fair_clock", "fair:{list}:clock", "STRING", "the pass of the last message released"),
+    KeySpec("fair_lists", "fair:lists", "SET", "kombu lists with work held back for fairness"),
+    KeySpec(
+        "levels",
+        "levels:{queue}",
+        "SET",
+        "priorities above 0 messages of the queue were sent at (a lane's yield checks only these)",
+    ),
     KeySpec("timeouts", "timeouts", "ZSET", '"{run}|{step}" of waiting steps, by their deadline'),
     KeySpec(
         "deadlines",
@@ -208,6 +259,41 @@ class Keys:
     @property
     def delayed(self) -> str:
         return self._key("delayed")
+
+    def backlog(self, workflow: str) -> str:
+        return self._key("backlog", workflow)
+
+    def key_backlog(self, workflow: str, key: str) -> str:
+        return self._key("key_backlog", workflow, key)
+
+    def run_slots(self, ref: str, key: str) -> str:
+        return self._key("run_slots", ref, key)
+
+    def run_waiting(self, ref: str, key: str) -> str:
+        return self._key("run_waiting", ref, key)
+
+    @property
+    def refused(self) -> str:
+        return self._key("refused")
+
+    def fair_keys(self, list_key: str) -> str:
+        return self._key("fair_keys", list_key)
+
+    def fair_held(self, list_key: str, key: str) -> str:
+        return self._key("fair_held", list_key, key)
+
+    def fair_weights(self, list_key: str) -> str:
+        return self._key("fair_weights", list_key)
+
+    def fair_clock(self, list_key: str) -> str:
+        return self._key("fair_clock", list_key)
+
+    @property
+    def fair_lists(self) -> str:
+        return self._key("fair_lists")
+
+    def levels(self, queue: str) -> str:
+        return self._key("levels", queue)
 
     @property
     def timeouts(self) -> str:

@@ -7,6 +7,7 @@ comes next. To do that the script must write the message itself, so the
 message is prepared here once per plan, with placeholders the script fills:
 
     @RUN@  run id        @IDX@  map element index     @TAG@  delivery tag
+    @PRI@  kombu priority level (9 - the run's priority)
 
 The envelope follows Celery's task protocol 2 (headers + ``[args, kwargs,
 embed]`` body) and kombu's virtual-transport envelope. The body is left
@@ -19,7 +20,7 @@ import json
 
 from orchestrator.compiler import STEP_TASK, Plan, StepPlan
 
-RUN, IDX, TAG = "@RUN@", "@IDX@", "@TAG@"
+RUN, IDX, TAG, PRI = "@RUN@", "@IDX@", "@TAG@", "@PRI@"
 
 #: kombu's Redis transport: the hash of messages handed to a consumer and not yet
 #: acknowledged (delivery tag -> message), and when each was handed out (its index).
@@ -30,6 +31,24 @@ KOMBU_UNACKED_INDEX = "unacked_index"
 PRIORITY_SEP = "\x06\x16"
 #: kombu's Redis transport keeps one list per step; a priority joins the step at or below it.
 PRIORITY_STEPS = (0, 3, 6, 9)
+
+
+#: Priorities, as users give them: 0-9, a higher number runs sooner; 0 when none is given.
+PRIORITIES = range(10)
+#: What workers tell kombu (workers/app.py): one list per level, level 0 (the plain list)
+#: polled first. A priority ``p`` goes to level ``9 - p``; dispatch.lua does the same.
+KOMBU_PRIORITY_STEPS = list(range(10))
+
+
+def priority_list(queue: str, priority: int) -> str:
+    """The Redis list a step of ``priority`` (0-9, higher sooner) waits in on ``queue``."""
+    level = 9 - priority
+    return queue if level == 0 else f"{queue}{PRIORITY_SEP}{level}"
+
+
+def priority_lists(queue: str) -> list[str]:
+    """Every list of ``queue``, highest priority first (the order workers poll them)."""
+    return [priority_list(queue, p) for p in reversed(PRIORITIES)]
 
 
 def queue_list_key(queue: str, priority: int = 0) -> str:
@@ -97,8 +116,9 @@ def step_template(
             "reply_to": "",
             "delivery_mode": 2,
             "delivery_info": {"exchange": "", "routing_key": step.queue},
-            "priority": 0,
+            "priority": PRI,
             "delivery_tag": TAG,
         },
     }
-    return json.dumps(envelope, separators=(",", ":"))
+    # kombu restores an unacknowledged message to the list of its "priority" property.
+    return json.dumps(envelope, separators=(",", ":")).replace(f'"{PRI}"', PRI)

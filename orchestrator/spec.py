@@ -90,7 +90,10 @@ OutputPath = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9
 STEP_KINDS = ("task", "wait_for", "workflow", "sleep", "until")
 #: Fields added after the first release: left out of the canonical JSON while unset, so
 #: that a spec that does not use them keeps its content hash (and its stored version).
-_LATER_FIELDS = frozenset({"sleep", "until", "deadline", "workflow", "max_depth"})
+_LATER_FIELDS = frozenset(
+    {"sleep", "until", "deadline", "workflow", "max_depth"}
+    | {"priority", "fairness", "max_queued", "concurrency"}
+)
 #: A child workflow: its name, and optionally the version (``triage`` or ``triage:2``).
 ChildRef = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*(:[1-9][0-9]*)?$")]
 
@@ -157,6 +160,48 @@ class Dependency(_Model):
     breaker: Breaker | None = None
 
 
+#: Queue priority: an integer 0-9, where a higher number runs sooner; 0 is the default.
+Priority = Annotated[int, Field(ge=0, le=9, strict=True)]
+#: Where a run's fairness key comes from: a field of its input.
+InputPath = Annotated[str, Field(pattern=r"^input\.[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class Fairness(_Model):
+    """The tenant a run belongs to: its share of a busy queue, its admission limit."""
+
+    key: InputPath = Field(description="The input field naming a run's tenant: input.FIELD.")
+    weights: dict[str, Annotated[float, Field(gt=0, le=1000)]] = Field(
+        default_factory=dict, description="A key's weight (default 1): its share of a busy queue."
+    )
+    max_queued: int | None = Field(
+        default=None, ge=1, description="Runs of one key waiting to start before submit refuses."
+    )
+
+    def key_of(self, run_input: Any) -> str | None:
+        return input_value(self.key, run_input)
+
+
+def input_value(path: str, run_input: Any) -> str | None:
+    """The value ``input.FIELD`` names in a run input, as a string; None when it is absent."""
+    field_name = path.partition(".")[2]
+    if not isinstance(run_input, dict) or run_input.get(field_name) is None:
+        return None
+    value = run_input[field_name]
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+class Concurrency(_Model):
+    """At most ``max_runs`` runs per key at once; see README "Queueing model"."""
+
+    key: InputPath = Field(description="The input field whose value the limit is per: input.FIELD.")
+    max_runs: int = Field(ge=1, le=10_000, description="Runs of one key running at once.")
+    strategy: Literal["queue", "cancel_newest", "cancel_oldest"] = Field(
+        default="queue",
+        description="Beyond the limit: queue (wait, holding no worker), cancel_newest (the new "
+        "run is cancelled) or cancel_oldest (the oldest running run is cancelled).",
+    )
+
+
 class StepSpec(_Model):
     """One node of the graph; see the README's spec reference for each field."""
 
@@ -207,6 +252,9 @@ class StepSpec(_Model):
     cancel_grace: Duration | None = Field(
         default=None, description="Overrides the workflow's cancel_grace for this step."
     )
+    priority: Priority | None = Field(
+        default=None, description="Priority of this step's work, overriding the run's (0-9)."
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> StepSpec:
@@ -250,6 +298,18 @@ class Workflow(_Model):
         description="Time a run may take from submit; then it is cancelled, with compensation.",
     )
     dependencies: dict[str, Dependency] = Field(default_factory=dict)
+    priority: Priority | None = Field(
+        default=None, description="Default priority of its runs (0-9, higher runs sooner)."
+    )
+    fairness: Fairness | None = Field(
+        default=None, description="Fairness key of its runs, for admission and listing."
+    )
+    max_queued: int | None = Field(
+        default=None, ge=1, description="Runs waiting to start before submit refuses."
+    )
+    concurrency: Concurrency | None = Field(
+        default=None, description="Runs of one key (say, one user) running at once."
+    )
     steps: dict[StepName, StepSpec] = Field(min_length=1)
 
     def canonical_json(self) -> str:

@@ -10,6 +10,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from orchestrator.fields import RUN_FIELDS, stored
+
+_PRIORITY = stored(RUN_FIELDS, "priority")
+_FAIRNESS_KEY = stored(RUN_FIELDS, "fairness_key")
+
 
 def rfc3339(epoch: str | None) -> str | None:
     if not epoch:
@@ -74,6 +79,8 @@ def status_document(run_id: str, fields: dict[str, str], order: list[str]) -> di
         "error": fields.get("error") or None,
         "created_at": rfc3339(fields.get("created_at")),
         "finished_at": rfc3339(fields.get("finished_at")),
+        "priority": int(fields.get(_PRIORITY) or 0),
+        "fairness_key": fields.get(_FAIRNESS_KEY) or None,
         "steps": steps,
     }
     if fields.get("deadline_at"):  # a run with a deadline: when it is cancelled if not done

@@ -20,6 +20,7 @@ from orchestrator.connection import connect, resolve_url
 from orchestrator.errors import RedisUnavailableError
 from orchestrator.hooks import HookChain, load_hooks
 from orchestrator.keys import Keys
+from orchestrator.messages import KOMBU_PRIORITY_STEPS
 from orchestrator.settings import Settings
 from orchestrator.store import RunStore
 from workers.flower import LaneTaskEvents
@@ -50,7 +51,11 @@ def create_app(settings: Settings | None = None, *, redis_url: str | None = None
         task_reject_on_worker_lost=False,
         worker_prefetch_multiplier=1,
         task_default_queue=settings.default_queue,
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout},
+        # One list per priority level, polled in order (orchestrator.messages.priority_list).
+        broker_transport_options={
+            "visibility_timeout": settings.visibility_timeout,
+            "priority_steps": KOMBU_PRIORITY_STEPS,
+        },
         # kombu's Redis transport, riding through a crashed or full Redis (workers.broker).
         broker_transport="workers.broker:Transport",
         broker_connection_retry_on_startup=True,
@@ -176,7 +181,7 @@ def _start_promoter_when_ready(app: Celery, holder: _RuntimeHolder) -> None:
         if port is not None:
             from orchestrator.scorecard.prometheus import serve  # noqa: PLC0415 - when asked
 
-            serve(port, holder.runtime().store.reads)
+            serve(port, holder.runtime().store.reads, default_queue=holder.settings.default_queue)
             log.warning("serving the scorecard to Prometheus on port %d", port)
 
     def on_shutdown(sender: Any = None, **_: Any) -> None:

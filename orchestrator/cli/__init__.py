@@ -1,7 +1,8 @@
 """The ``orch`` command line (also ``python -m orchestrator``).
 
 ``main`` owns the exit-code contract: 0 ok, 1 the run failed, 2 bad usage or
-invalid spec, 3 Redis unreachable. Every error is printed as one line; a
+invalid spec, 3 Redis unreachable, 4 a submit refused by admission control
+(each error's ``exit_code``, orchestrator/errors.py). Every error is printed as one line; a
 traceback is shown only with ``ORCH_DEBUG=1``. Warnings the library raises
 (data it could not check, say) are printed as one line too.
 
@@ -39,7 +40,7 @@ def _show_warning(message: Warning | str, category: type[Warning], *_: Any, **__
 
 
 def main(argv: list[str] | None = None) -> None:
-    from orchestrator.cli import _dev, _flower, _metrics, _run, _schedule, _spec  # noqa: F401, PLC0415
+    from orchestrator.cli import _dev, _flower, _metrics, _queues, _run, _schedule, _spec  # noqa: F401, PLC0415
 
     add_cwd_to_sys_path()
     warnings.showwarning = _show_warning

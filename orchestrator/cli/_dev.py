@@ -81,7 +81,8 @@ def _serve_metrics(url: str, settings: Settings, port: int) -> None:
     from orchestrator.scorecard.prometheus import serve  # noqa: PLC0415
     from orchestrator.store.reads import RunReader  # noqa: PLC0415
 
-    serve(port, RunReader(connect(url, settings), Keys(settings.key_prefix)))
+    reads = RunReader(connect(url, settings), Keys(settings.key_prefix))
+    serve(port, reads, default_queue=settings.default_queue)
     console.print(f"Prometheus metrics on http://127.0.0.1:{port}/metrics")
 
 

@@ -165,12 +165,38 @@ def submit(
             "duration, e.g. 90s, 30m, 1h; overrides the workflow's deadline.",
         ),
     ] = None,
+    priority: Annotated[
+        int | None,
+        typer.Option(
+            "--priority",
+            "-p",
+            min=0,
+            max=9,
+            help="0-9, higher runs sooner (default: the spec's, else 0).",
+        ),
+    ] = None,
+    fairness_key: Annotated[
+        str | None,
+        typer.Option(
+            "--fairness-key", help="The run's tenant (default: from the spec's fairness.key)."
+        ),
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
-    """Start a run and print its id (with --wait --json, its final status document)."""
+    """Start a run and print its id (with --wait --json, its final status document).
+
+    Exit 4 when admission control refuses it (a max_queued limit is reached).
+    """
     run_input = parse_input(input)
     with _client() as client:
-        run = client.submit(workflow, run_input, key=key, deadline=deadline)
+        run = client.submit(
+            workflow,
+            run_input,
+            key=key,
+            priority=priority,
+            fairness_key=fairness_key,
+            deadline=deadline,
+        )
         if not wait:
             print_json({"id": run.id}) if as_json else print(run.id)
             return
@@ -237,6 +263,9 @@ def runs(
     stuck_after: Annotated[
         float, typer.Option("--stuck-after", min=0, help="Seconds without progress.")
     ] = 600.0,
+    fairness_key: Annotated[
+        str | None, typer.Option("--fairness-key", help="Only runs of this fairness key.")
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
     """List recent runs, newest first, with version, state and duration."""
@@ -244,7 +273,13 @@ def runs(
         state = _run_state(state)
     with _client() as client:
         after = stuck_after if stuck else None
-        docs = client.runs(limit=limit, workflow=workflow, state=state, stuck_after=after)
+        docs = client.runs(
+            limit=limit,
+            workflow=workflow,
+            state=state,
+            stuck_after=after,
+            fairness_key=fairness_key,
+        )
         for line in client.data_losses():
             say("warning", line)
     if as_json:

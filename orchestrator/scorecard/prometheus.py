@@ -71,6 +71,55 @@ class ScorecardCollector:
         yield delay
 
 
+class QueueCollector:
+    """Queue depth, oldest item's age, backlogs and admission refusals, read at each scrape."""
+
+    def __init__(self, reads: RunReader, default_queue: str = "orch") -> None:
+        self.reads = reads
+        self.default_queue = default_queue
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily  # noqa: PLC0415
+
+        from orchestrator.queueview import queue_document  # noqa: PLC0415
+
+        doc = queue_document(self.reads, self.default_queue)
+        where = ["queue", "priority", "fairness_key", "held"]
+        depth = GaugeMetricFamily("orch_queue_depth", "Messages waiting.", labels=where)
+        age = GaugeMetricFamily(
+            "orch_queue_oldest_age_seconds", "Age of the oldest message waiting.", labels=where
+        )
+        for row in doc["queues"]:
+            ident = [row["queue"], str(row["priority"]), row["fairness_key"] or "",
+                     "1" if row["held"] else "0"]  # fmt: skip
+            depth.add_metric(ident, float(row["depth"]))
+            if row["oldest_age"] is not None:
+                age.add_metric(ident, row["oldest_age"])
+        backlog = GaugeMetricFamily(
+            "orch_backlog_runs",
+            "Runs accepted and not started.",
+            labels=["workflow", "fairness_key"],
+        )
+        for row in doc["backlogs"]:
+            backlog.add_metric([row["workflow"], row["fairness_key"] or ""], float(row["waiting"]))
+        held = GaugeMetricFamily(
+            "orch_concurrency_waiting_runs",
+            "Runs waiting for a slot of a concurrency key.",
+            labels=["workflow", "key"],
+        )
+        for row in doc["concurrency"]:
+            held.add_metric([row["workflow"], row["key"]], float(row["waiting"]))
+        refused = CounterMetricFamily(
+            "orch_admission_refused",
+            "Submits refused by admission control.",
+            labels=["workflow", "fairness_key"],
+        )
+        for name, count in doc["refused"].items():
+            workflow, _, key = name.partition(":")
+            refused.add_metric([workflow, key], float(count))
+        yield from (depth, age, backlog, held, refused)
+
+
 def _delays(family: Any, ident: list[str], figures: Figures) -> None:
     for q in figures.queue_delay:
         for quantile, value in (("0.5", q.p50), ("0.95", q.p95), ("0.99", q.p99)):
@@ -78,11 +127,14 @@ def _delays(family: Any, ident: list[str], figures: Figures) -> None:
                 family.add_metric([*ident, q.queue, quantile], value)
 
 
-def serve(port: int, reads: RunReader, address: str = "0.0.0.0") -> Any:
+def serve(
+    port: int, reads: RunReader, address: str = "0.0.0.0", default_queue: str = "orch"
+) -> Any:
     """Serve ``/metrics`` on ``port`` from a thread; returns the server (``shutdown()`` stops)."""
     from prometheus_client import CollectorRegistry, start_http_server  # noqa: PLC0415
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ScorecardCollector(reads))
+    registry.register(QueueCollector(reads, default_queue))
     server, _thread = start_http_server(port, addr=address, registry=registry)
     return server

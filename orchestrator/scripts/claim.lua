@@ -1,4 +1,4 @@
---! requires: claiming, finish, replies
+--! requires: claiming, dispatch, fair, finish, replies
 -- A worker is about to run a step (or one element of a map step): record the
 -- attempt and hand back what the step needs, or say why it must not run
 -- (ClaimArgs). A step already running is never taken over here: a lost
@@ -8,5 +8,11 @@
 -- {state}; 'gone'.
 local kind, payload = claim_step(A.step, A.index, A.token, A.worker, tonumber(A.lease),
   A.gate_open == '1')
+-- The message has just left its list: the list may take one held back for fairness.
+if kind ~= 'gone' then
+  use_plan(hget(RF.workflow))
+  local list = list_of(info(A.step))
+  if holding(list) then release(list) end
+end
 commit()
 return reply(kind, payload)

@@ -11,7 +11,7 @@
 local s, idx, token, wait = A.step, A.index, A.token, A.delay
 join_lane()
 local lease_of = lease_member(s, idx, token)
-load({RF.state, RF.workflow, RF.left, RF.inflight, RF.undoing,
+load({RF.state, RF.workflow, RF.left, RF.inflight, RF.undoing, RF.priority,
   s .. SF.state, s .. SF.token, s .. SF.attempts, s .. SF.queued_at, s .. SF.started_at})
 if not run_state() then redis.call('ZREM', K.leases, lease_of); return reply('gone') end
 use_plan(hget(RF.workflow))
@@ -61,7 +61,7 @@ if wait ~= '' then
   else
     event({step = s, index = tonumber(idx), retry = true, error = encoded, delay = tonumber(wait)})
   end
-  delay(s, idx, i.queue, message(s, idx), 'retry', tonumber(wait))
+  delay(s, idx, list_of(i), message(s, idx), 'retry', tonumber(wait))
 else
   move_step(s, 'FAILED', {attempt = att, error = encoded, index = index_of(idx)})
   hset(s .. SF.finished_at, NOWS)

@@ -1,4 +1,4 @@
---! requires: run, dispatch
+--! requires: run, dispatch, fair
 -- Move entries of K.delayed whose time has come back onto their Celery queue
 -- (PromoteArgs; entries are built by dispatch.lua's delay). Safe to run from
 -- every worker at once: each entry is taken by exactly one call. An entry
@@ -21,15 +21,30 @@ local function still_due(d)
   return true
 end
 
+-- A run whose concurrency slot came free (dispatch.lua leave_slot): it starts now.
+local function start_run()
+  load({RF.state, RF.workflow, RF.priority, RF.fairness_key, RF.queued})
+  if run_state() ~= 'PENDING' then return false end
+  use_plan(hget(RF.workflow))
+  move_run('RUNNING', {slot = true})
+  for _, r in ipairs(meta().roots) do dispatch(r) end
+  return true
+end
+
 for _, member in ipairs(due) do
   redis.call('ZREM', K.delayed, member)
   local d = cjson.decode(member)
   open_run(d.r)
-  if still_due(d) then
+  if d.k == 'start' then
+    if start_run() then moved = moved + 1 end
+  elseif still_due(d) then
     push(d.q, d.m)
     moved = moved + 1
   end
   write_run()
 end
 flush_pushes()
+-- A worker killed between taking a message and claiming it released nothing: every
+-- promoter tops up the lists that hold work back for fairness.
+for _, list in ipairs(redis.call('SMEMBERS', K.fair_lists)) do release(list) end
 return moved

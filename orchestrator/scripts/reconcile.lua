@@ -8,7 +8,8 @@
 -- recorded it. A run is looked at when it is RUNNING and nothing has been
 -- recorded for A.after seconds. It is left alone when anything of it is
 -- alive: a RUNNING or RETRYING step, a map element with a live lease, an
--- entry in K.delayed, a message naming it in its queues, or one that kombu
+-- entry in K.delayed, a message naming it in its queues (or held back there
+-- for fairness), or one that kombu
 -- handed out less than A.after ago. Otherwise each QUEUED step (or element
 -- without output), and each gated step whose predicate waits, gets a new
 -- message. Should the old message turn up after all, the claim finds the
@@ -88,21 +89,30 @@ local function in_queue(q, id)
   return named(queued[q], id)
 end
 
+-- A message of run id waits in list (the kombu list of its priority), or is
+-- held back there for fairness (fair.lua: under the run's fairness key, or
+-- under '' once the list holds back every message).
+local function waiting_in(list, id, fk)
+  if in_queue(list, id) or in_queue(K.fair_held(list, fk), id) then return true end
+  return fk ~= '' and in_queue(K.fair_held(list, ''), id)
+end
+
 for _, c in ipairs(candidates) do
   local id, work = c[1], c[2]
   local alive = named(delayed, '"r":"' .. id .. '"') or named(handed_out, id)
   open_run(id)
-  load({RF.workflow})
+  load({RF.workflow, RF.fairness_key})
   use_plan(hget(RF.workflow))
+  local fk = hget(RF.fairness_key) or ''
   for _, w in ipairs(work) do
-    alive = alive or in_queue(info(w[1]).queue, id)
+    alive = alive or waiting_in(list_of(info(w[1])), id, fk)
   end
   if not alive then
     for _, w in ipairs(work) do
       local s, idx = w[1], w[2]
       local i = info(s)
       redis.call('DEL', K.ready(id, i.queue))
-      push(i.queue, message(s, idx))
+      push(list_of(i), message(s, idx))
       event({step = s, index = index_of(tostring(idx)), redispatched = 'its message was lost'})
       sent[#sent + 1] = id .. '|' .. s .. '|' .. idx
     end

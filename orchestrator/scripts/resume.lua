@@ -21,6 +21,8 @@ hset(RF.created_at, NOWS)
 hset(RF.key, '')
 hset(RF.resumed_from, old_id)
 if old[RF.context] then hset(RF.context, old[RF.context]) end
+if old[RF.priority] then hset(RF.priority, old[RF.priority]) end
+if old[RF.fairness_key] then hset(RF.fairness_key, old[RF.fairness_key]) end
 
 -- What a kept step carries over: its state, output and times.
 local CARRIED = {SF.output, SF.attempts, SF.queued_at, SF.started_at, SF.finished_at,

@@ -55,7 +55,7 @@ local parent = RUN
 local link = RUN .. '|' .. s .. '|' .. idx
 local context = A.context ~= '' and A.context or (hget(RF.context) or '')
 local created = start_child(kid, i.child, A.input, context, link, inherited(), message(s, idx),
-  i.queue)
+  list_of(i))
 
 -- Back to the parent: the step waits, its attempt still in flight.
 open_run(parent)

@@ -25,7 +25,7 @@ elseif A.delay ~= '' then
   local wait = tonumber(A.delay)
   hset(s .. SF.error, A.error)
   event({step = s, compensation = 'retry', attempt = att, error = A.error, delay = wait})
-  delay(s, '-1', info(s).queue, undo_message(s), 'undo', wait)
+  delay(s, '-1', list_of(info(s)), undo_message(s), 'undo', wait)
   outcome = 'retrying'
 else
   hset(s .. SF.error, A.error)

@@ -166,13 +166,28 @@ class Engine:
         *,
         key: str | None,
         context: str = "",
+        priority: int = 0,
+        fairness_key: str | None = None,
+        fairness_weight: float = 1.0,
+        concurrency_key: str | None = None,
         deadline: float | None = None,
-    ) -> o.Submitted | o.NoPlan:
-        """Create a run (or find the one created under ``key``), carrying ``context`` (JSON);
-        with a ``deadline`` (seconds) it is cancelled if it has not ended by then."""
+    ) -> o.Submitted | o.NoPlan | o.Refused:
+        """Create a run (or find the one created under ``key``), carrying ``context`` (JSON).
+
+        Admission control may refuse it (``Refused``); never a resubmit under ``key``.
+        With a ``deadline`` (seconds) it is cancelled if it has not ended by then.
+        """
         key_name = self.keys.idempotency(plan.workflow, key) if key is not None else ""
         args = i.SubmitArgs(
-            ref=plan.ref, input=run_input, key=key_name, context=context, deadline=deadline
+            ref=plan.ref,
+            input=run_input,
+            key=key_name,
+            context=context,
+            priority=priority,
+            fairness_key=fairness_key or "",
+            fairness_weight=fairness_weight,
+            concurrency_key=concurrency_key or "",
+            deadline=deadline,
         )
         return replies.submit(self._call(args, self.new_run_id()))
 

@@ -83,6 +83,10 @@ class SubmitArgs(ScriptArgs):
     context: str = ""
     #: Seconds the run may take (its workflow's ``deadline`` or submit's), or None.
     deadline: float | None = None
+    priority: int = 0
+    fairness_key: str = ""
+    fairness_weight: float = 1.0
+    concurrency_key: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -266,11 +266,22 @@ class Submitted:
     run_id: str
     created: bool
     decisions: tuple[Decision, ...] = ()
+    #: A run whose concurrency slot this one took (strategy cancel_oldest): cancel it.
+    evicted: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class NoPlan:
     ref: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Admission control refused a submit: ``scope`` 'workflow' or 'key' is at its limit."""
+
+    scope: str
+    limit: int
+    queued: int
 
 
 @dataclass(frozen=True, slots=True)

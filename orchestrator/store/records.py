@@ -36,12 +36,24 @@ def meta(plan: Plan) -> dict[str, Any]:
         "compensable": [n for n in plan.order if _compensable(plan.steps[n])],
         "children": [n for n in plan.order if plan.steps[n].child is not None],
         "lists": sorted({queue_list_key(sp.queue) for sp in plan.steps.values()}),
+        **_limits(plan),
     }
 
 
 def _compensable(sp: StepPlan) -> bool:
     """A step with a compensation, or a child workflow step: its child is undone as a whole."""
     return sp.compensate is not None or sp.child is not None
+
+
+def _limits(plan: Plan) -> dict[str, Any]:
+    """Admission and concurrency limits (submit.lua), present only when declared (Lua reads
+    JSON null as true)."""
+    limits = {
+        "max_queued": plan.max_queued,
+        "key_max_queued": plan.key_max_queued,
+        "concurrency": plan.concurrency,
+    }
+    return {k: v for k, v in limits.items() if v is not None}
 
 
 def _waits(plan: Plan) -> dict[str, list[str]]:
@@ -77,6 +89,7 @@ def step_record(plan: Plan, name: str) -> dict[str, Any]:
         "time_limited": True if sp.timeout is not None else None,
         "sleep": sp.sleep,
         "until": sp.until,
+        "priority": sp.priority,
     }
     record.update({k: v for k, v in optional.items() if v is not None})
     return record

@@ -175,11 +175,15 @@ def undo_done(raw: Sequence[Any]) -> o.UndoRecording:
     return o.Gone(r.decisions)
 
 
-def submit(raw: Sequence[Any]) -> o.Submitted | o.NoPlan:
+def submit(raw: Sequence[Any]) -> o.Submitted | o.NoPlan | o.Refused:
     r = _Reply(raw)
     if r.kind == "noplan":
         return o.NoPlan(r.first())
-    return o.Submitted(r.first(), r.kind == "created", r.decisions)
+    if r.kind == "refused":
+        scope, limit, queued = (text(x) for x in r.payload[:3])
+        return o.Refused(scope, int(limit), int(queued))
+    evicted = text(r.payload[1]) if len(r.payload) > 1 else ""
+    return o.Submitted(r.first(), r.kind == "created", r.decisions, evicted)
 
 
 def signal(raw: Sequence[Any]) -> o.SignalOutcome:

@@ -19,7 +19,7 @@ import redis
 from orchestrator import Flow
 from orchestrator.compiler import Plan, compile_plan
 from orchestrator.keys import Keys
-from orchestrator.messages import queue_list_key
+from orchestrator.messages import priority_lists
 from orchestrator.spec import Workflow
 from orchestrator.store import Attempt, RunStore, new_token
 from orchestrator.store import outcomes as o
@@ -84,7 +84,7 @@ class Rig:
 
     def close(self) -> None:
         """Drop everything the test wrote: its queue and every key under its prefix."""
-        doomed = [queue_list_key(self.queue), *self.redis.scan_iter(f"{self.keys.prefix}*", 1000)]
+        doomed = [*priority_lists(self.queue), *self.redis.scan_iter(f"{self.keys.prefix}*", 1000)]
         self.redis.delete(*doomed)
         self.redis.close()
 
@@ -134,9 +134,10 @@ class Rig:
         return fields.get(f"{step}.state", "PENDING")
 
     def messages(self) -> list[str]:
-        """The ``workflow.step`` of every message queued on the rig's queue, oldest first."""
-        raw = self.redis.lrange(queue_list_key(self.queue), 0, -1)
-        return [json.loads(m)["headers"]["shadow"] for m in reversed(raw)]
+        """The ``workflow.step`` of every message queued on the rig's queue, in the order
+        workers take them: the highest priority first, then oldest first."""
+        raw = [m for q in priority_lists(self.queue) for m in reversed(self.redis.lrange(q, 0, -1))]
+        return [json.loads(m)["headers"]["shadow"] for m in raw]
 
     def count(self, step: str) -> int:
         """Messages queued for ``step`` (a compensation is ``step.undo``)."""

@@ -14,15 +14,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from orchestrator.messages import KOMBU_UNACKED, KOMBU_UNACKED_INDEX, queue_list_key
+from orchestrator.messages import KOMBU_UNACKED, KOMBU_UNACKED_INDEX, priority_lists
 from orchestrator.store import outcomes as o
 from tests.engine.helpers import TASK, Rig
 
 
 def lose_messages(rig: Rig) -> list[str]:
     """Empty the rig's queue, as a crash would; returns what it held."""
-    lost = [m.decode() for m in rig.redis.lrange(queue_list_key(rig.queue), 0, -1)]
-    rig.redis.delete(queue_list_key(rig.queue))
+    lists = priority_lists(rig.queue)
+    lost = [m.decode() for q in lists for m in rig.redis.lrange(q, 0, -1)]
+    rig.redis.delete(*lists)
     return lost
 
 

@@ -38,6 +38,7 @@ from orchestrator import Client, Flow, Run
 from orchestrator.client import TERMINAL
 from orchestrator.embedded import EmbeddedRedis
 from orchestrator.errors import RedisUnavailableError
+from orchestrator.messages import priority_lists
 from tests.integration.helpers import (
     WEIGHTS,
     entered,
@@ -159,7 +160,7 @@ def wait_consumed(env: FaultEnv, tags: list[str]) -> None:
     a taken message sits in kombu's ``unacked`` hash until its task returned)."""
 
     def gone() -> bool:
-        queued = "\n".join(env.r.lrange(env.queue, 0, -1))
+        queued = "\n".join(m for q in priority_lists(env.queue) for m in env.r.lrange(q, 0, -1))
         return not any(t in queued or env.r.hexists("unacked", t) for t in tags)
 
     wait_until(gone, timeout=30)
@@ -326,7 +327,7 @@ def test_poison_step_fails_the_run_after_max_attempts(env: FaultEnv) -> None:
     assert run.status() == doc, "the failed run changed"
     assert env.leases_of(run.id) == []
     assert env.delayed_of(run.id) == []
-    assert env.r.llen(env.queue) == 0
+    assert sum(env.r.llen(q) for q in priority_lists(env.queue)) == 0
 
     assert all(w.process.poll() is None for w in env.pool.workers), "a worker died"
     ok = env.flow().step("ok", "tests.steps.basic:emit", queue=env.queue).build()

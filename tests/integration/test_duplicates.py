@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from orchestrator import Client, Flow, Run
+from orchestrator.messages import priority_list, priority_lists
 from tests.conftest import executions
 from tests.integration.helpers import (
     WAIT,
@@ -37,10 +38,11 @@ def push_duplicate(client: Client, run: Run, step: str, index: int | None = None
     record = client.store.reads.plan_steps(ref)[step]
     tag = f"dup-{uuid.uuid4().hex}"
     message = record["message"].replace("@RUN@", run.id).replace("@TAG@", tag)
+    message = message.replace("@PRI@", "9")  # kombu level 9: priority 0, the run's
     if index is not None:
         message = message.replace("@IDX@", str(index))
     assert "@" not in message.replace(run.id, ""), "a placeholder was left unfilled"
-    client.redis.lpush(record["queue"], message)
+    client.redis.lpush(priority_list(record["queue"], 0), message)
     return tag
 
 
@@ -54,7 +56,7 @@ def wait_consumed(r: redis.Redis, queue: str, tags: list[str]) -> None:
     """
 
     def gone() -> bool:
-        queued = "\n".join(r.lrange(queue, 0, -1))
+        queued = "\n".join(m for q in priority_lists(queue) for m in r.lrange(q, 0, -1))
         return not any(t in queued or r.hexists("unacked", t) for t in tags)
 
     wait_until(gone, timeout=30)

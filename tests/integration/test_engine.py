@@ -310,7 +310,7 @@ def test_concurrent_submits_with_one_key_create_one_run(
 # -- (7) the status document -----------------------------------------------------
 
 RUN_KEYS = {"id", "workflow", "version", "state", "input", "result", "error",
-            "created_at", "finished_at", "steps"}  # fmt: skip
+            "created_at", "finished_at", "priority", "fairness_key", "steps"}  # fmt: skip
 STEP_KEYS = {"state", "attempts", "queued_at", "started_at", "finished_at", "error", "output"}
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from orchestrator.compiler import STEP_TASK, Plan, compile_plan
 from orchestrator.graph import validate
 from orchestrator.loader import workflow_from_data
-from orchestrator.messages import IDX, RUN, step_template
+from orchestrator.messages import IDX, PRI, RUN, step_template
 from tests.unit.dags import PROPERTY, TASK, Dag, dags, is_topological
 
 
@@ -110,6 +110,7 @@ def test_segments_partition_the_steps_into_maximal_chains(dag: Dag) -> None:
 def _dispatched(plan: Plan, name: str, run_id: str) -> dict[str, Any]:
     """The Celery message the engine queues for one step of one run (its template filled)."""
     filled = step_template(plan, plan.steps[name]).replace(RUN, run_id).replace(IDX, "0")
+    filled = filled.replace(PRI, "9")
     envelope = json.loads(filled)
     args = json.loads(envelope["body"])[0]
     return {"headers": envelope["headers"], "args": args, "properties": envelope["properties"]}

@@ -14,7 +14,18 @@ from kombu.transport.redis import Channel
 
 from orchestrator.compiler import Plan, compile_plan
 from orchestrator.loader import workflow_from_data
-from orchestrator.messages import IDX, PRIORITY_SEP, RUN, TAG, queue_list_key, step_template
+from orchestrator.messages import (
+    IDX,
+    KOMBU_PRIORITY_STEPS,
+    PRI,
+    PRIORITY_SEP,
+    RUN,
+    TAG,
+    priority_list,
+    priority_lists,
+    queue_list_key,
+    step_template,
+)
 from tests.unit.dags import PROPERTY
 
 TASK = "tests.unit.stepfns:noop"
@@ -37,7 +48,7 @@ def plan() -> Plan:
 
 
 def fill(template: str, run: str, idx: int, tag: str) -> str:
-    return template.replace(RUN, run).replace(IDX, str(idx)).replace(TAG, tag)
+    return template.replace(RUN, run).replace(IDX, str(idx)).replace(TAG, tag).replace(PRI, "9")
 
 
 def message(step: str, run: str = "r-123", idx: int = 7, tag: str = "r-123.1.1") -> dict[str, Any]:
@@ -133,9 +144,9 @@ def test_templates_are_valid_json_after_substitution(
 # --- queue list keys -------------------------------------------------------------
 
 
-def kombu_key(queue: str, priority: int) -> str:
+def kombu_key(queue: str, priority: int, steps: list[int] | None = None) -> str:
     """The list kombu's Redis channel reads for ``queue`` at ``priority``."""
-    chan = SimpleNamespace(priority_steps=Channel.priority_steps, sep=Channel.sep)
+    chan = SimpleNamespace(priority_steps=steps or Channel.priority_steps, sep=Channel.sep)
     chan.priority = lambda n: chan.priority_steps[bisect(chan.priority_steps, n) - 1]
     return Channel._q_for_pri(chan, queue, priority)  # type: ignore[arg-type]
 
@@ -162,6 +173,30 @@ def test_every_priority_maps_to_a_list_kombu_reads() -> None:
     read_by_kombu = {kombu_key("embed", p) for p in Channel.priority_steps}
     stranded = [p for p in range(0, 12) if queue_list_key("embed", p) not in read_by_kombu]
     assert stranded == [], f"priorities whose list no kombu consumer reads: {stranded}"
+
+
+def kombu_poll_order(queue: str) -> list[str]:
+    """The lists a worker's BRPOP names, in order (kombu's _brpop_start, one queue)."""
+    return [kombu_key(queue, p, KOMBU_PRIORITY_STEPS) for p in KOMBU_PRIORITY_STEPS]
+
+
+def test_workers_poll_the_highest_priority_first() -> None:
+    """Priority 9 is kombu's plain list, polled first; 0 is level 9, polled last."""
+    assert priority_lists("embed") == kombu_poll_order("embed")
+    assert priority_list("embed", 9) == "embed"
+    assert priority_list("embed", 0) == "embed\x06\x169"
+    assert kombu_poll_order("embed").index(priority_list("embed", 7)) == 2
+
+
+@pytest.mark.parametrize("priority", range(10))
+def test_a_restored_message_goes_back_to_its_own_list(priority: int) -> None:
+    """kombu restores an unacknowledged message to the list of its "priority" property."""
+    p = plan()
+    level = str(9 - priority)
+    filled = step_template(p, p.steps["fetch"]).replace(RUN, "r").replace(TAG, "t")
+    envelope = json.loads(filled.replace(PRI, level))
+    restored = kombu_key("orch", envelope["properties"]["priority"], KOMBU_PRIORITY_STEPS)
+    assert restored == priority_list("orch", priority)
 
 
 def test_time_limits_give_a_soft_limit_and_a_later_hard_one() -> None:

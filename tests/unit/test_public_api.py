@@ -15,6 +15,7 @@ import pytest
 import orchestrator
 
 PUBLIC_API = [
+    "AdmissionRefusedError",
     "Client",
     "Dependency",
     "Flow",

@@ -15,6 +15,8 @@ from tests.unit.dags import PROPERTY
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 DOC_KEYS = {
     "id",
+    "priority",
+    "fairness_key",
     "workflow",
     "version",
     "state",

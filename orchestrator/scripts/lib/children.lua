@@ -25,7 +25,12 @@ end
 -- attributes. Called while the parent is open; a run attribute the queueing
 -- of runs adds (a priority, a fairness key) is copied here.
 local function inherited()
-  return {[RF.depth] = tostring(num(RF.depth) + 1)}
+  local out = {[RF.depth] = tostring(num(RF.depth) + 1)}
+  for _, f in ipairs({RF.priority, RF.fairness_key, RF.fairness_weight}) do
+    local v = hget(f)
+    if v and v ~= '' then out[f] = v end
+  end
+  return out
 end
 
 -- Create child run `kid` of workflow `ref` (the submit of a child). Returns

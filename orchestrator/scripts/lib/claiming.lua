@@ -47,7 +47,7 @@ local function admit(i, s, idx, token, lease, att)
   end
   if why then
     breaker_return_probe(d, token)
-    delay(s, idx, i.queue, message(s, idx), 'admit', wait)
+    delay(s, idx, list_of(i), message(s, idx), 'admit', wait)
     event({step = s, index = index_of(idx), dependency = d.name, wait = why, delay = wait})
     return nil, {why, tostring(wait)}
   end
@@ -57,6 +57,7 @@ end
 
 -- Record the start of an admitted attempt: state, token, lease, in flight.
 local function start_attempt(s, idx, st, token, worker, lease, att, mode)
+  leave_backlog()
   if idx == '' then
     move_step(s, 'RUNNING', {attempt = att, worker = worker, mode = mode ~= 'task' and mode or nil})
     hset(s .. SF.token, token)
@@ -77,7 +78,7 @@ local function start_attempt(s, idx, st, token, worker, lease, att, mode)
 end
 
 local function claim_step(s, idx, token, worker, lease, gate_open)
-  local want = {RF.state, RF.workflow, RF.input, RF.inflight, RF.context,
+  local want = {RF.state, RF.workflow, RF.input, RF.inflight, RF.context, RF.priority, RF.queued,
     s .. SF.state, s .. SF.attempts, s .. SF.gated, s .. SF.queued_at}
   local known = known_info(s)
   if known then
@@ -129,25 +130,40 @@ local function split(e)
   local s, idx = string.match(e, '^([^|]+)|?(.*)$')
   return s, idx
 end
-local function entry_message(e)
+-- Give entry e a message of its own, on the list of its priority.
+local function send_entry(e)
   local s, idx = split(e)
-  return message(s, idx)
+  local i = info(s)
+  push(list_of(i), message(s, idx))
+end
+
+-- Whether work of a higher priority than p waits on queue q: the lane then
+-- yields (checked between steps: one SMEMBERS of the levels the queue ever
+-- used, K.levels, then one LLEN per higher one; nothing at p = 9).
+-- It yields too when its list holds work back for fairness (fair.lua): its
+-- run's next step then takes its turn with the other tenants'.
+local function outranked(q, p)
+  if p >= 9 then return false end
+  for _, used in ipairs(redis.call('SMEMBERS', K.levels(q))) do
+    local higher = tonumber(used)
+    if higher > p and redis.call('LLEN', list_at(q, higher)) > 0 then return true end
+  end
+  return false
 end
 
 -- How many more worker processes consume queue q than the one calling: each
 -- live worker beats "{hostname}|{concurrency}" into K.capacity(q). With no
 -- beat at all, every pooled entry gets its own message, as without a lane.
 local function spare_width(q)
-  local beats = redis.call('ZRANGEBYSCORE', K.capacity(q), NOW, '+inf')
-  if #beats == 0 then return math.huge end
-  local total = 0
-  for _, b in ipairs(beats) do total = total + (tonumber(string.match(b, '|(%d+)$')) or 1) end
-  return total - 1
+  local width = queue_width(q)
+  if not width then return math.huge end
+  return width - 1
 end
 
 -- Give out what this script pooled, then claim the lane's next attempt:
 -- {step, index, <attempt inputs>}, or nil when it has nothing to run (or is
--- yielding: it hands its next entry back to the queue as a message).
+-- yielding: its slice is over, or work of a higher priority waits on its
+-- queue; it hands its next entry back to the queue as a message).
 local function hand_out(token, worker, lease, yielding)
   local q = lane_queue()
   local ready = K.ready(RUN, q)
@@ -156,7 +172,7 @@ local function hand_out(token, worker, lease, yielding)
   if #pooled > 0 then
     local spare, rest = spare_width(q), {}
     for k, e in ipairs(pooled) do
-      if k <= spare then push(q, entry_message(e)) else rest[#rest + 1] = e end
+      if k <= spare then send_entry(e) else rest[#rest + 1] = e end
     end
     for k = 1, #rest, 500 do
       redis.call('RPUSH', ready, unpack(rest, k, math.min(k + 499, #rest)))
@@ -167,15 +183,16 @@ local function hand_out(token, worker, lease, yielding)
     local e = mine or redis.call('LPOP', ready)
     mine = nil
     if not e then return nil end
-    if yielding then push(q, entry_message(e)); return nil end
     local s, idx = split(e)
+    local p = priority_of(info(s))
+    if yielding or outranked(q, p) or holding(list_at(q, p)) then send_entry(e); return nil end
     local kind, payload = claim_step(s, idx, token, worker, lease, false)
     if kind == 'run' then return {s, idx, payload} end
     if kind == 'stop' or kind == 'gone' then return nil end
   end
   -- Many entries in a row had to wait (a rate limit, say): a message takes over the list.
   local e = redis.call('LPOP', ready)
-  if e then push(q, entry_message(e)) end
+  if e then send_entry(e) end
   return nil
 end
 

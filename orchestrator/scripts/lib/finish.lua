@@ -57,6 +57,8 @@ local function finish_run(to, err)
   -- worker claims to record the child's outcome (children.lua).
   local notify = hget(RF.notify)
   if notify and notify ~= '' then push(hget(RF.notify_queue), notify) end
+  leave_backlog()
+  leave_slot()
   local mask = record_coverage()
   score_count('end:' .. to .. ':' .. (hget(RF.undid) and '1' or '0') .. ':' .. mask)
   redis.call('ZADD', K.score_active, NOW, hget(RF.workflow))

@@ -16,7 +16,7 @@ end
 -- Queue the compensation of step s, now COMPENSATING; it is the one in progress.
 local function queue_compensation(s)
   hset(s .. SF.undo_queued_at, NOWS)
-  push(info(s).queue, undo_message(s))
+  push(list_of(info(s)), undo_message(s))
   hset(RF.undoing, s)
 end
 

@@ -1,0 +1,116 @@
+"""What waits, and where: the document behind `orch queues` and the queue metrics.
+
+Reads only. Per queue and priority level: the messages in the kombu list
+(workers take them next) and, per fairness key, the messages held back for
+fairness (fair.lua); the age of the oldest of each, from the time its
+message was made (its delivery tag). Per workflow and fairness key: the
+runs accepted and not started yet (the backlog admission control limits),
+the runs held by per-key concurrency limits, and the submits refused so far.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, cast
+
+from orchestrator.clock import redis_now
+from orchestrator.messages import priority_list
+from orchestrator.store.wire import text
+
+if TYPE_CHECKING:
+    from orchestrator.store.reads import RunReader
+
+
+def queue_document(reads: RunReader, default_queue: str) -> dict[str, Any]:
+    """``{"queues", "backlogs", "concurrency", "refused"}``; empty levels left out."""
+    now = redis_now(reads.redis)
+    queues = sorted(reads.queues() | {default_queue})
+    return {
+        "queues": [row for q in queues for row in _levels(reads, q, now)],
+        "backlogs": _backlogs(reads, now),
+        "concurrency": _concurrency(reads),
+        "refused": {
+            text(k): int(v)
+            for k, v in cast(dict[bytes, bytes], reads.redis.hgetall(reads.keys.refused)).items()
+        },
+    }
+
+
+def _levels(reads: RunReader, queue: str, now: float) -> list[dict[str, Any]]:
+    rows = []
+    for p in range(9, -1, -1):
+        name = priority_list(queue, p)
+        depth = reads.redis.llen(name)
+        if depth:
+            rows.append(_row(queue, p, None, depth, _age(reads.redis.lindex(name, -1), now)))
+        held = cast(list[bytes], reads.redis.zrange(reads.keys.fair_keys(name), 0, -1))
+        for key in held:
+            held_list = reads.keys.fair_held(name, text(key))
+            depth = reads.redis.llen(held_list)
+            oldest = _age(reads.redis.lindex(held_list, 0), now)
+            rows.append(_row(queue, p, text(key), depth, oldest, held=True))
+    return rows
+
+
+def _row(
+    queue: str, p: int, key: str | None, depth: int, age: float | None, *, held: bool = False
+) -> dict[str, Any]:
+    return {
+        "queue": queue,
+        "priority": p,
+        "fairness_key": key,
+        "held": held,
+        "depth": depth,
+        "oldest_age": age,
+    }
+
+
+def _age(raw: Any, now: float) -> float | None:
+    """Seconds since a message was made: its delivery tag is ``run.seconds.micros.n``."""
+    if raw is None:
+        return None
+    try:
+        tag = str(json.loads(raw)["properties"]["delivery_tag"]).split(".")
+        return round(max(0.0, now - float(f"{tag[1]}.{tag[2]}")), 3)
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+def _backlogs(reads: RunReader, now: float) -> list[dict[str, Any]]:
+    prefix = reads.keys.backlog("")
+    rows = []
+    for raw in sorted(reads.redis.scan_iter(match=f"{prefix}*", count=500)):
+        rest = text(raw)[len(prefix) :]
+        workflow, _, key = rest.partition(":")
+        waiting = reads.redis.zcard(raw)
+        if not waiting:
+            continue
+        oldest = cast(list[tuple[bytes, float]], reads.redis.zrange(raw, 0, 0, withscores=True))
+        age = round(max(0.0, now - oldest[0][1]), 3) if oldest else None
+        rows.append(
+            {
+                "workflow": workflow,
+                "fairness_key": key or None,
+                "waiting": waiting,
+                "oldest_age": age,
+            }
+        )
+    return rows
+
+
+def _concurrency(reads: RunReader) -> list[dict[str, Any]]:
+    """Per workflow version and concurrency key: runs holding a slot, runs waiting for one."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for kind, pattern in (
+        ("running", reads.keys.run_slots("", "")),
+        ("waiting", reads.keys.run_waiting("", "")),
+    ):
+        prefix = pattern[:-1]  # "slots::" less its last separator: "{prefix}slots:"
+        for raw in reads.redis.scan_iter(match=f"{prefix}*", count=500):
+            name, version, key = text(raw)[len(prefix) :].split(":", 2)
+            row = found.setdefault(
+                (f"{name}:{version}", key),
+                {"workflow": f"{name}:{version}", "key": key, "running": 0, "waiting": 0},
+            )
+            row[kind] = reads.redis.zcard(raw) if kind == "running" else reads.redis.llen(raw)
+    return [found[k] for k in sorted(found)]

@@ -1,0 +1,103 @@
+--! requires: run
+-- Fairness across tenants: weighted round-robin of runnable work of different
+-- fairness keys, per kombu list (so per queue and priority level), shared by
+-- every worker because it lives in Redis.
+--
+-- A kombu list is FIFO, so fairness is decided before a message enters it:
+-- while the list holds fewer messages than the processes consuming its queue
+-- (their capacity beats), a message goes straight in; beyond that, messages
+-- of runs with a fairness key (and, once some are held back, every message of
+-- the list, under the key '') are held back per key, and released one at a
+-- time by stride scheduling: the key with the lowest pass goes next, and its
+-- pass grows by 1 / weight. A key that had nothing held starts at the pass of
+-- the last release, so an idle tenant banks no credit.
+--
+-- Releases happen when a message is parked, when a worker claims a message of
+-- the list (claim.lua: it has just left the list) and from every worker's
+-- promoter (promote.lua), so a worker killed between taking a message and
+-- claiming it strands nothing. Everything is in the script that decides.
+local fair_seen, widths = {}, {}
+
+-- Live processes consuming queue q (capacity beats), or nil when none beats;
+-- read once per call.
+local function queue_width(q)
+  local w = widths[q]
+  if w ~= nil then return w or nil end
+  local beats = redis.call('ZRANGEBYSCORE', K.capacity(q), NOW, '+inf')
+  local total = false
+  if #beats > 0 then
+    total = 0
+    for _, b in ipairs(beats) do total = total + (tonumber(string.match(b, '|(%d+)$')) or 1) end
+  end
+  widths[q] = total
+  return total or nil
+end
+
+-- The queue a kombu list belongs to (the list without its priority suffix).
+local function queue_of(list) return string.match(list, '^(.-)\6\22%d$') or list end
+
+-- Whether list has messages held back (memoised per call; changes below keep it true).
+local function holding(list)
+  local h = fair_seen[list]
+  if h == nil then
+    h = redis.call('SISMEMBER', K.fair_lists, list) == 1
+    fair_seen[list] = h
+  end
+  return h
+end
+
+-- Whether a message of the current run for list must be held back rather
+-- than pushed; queued is what this call already pushes to the list.
+local function must_hold(list, queued)
+  if holding(list) then return true end
+  local fk = hget(RF.fairness_key)
+  if not fk or fk == '' then return false end
+  local width = queue_width(queue_of(list))
+  if not width then return false end
+  return redis.call('LLEN', list) + queued >= width
+end
+
+local function hold(list, msg)
+  local fk = hget(RF.fairness_key) or ''
+  local held = K.fair_held(list, fk)
+  redis.call('RPUSH', held, msg)
+  if not redis.call('ZSCORE', K.fair_keys(list), fk) then
+    local clock = tonumber(redis.call('GET', K.fair_clock(list)) or '0')
+    redis.call('ZADD', K.fair_keys(list), clock, fk)
+    redis.call('HSET', K.fair_weights(list), fk, tonumber(hget(RF.fairness_weight) or '1'))
+  end
+  if not fair_seen[list] then
+    redis.call('SADD', K.fair_lists, list)
+    fair_seen[list] = true
+  end
+end
+
+-- Release held messages of list into it, in weighted round-robin, until it
+-- holds as many as there are processes consuming its queue.
+local function release(list)
+  local room = (queue_width(queue_of(list)) or 1) - redis.call('LLEN', list)
+  while room > 0 do
+    local top = redis.call('ZRANGE', K.fair_keys(list), 0, 0, 'WITHSCORES')
+    if #top == 0 then
+      redis.call('SREM', K.fair_lists, list)
+      redis.call('DEL', K.fair_clock(list), K.fair_weights(list))
+      fair_seen[list] = false
+      return
+    end
+    local fk, pass = top[1], tonumber(top[2])
+    local held = K.fair_held(list, fk)
+    local msg = redis.call('LPOP', held)
+    if msg then
+      redis.call('LPUSH', list, msg)
+      room = room - 1
+    end
+    redis.call('SET', K.fair_clock(list), pass)
+    if redis.call('LLEN', held) == 0 then
+      redis.call('ZREM', K.fair_keys(list), fk)
+      redis.call('HDEL', K.fair_weights(list), fk)
+    else
+      local w = tonumber(redis.call('HGET', K.fair_weights(list), fk) or '1')
+      redis.call('ZADD', K.fair_keys(list), pass + 1 / w, fk)
+    end
+  end
+end

@@ -1,0 +1,303 @@
+"""The queueing model in the scripts: priority picks the list, lanes yield, admission, fairness.
+
+Priority (0-9, higher sooner) decides which kombu list a message goes to, for
+every way a step becomes work; workers poll the lists in order. Admission
+control refuses a submit over a declared backlog. Fairness holds messages of
+a busy list back per fairness key and releases them in weighted round-robin.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from orchestrator.messages import priority_list
+from orchestrator.states import RunState
+from orchestrator.store import Attempt, Lane
+from orchestrator.store import outcomes as o
+from tests.engine.helpers import ERROR, TASK, Rig
+
+UNDO = "tests.unit.stepfns:fetch"
+
+
+def submit(rig: Rig, plan: Any, **kw: Any) -> str:
+    submitted = rig.engine.submit(plan, '{"x": 1}', key=kw.pop("key", None), **kw)
+    assert isinstance(submitted, o.Submitted), submitted
+    return submitted.run_id
+
+
+def on_list(rig: Rig, priority: int) -> list[dict[str, Any]]:
+    """The messages waiting at ``priority`` on the rig's queue, oldest first."""
+    raw = rig.redis.lrange(priority_list(rig.queue, priority), 0, -1)
+    return [json.loads(m) for m in reversed(raw)]
+
+
+def run_of(message: dict[str, Any]) -> str:
+    return str(json.loads(message["body"])[0][0])
+
+
+def test_a_runs_priority_picks_the_list_of_its_messages(rig: Rig) -> None:
+    plan = rig.install(rig.flow().step("a", TASK).build())
+    low, mid, high = (submit(rig, plan, priority=p) for p in (0, 5, 9))
+    for run_id, p in ((low, 0), (mid, 5), (high, 9)):
+        (message,) = on_list(rig, p)
+        assert run_of(message) == run_id
+        # kombu restores an unacknowledged message by this property: it keeps its list.
+        assert message["properties"]["priority"] == 9 - p
+    assert priority_list(rig.queue, 9) == rig.queue, "the highest priority is the plain list"
+    assert rig.reads.status(mid)["priority"] == 5
+
+
+def test_workers_take_higher_priority_first_whatever_the_order_of_submit(rig: Rig) -> None:
+    plan = rig.install(rig.flow().step("a", TASK).build())
+    order = [submit(rig, plan, priority=p) for p in (0, 3, 0, 7, 3)]
+    taken = rig.messages()
+    assert len(taken) == 5
+    by_run = {r: p for r, p in zip(order, (0, 3, 0, 7, 3), strict=True)}
+    queued = [
+        run_of(json.loads(m))
+        for p in range(9, -1, -1)
+        for m in reversed(rig.redis.lrange(priority_list(rig.queue, p), 0, -1))
+    ]
+    assert [by_run[r] for r in queued] == [7, 3, 3, 0, 0]
+    assert queued[3:] == [order[0], order[2]], "within a level, oldest first"
+
+
+def test_a_steps_own_priority_overrides_its_runs(rig: Rig) -> None:
+    plan = rig.install(rig.flow().step("a", TASK).step("b", TASK, after=["a"], priority=8).build())
+    run_id = submit(rig, plan, priority=2)
+    assert len(on_list(rig, 2)) == 1
+    rig.redis.delete(priority_list(rig.queue, 2))
+    rig.finish(run_id, plan, "a")
+    (message,) = on_list(rig, 8)
+    assert message["headers"]["shadow"] == f"{rig.name}.b"
+
+
+def test_fan_out_and_a_retry_from_the_delayed_set_keep_the_runs_priority(rig: Rig) -> None:
+    plan = rig.install(rig.flow().step("a", TASK).step("m", TASK, map="a").build())
+    run_id = submit(rig, plan, priority=6)
+    rig.redis.delete(priority_list(rig.queue, 6))
+    a, _ = rig.claim(run_id, plan, "a")
+    done = rig.engine.complete(a, "[1, 2, 3]", ["1", "2", "3"])
+    assert isinstance(done, o.Recorded)
+    assert len(on_list(rig, 6)) == 3 and on_list(rig, 0) == []
+    rig.redis.delete(priority_list(rig.queue, 6))
+    element, _ = rig.claim(run_id, plan, "m", index=1)
+    failed = rig.engine.fail(element, ERROR, retry_in=0.0)
+    assert isinstance(failed, o.Recorded)
+    (entry,) = rig.delayed()
+    assert entry["q"] == priority_list(rig.queue, 6)
+    time.sleep(0.01)
+    assert rig.upkeep.promote_due() == 1
+    (message,) = on_list(rig, 6)
+    assert json.loads(message["body"])[0][3] == 1
+
+
+def test_a_compensation_keeps_the_runs_priority(rig: Rig) -> None:
+    plan = rig.install(
+        rig.flow(retry={"max_attempts": 1})
+        .step("a", TASK, compensate=UNDO)
+        .step("b", TASK, after=["a"])
+        .build()
+    )
+    run_id = submit(rig, plan, priority=4)
+    rig.finish(run_id, plan, "a")
+    rig.redis.delete(priority_list(rig.queue, 4))
+    b, _ = rig.claim(run_id, plan, "b")
+    failed = rig.engine.fail(b, ERROR, retry_in=None)
+    assert isinstance(failed, o.Recorded)
+    assert failed.ended is None and rig.state(run_id) == "COMPENSATING"
+    (message,) = on_list(rig, 4)
+    assert message["headers"]["shadow"] == f"{rig.name}.a.undo"
+
+
+def test_a_lane_yields_when_higher_priority_work_waits_on_its_queue(rig: Rig) -> None:
+    plan = rig.install(rig.flow().step("a", TASK).step("b", TASK, after=["a"]).build())
+    low = submit(rig, plan, priority=1)
+    rig.redis.delete(priority_list(rig.queue, 1))
+    a, _ = rig.claim(low, plan, "a")
+    high = submit(rig, plan, priority=7)
+    lane = Lane(rig.queue, "w1", deadline=time.monotonic() + 60)
+    done = rig.engine.complete(a, '"a"', [], lane=lane)
+    assert isinstance(done, o.Recorded)
+    assert done.handoff is None, "the lane went on past higher-priority work"
+    (message,) = on_list(rig, 1)
+    assert run_of(message) == low and message["headers"]["shadow"] == f"{rig.name}.b"
+    assert [run_of(m) for m in on_list(rig, 7)] == [high]
+
+
+def test_a_lane_goes_on_over_lower_or_equal_priority_work(rig: Rig) -> None:
+    plan = rig.install(rig.flow().step("a", TASK).step("b", TASK, after=["a"]).build())
+    run_id = submit(rig, plan, priority=5)
+    rig.redis.delete(priority_list(rig.queue, 5))
+    a, _ = rig.claim(run_id, plan, "a")
+    submit(rig, plan, priority=5)
+    submit(rig, plan, priority=2)
+    lane = Lane(rig.queue, "w1", deadline=time.monotonic() + 60)
+    done = rig.engine.complete(a, '"a"', [], lane=lane)
+    assert isinstance(done, o.Recorded)
+    assert done.handoff is not None and done.handoff.step == "b"
+
+
+# --- admission control ---------------------------------------------------------------
+
+
+def test_submit_over_max_queued_is_refused_and_counted(rig: Rig) -> None:
+    plan = rig.install(rig.flow(max_queued=2).step("a", TASK).build())
+    first = submit(rig, plan, key="k1")
+    submit(rig, plan)
+    assert rig.engine.submit(plan, "{}", key=None) == o.Refused("workflow", 2, 2)
+    assert rig.engine.submit(plan, "{}", key="k9") == o.Refused("workflow", 2, 2)
+    again = rig.engine.submit(plan, "{}", key="k1")
+    assert again == o.Submitted(first, created=False), "a resubmit of an accepted key"
+    assert rig.redis.hget(rig.keys.refused, rig.name) == b"2"
+    assert rig.count("a") == 2, "a refused run queued nothing"
+    rig.claim(first, plan, "a")  # its first attempt starts: it leaves the backlog
+    submit(rig, plan)
+    assert rig.redis.zcard(rig.keys.backlog(rig.name)) == 2
+
+
+def test_a_run_that_ends_before_starting_leaves_the_backlog(rig: Rig) -> None:
+    plan = rig.install(rig.flow(max_queued=1).step("a", TASK).build())
+    run_id = submit(rig, plan)
+    assert isinstance(rig.engine.submit(plan, "{}", key=None), o.Refused)
+    rig.engine.cancel(run_id, "not needed")
+    assert rig.state(run_id) == RunState.CANCELLED.value
+    submit(rig, plan)
+
+
+def test_a_run_that_first_waits_for_a_signal_is_not_queued(rig: Rig) -> None:
+    plan = rig.install(rig.flow(max_queued=1).step("ok", wait_for="approval").build())
+    submit(rig, plan)
+    submit(rig, plan)
+    assert rig.redis.zcard(rig.keys.backlog(rig.name)) == 0
+
+
+def test_a_fairness_keys_own_limit_refuses_only_that_key(rig: Rig) -> None:
+    plan = rig.install(
+        rig.flow(fairness={"key": "input.tenant", "max_queued": 1}).step("a", TASK).build()
+    )
+    submit(rig, plan, fairness_key="A")
+    assert rig.engine.submit(plan, "{}", key=None, fairness_key="A") == o.Refused("key", 1, 1)
+    submit(rig, plan, fairness_key="B")
+    submit(rig, plan)  # no key: only the workflow's limit (none here) applies
+    assert rig.redis.hget(rig.keys.refused, f"{rig.name}:A") == b"1"
+    assert rig.redis.zcard(rig.keys.key_backlog(rig.name, "B")) == 1
+
+
+# --- fairness ------------------------------------------------------------------------
+
+
+def consumers(rig: Rig, width: int) -> None:
+    """What a live worker's capacity beat says: ``width`` processes consume the queue."""
+    rig.redis.zadd(rig.keys.capacity(rig.queue), {f"host|{width}": time.time() + 60})
+
+
+def take(rig: Rig, plan: Any, *, claim: bool = True) -> str | None:
+    """What a worker does: pop the next message of the queue, then claim its step."""
+    raw = rig.redis.rpop(priority_list(rig.queue, 0))
+    if raw is None:
+        return None
+    run_id = run_of(json.loads(raw))
+    if claim:
+        outcome = rig.engine.claim(Attempt(run_id, plan.ref, "a"), "w1")
+        assert isinstance(outcome, o.Run)
+    return run_id
+
+
+def tenants(rig: Rig, plan: Any, submits: list[tuple[str, float]]) -> dict[str, str]:
+    out = {}
+    for key, weight in submits:
+        out[submit(rig, plan, fairness_key=key, fairness_weight=weight)] = key
+    return out
+
+
+def test_a_burst_of_one_tenant_does_not_queue_ahead_of_another(rig: Rig) -> None:
+    consumers(rig, 1)
+    plan = rig.install(rig.flow().step("a", TASK).build())
+    owner = tenants(rig, plan, [("A", 1.0)] * 5 + [("B", 1.0)] * 2)
+    assert rig.redis.llen(priority_list(rig.queue, 0)) == 1, "one message per consumer"
+    order = [owner[r] for r in iter(lambda: take(rig, plan), None)]
+    assert order == ["A", "A", "B", "A", "B", "A", "A"]
+    assert rig.redis.exists(rig.keys.fair_lists) == 0, "nothing is left held"
+
+
+def test_weights_give_shares_of_the_releases(rig: Rig) -> None:
+    consumers(rig, 1)
+    plan = rig.install(rig.flow().step("a", TASK).build())
+    owner = tenants(rig, plan, [("X", 1.0)] * 9 + [("Y", 3.0)] * 9)
+    taken = [owner[r] for r in iter(lambda: take(rig, plan), None)]
+    assert taken[0] == "X"  # went straight in: the list was empty
+    assert taken[1:9].count("Y") == 6 and taken[1:9].count("X") == 2
+    assert sorted(taken) == ["X"] * 9 + ["Y"] * 9
+
+
+def test_unkeyed_work_takes_turns_as_one_key_once_a_list_holds_work_back(rig: Rig) -> None:
+    consumers(rig, 1)
+    plan = rig.install(rig.flow().step("a", TASK).build())
+    owner = tenants(rig, plan, [("A", 1.0)] * 3)
+    owner.update({submit(rig, plan): "", submit(rig, plan): ""})
+    assert rig.redis.llen(priority_list(rig.queue, 0)) == 1, "the unkeyed runs were held too"
+    taken = [owner[r] for r in iter(lambda: take(rig, plan), None)]
+    assert taken == ["A", "", "A", "", "A"]
+
+
+def test_a_worker_lost_before_its_claim_strands_nothing(rig: Rig) -> None:
+    consumers(rig, 1)
+    plan = rig.install(rig.flow().step("a", TASK).build())
+    tenants(rig, plan, [("A", 1.0)] * 3)
+    assert take(rig, plan, claim=False) is not None  # popped, then the worker died
+    assert rig.redis.llen(priority_list(rig.queue, 0)) == 0
+    rig.upkeep.promote_due()
+    assert rig.redis.llen(priority_list(rig.queue, 0)) == 1, "the promoter released the next"
+    assert len([r for r in iter(lambda: take(rig, plan), None)]) == 2
+
+
+# --- per-key concurrency ---------------------------------------------------------------
+
+
+def limited(rig: Rig, strategy: str = "queue") -> Any:
+    concurrency = {"key": "input.user", "max_runs": 2, "strategy": strategy}
+    return rig.install(rig.flow(concurrency=concurrency).step("a", TASK).build())
+
+
+def test_runs_beyond_the_limit_wait_and_start_in_order_as_slots_free(rig: Rig) -> None:
+    plan = limited(rig)
+    first, second, third, fourth = (submit(rig, plan, concurrency_key="u1") for _ in range(4))
+    other = submit(rig, plan, concurrency_key="u2")
+    assert [rig.state(r) for r in (first, second, third, fourth, other)] == [
+        "RUNNING", "RUNNING", "PENDING", "PENDING", "RUNNING"
+    ]  # fmt: skip
+    assert rig.count("a") == 3, "a waiting run holds no message, so no worker"
+    rig.finish(first, plan, "a")
+    assert rig.state(third) == "PENDING"
+    assert rig.upkeep.promote_due() == 1
+    assert rig.state(third) == "RUNNING" and rig.state(fourth) == "PENDING"
+    rig.engine.cancel(fourth, "no longer needed")  # a waiting run can be cancelled
+    assert rig.state(fourth) == "CANCELLED"
+    rig.finish(second, plan, "a")
+    assert rig.upkeep.promote_due() == 0, "the cancelled run left the line"
+    assert rig.redis.zrange(rig.keys.run_slots(plan.ref, "u1"), 0, -1) == [third.encode()]
+    rig.finish(third, plan, "a")
+    assert rig.redis.exists(rig.keys.run_slots(plan.ref, "u1")) == 0
+
+
+def test_cancel_newest_cancels_the_run_over_the_limit(rig: Rig) -> None:
+    plan = limited(rig, "cancel_newest")
+    kept = [submit(rig, plan, concurrency_key="u1") for _ in range(2)]
+    newest = submit(rig, plan, concurrency_key="u1")
+    assert rig.state(newest) == "CANCELLED"
+    assert "concurrency limit" in rig.fields(newest)["error"]
+    assert [rig.state(r) for r in kept] == ["RUNNING", "RUNNING"]
+    assert rig.redis.zcard(rig.keys.backlog(rig.name)) == 2
+
+
+def test_cancel_oldest_gives_the_oldest_runs_slot_to_the_new_run(rig: Rig) -> None:
+    plan = limited(rig, "cancel_oldest")
+    oldest, middle = (submit(rig, plan, concurrency_key="u1") for _ in range(2))
+    submitted = rig.engine.submit(plan, "{}", key=None, concurrency_key="u1")
+    assert isinstance(submitted, o.Submitted) and submitted.evicted == oldest
+    slots = rig.redis.zrange(rig.keys.run_slots(plan.ref, "u1"), 0, -1)
+    assert slots == [middle.encode(), submitted.run_id.encode()]
+    assert rig.state(submitted.run_id) == "RUNNING"
