@@ -47,6 +47,7 @@ def status_document(run_id: str, fields: dict[str, str], order: list[str]) -> di
         }
         if f"{step}.n" in fields and f"{step}.left" in fields:
             entry["elements"] = int(fields[f"{step}.n"])
+            entry["elements_left"] = int(fields[f"{step}.left"])
         if fields.get(f"{step}.fb"):
             entry["fallback"] = True
         if f"{step}.cq" in fields:  # its compensation's own times (fields.py undo_*)

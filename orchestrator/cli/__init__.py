@@ -39,7 +39,7 @@ def _show_warning(message: Warning | str, category: type[Warning], *_: Any, **__
 
 
 def main(argv: list[str] | None = None) -> None:
-    from orchestrator.cli import _dev, _flower, _metrics, _run, _spec  # noqa: F401, PLC0415
+    from orchestrator.cli import _dev, _flower, _metrics, _run, _serve, _spec  # noqa: F401, PLC0415
 
     add_cwd_to_sys_path()
     warnings.showwarning = _show_warning

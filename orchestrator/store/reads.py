@@ -55,6 +55,12 @@ class RunReader:
 
         return Workflow.from_json(raw)
 
+    def workflow_names(self) -> list[str]:
+        """Every workflow ever registered, sorted (the console's and the API's listing)."""
+        prefix = self.keys.workflow("")
+        keys = self.redis.scan_iter(match=f"{prefix}*", count=500)
+        return sorted({text(k)[len(prefix) :] for k in keys})
+
     def queues(self) -> set[str]:
         return {text(q) for q in cast(set[bytes], self.redis.smembers(self.keys.queues))}
 
@@ -150,7 +156,7 @@ class RunReader:
 
     def end_notices(self, run_id: str, deadline: float | None) -> Iterator[None]:
         """Yield once at once, then on each end-of-run notice or every second."""
-        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call, unused-ignore]
         try:
             pubsub.subscribe(self.keys.done_channel(run_id))
             yield None

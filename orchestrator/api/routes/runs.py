@@ -1,0 +1,105 @@
+"""Runs: submit, list, status, events, and the operator's moves (signal, cancel, retry,
+compensate). Each body is the document ``orch <command> --json`` prints."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import JSONResponse
+
+from orchestrator.api.models import (
+    CancelBody,
+    CancelState,
+    Resumed,
+    RunStatus,
+    RunSummary,
+    SignalBody,
+    Signalled,
+    SubmitBody,
+    Submitted,
+)
+from orchestrator.api.problems import PROBLEM_RESPONSES
+from orchestrator.api.routes.deps import Svc
+from orchestrator.errors import SpecError
+from orchestrator.states import RunState
+
+router = APIRouter(prefix="/api/runs", tags=["runs"], responses=PROBLEM_RESPONSES)
+
+RunId = Annotated[str, "run id"]
+
+
+@router.post("", status_code=201, response_model=Submitted)
+def submit(
+    body: SubmitBody,
+    svc: Svc,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
+) -> JSONResponse:
+    """Start a run (``orch submit --json``); the same idempotency key gives the same run."""
+    if body.key and idempotency_key and body.key != idempotency_key:
+        raise SpecError("the body's key and the Idempotency-Key header differ", where="key")
+    wf = svc.resolve(body.workflow)
+    run = svc.client.submit(wf, body.input, key=body.key or idempotency_key, priority=body.priority)
+    return JSONResponse(
+        {"id": run.id}, status_code=201, headers={"location": f"/api/runs/{run.id}"}
+    )
+
+
+@router.get("", response_model=list[RunSummary])
+def list_runs(
+    svc: Svc,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+    workflow: Annotated[str | None, Query(max_length=100)] = None,
+    state: RunState | None = None,
+    stuck: bool = False,
+    stuck_after: Annotated[float, Query(ge=0, le=10**9)] = 600.0,
+) -> JSONResponse:
+    """Recent runs, newest first (``orch runs --json``), filtered by workflow and state."""
+    docs = svc.client.runs(
+        limit=limit,
+        workflow=workflow or None,
+        state=state.value if state is not None else None,
+        stuck_after=stuck_after if stuck else None,
+    )
+    return JSONResponse([{k: v for k, v in d.items() if k != "steps"} for d in docs])
+
+
+@router.get("/{run_id}", response_model=RunStatus, response_model_exclude_unset=True)
+def status(run_id: str, svc: Svc) -> JSONResponse:
+    """A run and every step's state, attempts, timings, error and output (``orch status``)."""
+    return JSONResponse(svc.client.run(run_id).status())
+
+
+@router.get("/{run_id}/events", response_model=list[dict[str, Any]])
+def events(run_id: str, svc: Svc) -> JSONResponse:
+    """The run's history: one object per transition, with its time (Redis's clock)."""
+    run = svc.client.run(run_id)
+    return JSONResponse(run.events())
+
+
+@router.post("/{run_id}/signals/{name}", response_model=Signalled)
+def signal(run_id: str, name: str, svc: Svc, body: SignalBody | None = None) -> JSONResponse:
+    """Send a signal: the steps waiting for it succeed with ``data`` (``orch signal``)."""
+    data = body.data if body is not None else None
+    completed = svc.client.signal(run_id, name, data)
+    return JSONResponse({"id": run_id, "signal": name, "completed": completed})
+
+
+@router.post("/{run_id}/cancel", response_model=CancelState)
+def cancel(run_id: str, svc: Svc, body: CancelBody | None = None) -> JSONResponse:
+    """Cancel a run: completed steps are compensated, it ends CANCELLED (idempotent)."""
+    reason = body.reason if body is not None else ""
+    return JSONResponse({"id": run_id, "state": svc.client.cancel(run_id, reason)})
+
+
+@router.post("/{run_id}/retry", status_code=201, response_model=Resumed)
+def retry(run_id: str, svc: Svc) -> JSONResponse:
+    """Resume a FAILED run from its failed steps, as a new run (``orch retry``)."""
+    resumed = svc.client.retry(run_id)
+    return JSONResponse({"id": resumed.id, "resumed_from": run_id}, status_code=201)
+
+
+@router.post("/{run_id}/compensate", response_model=RunStatus, response_model_exclude_unset=True)
+def compensate(run_id: str, svc: Svc) -> JSONResponse:
+    """Retry the compensation that failed for good, and carry the saga on."""
+    return JSONResponse(svc.client.compensate(run_id).status())
