@@ -14,12 +14,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from orchestrator.api import problems
 from orchestrator.api.guard import BearerAuth, BodyCap
 from orchestrator.api.routes import ROUTERS
 from orchestrator.api.service import Service
-from orchestrator.errors import EXIT_UNREACHABLE, OrchestratorError
+from orchestrator.errors import EXIT_UNREACHABLE, EXIT_USAGE, OrchestratorError
 
 if TYPE_CHECKING:
     from orchestrator.client import Client
@@ -49,6 +50,12 @@ def create_app(client: Client | None = None, *, settings: Settings | None = None
         app.include_router(router)
     _handlers(app)
     _console(app)
+    # added innermost first: CORS answers (and labels) even a refused request, then the
+    # token is checked, then the body is read under its cap
+    app.add_middleware(BodyCap, limit=settings.max_payload_bytes + ENVELOPE_BYTES)
+    tokens = settings.api_token_list
+    if tokens:
+        app.add_middleware(BearerAuth, tokens=tokens)
     if settings.api_cors_origins.strip():
         from fastapi.middleware.cors import CORSMiddleware  # noqa: PLC0415
 
@@ -59,10 +66,6 @@ def create_app(client: Client | None = None, *, settings: Settings | None = None
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
         )
-    tokens = settings.api_token_list
-    if tokens:
-        app.add_middleware(BearerAuth, tokens=tokens)
-    app.add_middleware(BodyCap, limit=settings.max_payload_bytes + ENVELOPE_BYTES)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -81,6 +84,14 @@ def _handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> Response:
         return _problem(422, problems.from_validation(list(exc.errors())))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        detail = problems.one_line(str(exc.detail)) or "request refused"
+        if detail == "There was an error parsing the body":
+            detail = "request body: not valid JSON"
+        body = problems.problem_body(exc.status_code, detail, EXIT_USAGE)
+        return _problem(exc.status_code, body)
 
     @app.exception_handler(redis.RedisError)
     async def redis_down(_: Request, exc: redis.RedisError) -> Response:

@@ -66,27 +66,39 @@ class BodyCap:
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await _refuse(send, 413, self._detail(), [])
             return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise BodyTooLarge
-            return message
-
-        try:
-            await self.app(scope, counted, send)
-        except BodyTooLarge:
+        body, complete = await self._read(receive)
+        if not complete:
             await _refuse(send, 413, self._detail(), [])
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _read(self, receive: Receive) -> tuple[bytes, bool]:
+        """The whole body, or (what was read, False) once it passes the cap."""
+        parts: list[bytes] = []
+        seen = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return b"".join(parts), True
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.limit:
+                return b"", False
+            parts.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(parts), True
 
     def _detail(self) -> str:
         return f"request body: larger than {self.limit} bytes (ORCH_MAX_PAYLOAD_BYTES + envelope)"
-
-
-class BodyTooLarge(Exception):
-    """A streamed body went over the cap (raised inside the app, answered by ``BodyCap``)."""
 
 
 class BearerAuth:

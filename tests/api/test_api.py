@@ -10,6 +10,8 @@ import httpx
 import pytest
 
 from orchestrator import Client
+from orchestrator.api import models
+from orchestrator.scorecard.model import Scorecard
 from tests.api import specs
 
 pytestmark = pytest.mark.integration
@@ -233,6 +235,21 @@ def test_map_steps_report_element_progress(http: httpx.Client, wf_name: str) -> 
     square = doc["steps"]["square"]
     assert square["elements"] == 5 and square["elements_left"] == 0
     assert doc["steps"]["sum_list"]["output"] == sum(k * k for k in range(5))
+
+
+def test_real_documents_fit_the_openapi_models(http: httpx.Client, wf_name: str) -> None:
+    """schemathesis mostly meets unknown ids; here real, full documents meet the models."""
+    run_id = submit(http, specs.mapped(wf_name), input={"n": 3})
+    wait_state(http, run_id, ended)
+    base = f"/api/workflows/{wf_name}/versions/1"
+    models.RunStatus.model_validate(http.get(f"/api/runs/{run_id}").json())
+    for summary in http.get("/api/runs").json():
+        models.RunSummary.model_validate(summary)
+    models.Plan.model_validate(http.get(f"{base}/plan").json())
+    models.Graph.model_validate(http.get(f"{base}/graph").json())
+    models.Coverage.model_validate(http.get(f"{base}/coverage").json())
+    models.WorkflowInfo.model_validate(http.get(f"/api/workflows/{wf_name}").json())
+    Scorecard.model_validate(http.get("/api/metrics", params={"workflow": wf_name}).json())
 
 
 def test_health_and_openapi(http: httpx.Client) -> None:
