@@ -29,6 +29,7 @@ class Service:
     def __init__(self, client: Client) -> None:
         self.client = client
         self._versions: dict[tuple[str, int], Workflow] = {}
+        self._plans: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
     def workflow(self, ref: str) -> Workflow:
@@ -45,6 +46,18 @@ class Service:
         with self._lock:
             self._versions[(name, number)] = wf
         return wf
+
+    def plan_document(self, wf: Workflow) -> dict[str, Any]:
+        """``orch plan --json`` of a version, compiled once (a version never changes)."""
+        found = self._plans.get(wf.ref)
+        if found is None or found["hash"] != wf.content_hash:
+            from orchestrator.cli._spec import plan_document  # noqa: PLC0415
+            from orchestrator.compiler import compile_plan  # noqa: PLC0415
+
+            default_queue = self.client.settings.default_queue
+            found = plan_document(compile_plan(wf, default_queue=default_queue))
+            self._plans[wf.ref] = found
+        return found
 
     def _newest(self, name: str) -> int:
         versions = self.client.reads.versions(name)

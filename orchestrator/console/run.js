@@ -64,8 +64,10 @@ function actions(doc, plan, refresh) {
 }
 
 function stepDetails(doc, events, openSteps) {
+  const byStep = {};
+  for (const e of events) if (e.step) (byStep[e.step] ||= []).push(e);
   return Object.entries(doc.steps).map(([name, st]) => {
-    const mine = events.filter((e) => e.step === name);
+    const mine = byStep[name] || [];
     const progress = st.elements !== undefined
       ? ` · ${st.elements - (st.elements_left ?? 0)}/${st.elements} elements` : "";
     return h("details", { id: `step-${name}`, "data-step": name, open: openSteps.has(name) },
@@ -93,16 +95,18 @@ export function runPage(id) {
   let plan = null, actionKey = "", first = true;
 
   const tick = async () => {
-    const doc = await api(`/runs/${encodeURIComponent(id)}`);
-    const events = await api(`/runs/${encodeURIComponent(id)}/events`);
+    const [doc, events] = await Promise.all([
+      api(`/runs/${encodeURIComponent(id)}`), api(`/runs/${encodeURIComponent(id)}/events`)]);
     plan ||= await api(`/workflows/${encodeURIComponent(doc.workflow)}/versions/${doc.version}/plan`);
+    if (first) performance.mark("run-fetched");
     const open = new Set([...steps.querySelectorAll("details[open]")].map((d) => d.dataset.step));
-    head.replaceChildren(
+    head.replaceChildren(...[
       h("p", {}, h("a", { href: `#/workflows/${encodeURIComponent(doc.workflow)}` }, doc.workflow),
         ` v${doc.version} · `, h("span", { id: "run-state" }, badge(doc.state)),
         ` · created ${doc.created_at ? new Date(doc.created_at).toLocaleString() : ""}`,
         doc.finished_at ? ` · took ${duration(seconds(doc.created_at, doc.finished_at))}` : ""),
-      doc.error ? h("p", { class: "error" }, h("strong", {}, "Error: "), doc.error) : null);
+      doc.error ? h("p", { class: "error" }, h("strong", {}, "Error: "), doc.error) : null,
+    ].filter(Boolean));
     const acts = actions(doc, plan, () => tick());
     const key = acts.map((a) => a.textContent).join("|");
     if (key !== actionKey) {

@@ -19,7 +19,7 @@ async function showVersion(name, version, into) {
   const base = `/workflows/${encodeURIComponent(name)}/versions/${version}`;
   const [plan, coverage] = await Promise.all([api(`${base}/plan`), api(`${base}/coverage`)]);
   const never = new Set(coverage.never_taken);
-  into.replaceChildren(
+  into.replaceChildren(...[
     h("h2", {}, `Version ${version}`),
     h("p", {}, `Coverage: ${coverage.taken} of ${coverage.edges} edges taken (${(coverage.coverage * 100).toFixed(0)}%) · `,
       h("a", { href: `#/runs?workflow=${encodeURIComponent(name)}` }, "its runs")),
@@ -32,7 +32,8 @@ async function showVersion(name, version, into) {
         h("td", {}, step),
         h("td", { class: "mono" }, p.task || `wait for signal ${p.wait_for}`, p.map ? ` × each of ${p.map}` : ""),
         h("td", {}, p.queue), h("td", {}, p.after.join(", ") || "(submit)"),
-        h("td", {}, p.then.join(", ") || "(final)"))))));
+        h("td", {}, p.then.join(", ") || "(final)"))))),
+  ].filter(Boolean));
 }
 
 export function workflowPage(name) {

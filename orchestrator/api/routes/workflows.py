@@ -84,12 +84,7 @@ def validate_spec(body: SpecBody, svc: Svc) -> JSONResponse:
 @router.get("/{name}/versions/{version}/plan", response_model=Plan)
 def plan(name: Name, version: Version, svc: Svc) -> JSONResponse:
     """The compiled plan (``orch plan --json``): dispatch per step and the canvas."""
-    from orchestrator.cli._spec import plan_document  # noqa: PLC0415
-    from orchestrator.compiler import compile_plan  # noqa: PLC0415
-
-    wf = svc.workflow(_version(name, version))
-    compiled = compile_plan(wf, default_queue=svc.client.settings.default_queue)
-    return JSONResponse(plan_document(compiled))
+    return JSONResponse(svc.plan_document(svc.workflow(_version(name, version))))
 
 
 @router.get("/{name}/versions/{version}/graph", response_model=Graph)
