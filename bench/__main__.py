@@ -26,6 +26,7 @@ from rich.console import Console
 
 from bench.costs import scenario_f, scenario_g, scenario_h
 from bench.harness import Harness
+from bench.http import scenario_http
 from bench.report import ScenarioResult, render, write_json
 from bench.rounds import QUICK, Ctx, Sizes
 from bench.scenarios import (
@@ -46,6 +47,7 @@ SCENARIOS: dict[str, Callable[[Ctx], ScenarioResult]] = {
     "f": scenario_f,
     "g": scenario_g,
     "t": scenario_t,
+    "http": scenario_http,
     "h": scenario_h,
 }
 

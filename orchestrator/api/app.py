@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from orchestrator.api import problems
 from orchestrator.api.guard import BearerAuth, BodyCap
+from orchestrator.api.models import SubmitBody
 from orchestrator.api.routes import ROUTERS
 from orchestrator.api.service import Service
 from orchestrator.errors import EXIT_UNREACHABLE, EXIT_USAGE, OrchestratorError
@@ -127,8 +128,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             for status, response in operation.get("responses", {}).items():
                 if status[0] in "45":
                     response["content"] = {problems.MEDIA_TYPE: {"schema": problem}}
-    doc.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
-        problems.Problem.model_json_schema()
-    )
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = problems.Problem.model_json_schema()
+    schemas["SubmitBody"] = SubmitBody.model_json_schema()  # read by the submit route itself
     app.openapi_schema = doc
     return doc

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import NotFoundError, SpecError, TaskRefusedError
@@ -19,6 +20,10 @@ from orchestrator.errors import NotFoundError, SpecError, TaskRefusedError
 if TYPE_CHECKING:
     from orchestrator.client import Client
     from orchestrator.spec import Workflow
+
+#: Seconds a name without a version keeps meaning the same newest version: a version
+#: registered elsewhere is picked up within this, and a submit saves a round trip.
+NEWEST_FOR = 1.0
 
 _REF = re.compile(r"^(?P<name>[a-z0-9][a-z0-9_.-]{0,99})(?::(?P<version>[0-9]{1,9}))?$")
 
@@ -30,6 +35,7 @@ class Service:
         self.client = client
         self._versions: dict[tuple[str, int], Workflow] = {}
         self._plans: dict[str, dict[str, Any]] = {}
+        self._newest_seen: dict[str, tuple[float, int]] = {}
         self._lock = threading.Lock()
 
     def workflow(self, ref: str) -> Workflow:
@@ -60,9 +66,14 @@ class Service:
         return found
 
     def _newest(self, name: str) -> int:
+        now = time.monotonic()
+        seen = self._newest_seen.get(name)
+        if seen is not None and now - seen[0] < NEWEST_FOR:
+            return seen[1]
         versions = self.client.reads.versions(name)
         if not versions:
             raise NotFoundError(f"workflow {name!r} has never been submitted")
+        self._newest_seen[name] = (now, versions[-1])
         return versions[-1]
 
     def inline(self, document: dict[str, Any], *, where: str = "workflow") -> Workflow:
