@@ -7,6 +7,8 @@ anyone on the network start and cancel runs, so it refuses to start.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socket
 import threading
 import time
@@ -14,6 +16,9 @@ from typing import TYPE_CHECKING
 
 from orchestrator.api.guard import is_loopback
 from orchestrator.errors import OrchestratorError
+
+#: What stops ``orch serve`` gracefully (the same as ``orch dev``).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 if TYPE_CHECKING:
     import uvicorn
@@ -58,11 +63,24 @@ def _config(client: Client, host: str, port: int) -> uvicorn.Config:
 
 
 def serve(client: Client, host: str, port: int) -> None:
-    """Serve in the foreground until SIGINT or SIGTERM."""
+    """Serve in the foreground until SIGINT, SIGTERM or SIGHUP: a graceful stop, exit 0.
+
+    uvicorn re-raises the signal once it has shut down (so the process dies of it); as
+    for ``orch dev``, a requested stop is a normal end here.
+    """
     import uvicorn  # noqa: PLC0415
 
     check_exposure(host, client.settings)
-    uvicorn.Server(_config(client, host, port)).run()
+    server = uvicorn.Server(_config(client, host, port))
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, server.handle_exit)
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign, assignment]
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class ServerThread:

@@ -73,9 +73,9 @@ def dev(
                 _serve_metrics(env.url, settings, metrics_port)
             if flower:
                 flower_proc = start_flower(env.url, port=flower_port)
-            _banner(env, settings, c, flower_port if flower else None)
             if api:
                 start_console(env.url, settings, api_port)
+            _banner(env, settings, c, flower_port if flower else None)
             _supervise(env, flower_proc)
         except KeyboardInterrupt:  # Ctrl-C, SIGTERM or SIGHUP
             console.print("stopping…")
