@@ -10,11 +10,13 @@ import json
 import shutil
 import time
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from orchestrator.api.serve import ServerThread
 from tests.api import specs
@@ -176,3 +178,25 @@ def test_the_page_of_a_thousand_step_run_renders(
     }
     (SHOTS / "render-1000.json").write_text(json.dumps(figures, indent=2))
     print(f"\nrun page of 1,000 steps: {figures}")
+
+
+def test_the_demo_workflow_run_page(page: Any, http: httpx.Client) -> None:
+    """The demo's broken document: a map step, a skipped or approved review, a saga undone."""
+    spec = yaml.safe_load(
+        (resources.files("orchestrator.examples") / "document-triage.yaml").read_text()
+    )
+    run_id = submit(http, spec, input={"url": "https://example.com/doc/broken"})
+    page.goto(f"/console/#/runs/{run_id}")
+    button = page.locator('button[data-action="approve"]')
+    ended_or_waiting = 'body[data-run-state="COMPENSATED"], button[data-action="approve"]'
+    page.wait_for_selector(ended_or_waiting, timeout=WAIT_MS)
+    if button.count():
+        button.click()
+    page.wait_for_selector('body[data-run-state="COMPENSATED"]', timeout=WAIT_MS)
+    assert node(page, "store").get_attribute("data-state") == "COMPENSATED"
+    assert node(page, "publish").get_attribute("data-state") == "FAILED"
+    embed = node(page, "embed").text_content()
+    assert "elements" in embed and "SUCCEEDED" in embed
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(SHOTS / "run-triage.png"))
