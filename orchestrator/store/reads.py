@@ -121,6 +121,11 @@ class RunReader:
         raw = cast(list[bytes], self.redis.lrange(self.keys.events(run_id), 0, -1))
         return [json.loads(e) for e in raw]
 
+    def events_json(self, run_id: str) -> bytes:
+        """The history as one JSON array, as stored: served over HTTP without re-encoding."""
+        raw = cast(list[bytes], self.redis.lrange(self.keys.events(run_id), 0, -1))
+        return b"[" + b",".join(raw) + b"]"
+
     def last_event_time(self, run_id: str) -> float | None:
         raw = cast(bytes | None, self.redis.lindex(self.keys.events(run_id), -1))
         return float(json.loads(raw)["t"]) if raw else None
