@@ -31,7 +31,6 @@ from orchestrator.states import RunState
 
 router = APIRouter(prefix="/api/runs", tags=["runs"], responses=PROBLEM_RESPONSES)
 
-RunId = Annotated[str, "run id"]
 
 
 #: The submit route reads its body itself (see ``submit``); this tells OpenAPI what it reads.
