@@ -26,6 +26,7 @@ from rich.console import Console
 
 from bench.costs import scenario_f, scenario_g, scenario_h
 from bench.harness import Harness
+from bench.http import scenario_http
 from bench.queueing import scenario_q
 from bench.report import ScenarioResult, render, write_json
 from bench.rounds import QUICK, Ctx, Sizes
@@ -48,6 +49,7 @@ SCENARIOS: dict[str, Callable[[Ctx], ScenarioResult]] = {
     "g": scenario_g,
     "t": scenario_t,
     "q": scenario_q,
+    "http": scenario_http,
     "h": scenario_h,
 }
 

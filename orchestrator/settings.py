@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -92,3 +92,19 @@ class Settings(BaseSettings):
         description="`orch worker` start-up import check: strict refuses to start (exit 2), "
         "warn logs each workflow version it cannot import and starts, off skips the check.",
     )
+    api_tokens: SecretStr = Field(
+        default=SecretStr(""),
+        description="Comma-separated bearer tokens the HTTP API (`orch serve`) accepts; "
+        "required to bind beyond loopback. Empty: no token asked (loopback only).",
+    )
+    api_cors_origins: str = Field(
+        default="",
+        description="Comma-separated origins the HTTP API allows cross-origin (CORS); "
+        "empty: CORS off.",
+    )
+
+    @property
+    def api_token_list(self) -> tuple[str, ...]:
+        """``api_tokens`` split; empty when the API asks for no token."""
+        raw = self.api_tokens.get_secret_value()
+        return tuple(t.strip() for t in raw.split(",") if t.strip())

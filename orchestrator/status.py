@@ -52,6 +52,7 @@ def status_document(run_id: str, fields: dict[str, str], order: list[str]) -> di
         }
         if f"{step}.n" in fields and f"{step}.left" in fields:
             entry["elements"] = int(fields[f"{step}.n"])
+            entry["elements_left"] = int(fields[f"{step}.left"])
         if fields.get(f"{step}.wake"):  # a sleep step: when it wakes (or woke)
             entry["wake_at"] = rfc3339(fields[f"{step}.wake"])
         if fields.get(f"{step}.fb"):

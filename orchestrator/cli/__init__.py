@@ -40,7 +40,16 @@ def _show_warning(message: Warning | str, category: type[Warning], *_: Any, **__
 
 
 def main(argv: list[str] | None = None) -> None:
-    from orchestrator.cli import _dev, _flower, _metrics, _queues, _run, _schedule, _spec  # noqa: F401, PLC0415
+    from orchestrator.cli import (  # noqa: F401, PLC0415
+        _dev,
+        _flower,
+        _metrics,
+        _queues,
+        _run,
+        _schedule,
+        _serve,
+        _spec,
+    )
 
     add_cwd_to_sys_path()
     warnings.showwarning = _show_warning

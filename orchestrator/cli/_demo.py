@@ -42,6 +42,7 @@ def run_demo(settings: Settings, *, runs: int, concurrency: int | None) -> bool:
     processes = concurrency or settings.worker_concurrency
     with dev_environment(settings, concurrency=processes) as env:
         console.print(f"Redis {env.url} · 1 worker × {processes} processes · {wf.ref}")
+        _console(env.url, settings)
         with Client(env.url, settings=settings) as client:
             for member in family.values():
                 client.register(member)
@@ -68,6 +69,18 @@ def run_demo(settings: Settings, *, runs: int, concurrency: int | None) -> bool:
         "(including Redis and worker start-up)"
     )
     return bool(ok == len(normal) and broken["state"] == RunState.COMPENSATED)
+
+
+def _console(url: str, settings: Settings) -> None:
+    """Serve the web console while the demo runs (on 8080, else a free port)."""
+    from orchestrator.api.serve import ServerThread, port_free  # noqa: PLC0415
+
+    port = 8080 if port_free("127.0.0.1", 8080) else 0
+    server = ServerThread(Client(url, settings=settings), port=port).start()
+    console.print(
+        f"console: {server.url}/console/ (open it now: it is served while the demo runs; "
+        "`orch dev` serves it for good)"
+    )
 
 
 def _follow(client: Client, handles: list[Run]) -> tuple[list[dict[str, Any]], int]:

@@ -46,8 +46,15 @@ def dev(
         int, typer.Option("--flower-port", min=1, max=65535, help="Flower's port.")
     ] = 5555,
     metrics_port: MetricsPort = None,
+    api: Annotated[
+        bool, typer.Option("--api/--no-api", help="Serve the HTTP API and console.")
+    ] = True,
+    api_port: Annotated[
+        int, typer.Option("--api-port", min=1, max=65535, help="Port of the API and console.")
+    ] = 8080,
 ) -> None:
-    """Run Redis (embedded unless ORCH_REDIS_URL) and a worker pool in the foreground."""
+    """Run Redis (embedded unless ORCH_REDIS_URL), a worker pool and the console, in the
+    foreground."""
     from orchestrator.cli._flower import start_flower, stop_flower  # noqa: PLC0415
     from orchestrator.settings import Settings  # noqa: PLC0415
     from workers.devenv import dev_environment  # noqa: PLC0415 - worker side, loaded on demand
@@ -66,6 +73,8 @@ def dev(
                 _serve_metrics(env.url, settings, metrics_port)
             if flower:
                 flower_proc = start_flower(env.url, port=flower_port)
+            if api:
+                start_console(env.url, settings, api_port)
             _banner(env, settings, c, flower_port if flower else None)
             _supervise(env, flower_proc)
         except KeyboardInterrupt:  # Ctrl-C, SIGTERM or SIGHUP
@@ -84,6 +93,22 @@ def _serve_metrics(url: str, settings: Settings, port: int) -> None:
     reads = RunReader(connect(url, settings), Keys(settings.key_prefix))
     serve(port, reads, default_queue=settings.default_queue)
     console.print(f"Prometheus metrics on http://127.0.0.1:{port}/metrics")
+
+
+def start_console(url: str, settings: Settings, port: int) -> str | None:
+    """Serve the API and console on a thread of this process (loopback only); its address.
+
+    A port in use is a warning, not a failure: the workers matter more than the console.
+    """
+    from orchestrator.api.serve import ServerThread, port_free  # noqa: PLC0415
+    from orchestrator.client import Client  # noqa: PLC0415
+
+    if not port_free("127.0.0.1", port):
+        say("warning", f"console not served: port {port} is in use (--api-port picks another)")
+        return None
+    server = ServerThread(Client(url, settings=settings), port=port).start()
+    console.print(f"console: {server.url}/console/  ·  HTTP API: {server.url}/api")
+    return server.url
 
 
 def _banner(env: DevEnvironment, settings: Settings, c: int, flower_port: int | None) -> None:

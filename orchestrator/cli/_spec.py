@@ -57,16 +57,9 @@ def validate(
     wf = _load(workflow, import_tasks=import_)
     _load_family(workflow, import_tasks=import_)
     stored = _store_contracts(wf) if import_ else None
-    summary = {
-        "workflow": wf.name,
-        "version": wf.version,
-        "steps": len(wf.steps),
-        "hash": wf.content_hash,
-        "imported": import_,
-    }
     if as_json:
         extra = {} if stored is None else {"contracts_stored": stored[0]}
-        print_json({"valid": True, **summary, **extra})
+        print_json({**validate_document(wf, imported=import_), **extra})
         return
     checked = " (tasks imported)" if import_ else ""
     console.print(
@@ -212,6 +205,36 @@ def plan(workflow: WorkflowFile, as_json: AsJson = False) -> None:
         console.print(f"  {canvas_line(compiled, seg)}", highlight=False)
 
 
+def _edges(wf: Workflow) -> list[tuple[str, str, str]]:
+    return [
+        (up, name, "map" if wf.steps[name].map == up else "")
+        for name in wf.steps
+        for up in wf.steps[name].upstreams
+    ]
+
+
+def graph_document(wf: Workflow) -> dict[str, Any]:
+    """``orch graph --json`` (and the HTTP API's graph): nodes and edges, map edges marked."""
+    return {
+        "workflow": wf.name,
+        "version": wf.version,
+        "nodes": list(wf.steps),
+        "edges": [{"from": a, "to": b, "map": bool(k)} for a, b, k in _edges(wf)],
+    }
+
+
+def validate_document(wf: Workflow, *, imported: bool) -> dict[str, Any]:
+    """``orch validate --json`` without the contract note."""
+    return {
+        "valid": True,
+        "workflow": wf.name,
+        "version": wf.version,
+        "steps": len(wf.steps),
+        "hash": wf.content_hash,
+        "imported": imported,
+    }
+
+
 @app.command()
 def graph(
     workflow: WorkflowFile,
@@ -220,20 +243,9 @@ def graph(
 ) -> None:
     """Print the workflow's graph as Mermaid or Graphviz dot (or, with --json, as data)."""
     wf = _load(workflow)
-    edges = [
-        (up, name, "map" if wf.steps[name].map == up else "")
-        for name in wf.steps
-        for up in wf.steps[name].upstreams
-    ]
+    edges = _edges(wf)
     if as_json:
-        print_json(
-            {
-                "workflow": wf.name,
-                "version": wf.version,
-                "nodes": list(wf.steps),
-                "edges": [{"from": a, "to": b, "map": bool(k)} for a, b, k in edges],
-            }
-        )
+        print_json(graph_document(wf))
         return
     if fmt == "dot":
         lines = [f'digraph "{wf.ref}" {{'] + [f"  {n};" for n in wf.steps]

@@ -56,6 +56,12 @@ class RunReader:
 
         return Workflow.from_json(raw)
 
+    def workflow_names(self) -> list[str]:
+        """Every workflow ever registered, sorted (the console's and the API's listing)."""
+        prefix = self.keys.workflow("")
+        keys = self.redis.scan_iter(match=f"{prefix}*", count=500)
+        return sorted({text(k)[len(prefix) :] for k in keys})
+
     def queues(self) -> set[str]:
         return {text(q) for q in cast(set[bytes], self.redis.smembers(self.keys.queues))}
 
@@ -133,6 +139,11 @@ class RunReader:
     def events(self, run_id: str) -> list[dict[str, Any]]:
         raw = cast(list[bytes], self.redis.lrange(self.keys.events(run_id), 0, -1))
         return [json.loads(e) for e in raw]
+
+    def events_json(self, run_id: str) -> bytes:
+        """The history as one JSON array, as stored: served over HTTP without re-encoding."""
+        raw = cast(list[bytes], self.redis.lrange(self.keys.events(run_id), 0, -1))
+        return b"[" + b",".join(raw) + b"]"
 
     def last_event_time(self, run_id: str) -> float | None:
         raw = cast(bytes | None, self.redis.lindex(self.keys.events(run_id), -1))

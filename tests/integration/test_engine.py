@@ -349,8 +349,9 @@ def test_status_document_shape(client: Client, wf_name: str) -> None:
     assert created <= finished
     assert list(steps) == ["a", "b", "c", "seq", "square"], "topological order, ties by name"
     for name, st in steps.items():
-        # a map step also carries its element count (documented in the README)
-        assert set(st) == (STEP_KEYS | {"elements"} if name == "square" else STEP_KEYS), name
+        # a map step also carries its element count and how many are left (README)
+        map_keys = STEP_KEYS | {"elements", "elements_left"}
+        assert set(st) == (map_keys if name == "square" else STEP_KEYS), name
         assert st["state"] == "SUCCEEDED"
         assert st["error"] is None
         assert created <= _time(st["queued_at"]) <= _time(st["started_at"])
@@ -362,6 +363,7 @@ def test_status_document_shape(client: Client, wf_name: str) -> None:
     assert steps["c"]["output"]["attempt"] == 2
     assert steps["square"]["output"] == [0, 1, 4, 9]
     assert steps["square"]["elements"] == 4
+    assert steps["square"]["elements_left"] == 0
     assert steps["square"]["attempts"] == 4, "a map step counts every element's attempts"
 
 

@@ -58,6 +58,9 @@ def test_the_wheel_holds_only_orchestrator_and_workers(dist: Path) -> None:
     assert "orchestrator/examples/document-publish.yaml" in names
     assert "orchestrator/examples/triage.py" in names
     assert any(n.startswith("orchestrator/scripts/") and n.endswith(".lua") for n in names)
+    # the console ships inside the package: `orch serve` works offline from the wheel
+    for page in ("index.html", "app.js", "run.js", "dag.js", "gantt.js", "style.css"):
+        assert f"orchestrator/console/{page}" in names, page
     assert not [n for n in names if n.startswith(("bench/", "examples/", "tests/"))]
 
 
@@ -100,4 +103,5 @@ def test_orch_demo_runs_from_the_installed_wheel(dist: Path, tmp_path: Path) -> 
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "1/1 documents succeeded" in demo.stdout
     assert "ended COMPENSATED" in demo.stdout
+    assert "console: http://127.0.0.1:" in demo.stdout, "the demo tells where to look"
     assert (elsewhere / ".orch").is_dir(), "the embedded Redis kept its data where it ran"

@@ -124,6 +124,8 @@ def test_workers_app_default_is_lazy() -> None:
 
 
 HEAVY = ["celery", "kombu", "redis", "redis.asyncio", "orchestrator.compiler", "orchestrator.graph"]
+#: The HTTP API's stack: only `orch serve`, `orch dev` and `orch demo` load it.
+SERVER = {"fastapi", "starlette", "uvicorn", "orchestrator.api.app"}
 
 
 def modules_after(code: str) -> set[str]:
@@ -138,7 +140,7 @@ def modules_after(code: str) -> set[str]:
 def test_importing_the_package_loads_nothing_heavy() -> None:
     """``import orchestrator`` is cheap: names load on first use (docs/BENCHMARKS.md)."""
     loaded = modules_after("import orchestrator")
-    assert not loaded & {*HEAVY, "orchestrator.spec", "orchestrator.client", "pydantic"}
+    assert not loaded & {*HEAVY, *SERVER, "orchestrator.spec", "orchestrator.client", "pydantic"}
     later = modules_after("import orchestrator\norchestrator.Workflow")
     assert "orchestrator.spec" in later, "a name still imports its module when used"
 
@@ -148,7 +150,7 @@ RUN_ORCH = "from orchestrator.cli import main\ntry:\n    main({args})\nexcept Sy
 
 def test_orch_help_and_status_load_only_what_they_need() -> None:
     helped = modules_after(RUN_ORCH.format(args="['--help']"))
-    assert not helped & {*HEAVY, "orchestrator.client", "orchestrator.spec", "rich.table"}
+    assert not helped & {*HEAVY, *SERVER, "orchestrator.client", "orchestrator.spec", "rich.table"}
     assert "orchestrator.cli._run" in helped
 
 
@@ -165,5 +167,6 @@ def test_orch_status_and_runs_read_redis_without_the_compiler(client: Any, wf_na
         assert not loaded & {"celery", "kombu", "orchestrator.compiler"}
         assert not loaded & {"orchestrator.store.engine", "orchestrator.store.scripts"}
         assert not loaded & {"orchestrator.spec", "orchestrator.graph", "yaml"}
+        assert not loaded & SERVER, "no command but serve/dev/demo loads the HTTP stack"
         if "--json" in args:
             assert "rich.console" not in loaded, "JSON output needs no Rich"

@@ -121,6 +121,7 @@ def test_missing_steps_are_pending_with_no_attempts() -> None:
 def test_map_steps_report_their_element_count() -> None:
     steps = status_document("run-1", FIELDS, ORDER)["steps"]
     assert steps["embed"]["elements"] == 4
+    assert steps["embed"]["elements_left"] == int(FIELDS["embed.left"])
     assert steps["embed"]["output"] == [1, 2]
     assert "elements" not in steps["fetch"]
     partial = {k: v for k, v in FIELDS.items() if k != "embed.left"}

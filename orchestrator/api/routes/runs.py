@@ -1,0 +1,143 @@
+"""Runs: submit, list, status, events, and the operator's moves (signal, cancel, retry,
+compensate). Each body is the document ``orch <command> --json`` prints."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+
+from orchestrator.api.models import (
+    CancelBody,
+    CancelState,
+    Resumed,
+    RunStatus,
+    RunSummary,
+    SignalBody,
+    Signalled,
+    SubmitBody,
+    Submitted,
+)
+from orchestrator.api.problems import PROBLEM_RESPONSES
+from orchestrator.api.routes.deps import Svc
+from orchestrator.api.service import Service
+from orchestrator.checks import reachable
+from orchestrator.errors import SpecError
+from orchestrator.states import RunState
+
+router = APIRouter(prefix="/api/runs", tags=["runs"], responses=PROBLEM_RESPONSES)
+
+
+#: The submit route reads its body itself (see ``submit``); this tells OpenAPI what it reads.
+SUBMIT_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SubmitBody"}}},
+    },
+    "parameters": [
+        {
+            "name": "idempotency-key",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+            "description": "The same key gives the same run (or the body's key).",
+        }
+    ],
+}
+
+
+@router.post("", status_code=201, response_model=Submitted, openapi_extra=SUBMIT_OPENAPI)
+async def submit(request: Request) -> JSONResponse:
+    """Start a run (``orch submit --json``); the same idempotency key gives the same run.
+
+    The hot path of producers: the body is parsed straight into ``SubmitBody`` (no
+    dependency injection), and the submit, one Redis round trip once the workflow is
+    cached, runs on the event loop instead of hopping to a thread (docs/BENCHMARKS.md).
+    """
+    try:
+        body = SubmitBody.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+    header = request.headers.get("idempotency-key")
+    if header is not None and not 1 <= len(header) <= 200:
+        raise SpecError("must be 1 to 200 characters", where="Idempotency-Key")
+    if body.key and header and body.key != header:
+        raise SpecError("the body's key and the Idempotency-Key header differ", where="key")
+    svc: Service = request.app.state.service
+    if isinstance(body.workflow, dict):  # imports and compiles: off the event loop
+        wf = await run_in_threadpool(svc.inline, body.workflow)
+    else:
+        wf = svc.workflow(body.workflow)
+    key = body.key or header
+    run = await run_in_threadpool(
+        svc.client.submit, wf, body.input, key=key, priority=body.priority
+    )
+    return JSONResponse(
+        {"id": run.id}, status_code=201, headers={"location": f"/api/runs/{run.id}"}
+    )
+
+
+@router.get("", response_model=list[RunSummary])
+def list_runs(
+    svc: Svc,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+    workflow: Annotated[str | None, Query(max_length=100)] = None,
+    state: RunState | None = None,
+    stuck: bool = False,
+    stuck_after: Annotated[float, Query(ge=0, le=10**9)] = 600.0,
+) -> JSONResponse:
+    """Recent runs, newest first (``orch runs --json``), filtered by workflow and state."""
+    docs = svc.client.runs(
+        limit=limit,
+        workflow=workflow or None,
+        state=state.value if state is not None else None,
+        stuck_after=stuck_after if stuck else None,
+    )
+    return JSONResponse([{k: v for k, v in d.items() if k != "steps"} for d in docs])
+
+
+@router.get("/{run_id}", response_model=RunStatus, response_model_exclude_unset=True)
+def status(run_id: str, svc: Svc) -> JSONResponse:
+    """A run and every step's state, attempts, timings, error and output (``orch status``)."""
+    return JSONResponse(svc.client.run(run_id).status())
+
+
+@router.get("/{run_id}/events", response_model=list[dict[str, Any]])
+def events(run_id: str, svc: Svc) -> Response:
+    """The run's history (``run.events()``): one object per transition, with its time."""
+    svc.client.run(run_id)  # 404 for an unknown run
+    with reachable(svc.client.url):
+        body = svc.client.reads.events_json(run_id)
+    return Response(body, media_type="application/json")
+
+
+@router.post("/{run_id}/signals/{name}", response_model=Signalled)
+def signal(run_id: str, name: str, svc: Svc, body: SignalBody | None = None) -> JSONResponse:
+    """Send a signal: the steps waiting for it succeed with ``data`` (``orch signal``)."""
+    data = body.data if body is not None else None
+    completed = svc.client.signal(run_id, name, data)
+    return JSONResponse({"id": run_id, "signal": name, "completed": completed})
+
+
+@router.post("/{run_id}/cancel", response_model=CancelState)
+def cancel(run_id: str, svc: Svc, body: CancelBody | None = None) -> JSONResponse:
+    """Cancel a run: completed steps are compensated, it ends CANCELLED (idempotent)."""
+    reason = body.reason if body is not None else ""
+    return JSONResponse({"id": run_id, "state": svc.client.cancel(run_id, reason)})
+
+
+@router.post("/{run_id}/retry", status_code=201, response_model=Resumed)
+def retry(run_id: str, svc: Svc) -> JSONResponse:
+    """Resume a FAILED run from its failed steps, as a new run (``orch retry``)."""
+    resumed = svc.client.retry(run_id)
+    return JSONResponse({"id": resumed.id, "resumed_from": run_id}, status_code=201)
+
+
+@router.post("/{run_id}/compensate", response_model=RunStatus, response_model_exclude_unset=True)
+def compensate(run_id: str, svc: Svc) -> JSONResponse:
+    """Retry the compensation that failed for good, and carry the saga on."""
+    return JSONResponse(svc.client.compensate(run_id).status())
