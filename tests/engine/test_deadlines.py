@@ -74,3 +74,27 @@ def test_the_deadline_reads_in_hours_or_minutes_when_it_is_whole(rig: Rig) -> No
         assert outcome.ended is RunState.CANCELLED
         assert run_moves(outcome)[0] == ("RUNNING", "CANCELLING")
         assert rig.reads.status(submitted.run_id)["error"] == f"deadline of {said} passed"
+
+
+def test_a_deadline_cancels_the_child_runs_too(rig: Rig) -> None:
+    """A run past its deadline is cancelled as a cancel is: down its tree of child runs."""
+    from tests.engine.test_children import child_plan, collect, spawn
+
+    leaf = child_plan(rig, "leaf")
+    flow = rig.flow().step("prep", TASK).step("kid", workflow=leaf.ref, after=["prep"])
+    plan = rig.install(flow.build())
+    submitted = rig.engine.submit(plan, "{}", key=None, deadline=0.2)
+    assert isinstance(submitted, o.Submitted)
+    run_id = submitted.run_id
+    rig.finish(run_id, plan, "prep")
+    child = spawn(rig, run_id, plan, "kid").child
+    assert rig.state(child) == "RUNNING"
+    [(run, outcome)] = until(rig.upkeep.expire_deadlines, "the deadline to pass")
+    assert (run, outcome.state) == (run_id, "CANCELLING")
+    assert rig.state(child) == "CANCELLED", "the deadline left its child running"
+    kid = collect(rig, run_id, plan, "kid")  # the child's end queued the step's message
+    assert isinstance(
+        rig.engine.fail(kid, {"type": "E", "message": "x"}, retry_in=None), o.Recorded
+    )
+    assert rig.state(run_id) == "CANCELLED"
+    assert rig.reads.status(run_id)["error"] == "deadline of 0.2s passed"
