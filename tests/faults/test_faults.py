@@ -339,13 +339,14 @@ def test_poison_step_fails_the_run_after_max_attempts(env: FaultEnv) -> None:
 
 
 def test_duplicate_of_a_running_step_runs_nothing(env: FaultEnv) -> None:
-    """a (slow) and c join in d. While a runs, copies of a's and c's messages are
+    """a (held) and c join in d. While a runs, copies of a's and c's messages are
     pushed into the queue: a's body runs once, and the join fires once."""
     ups: dict[str, list[str]] = {"a": [], "c": [], "d": ["a", "c"]}
     flow = env.flow()
     for s, after in ups.items():
         flow.step(s, NODE, after=after, queue=env.queue)
-    run = env.client.submit(flow.build(), {"weights": WEIGHTS, "sleeps": {"a": 4.0}})
+    latch = f"test:latch:{uuid.uuid4().hex}"
+    run = env.client.submit(flow.build(), {"weights": WEIGHTS, "holds": {"a": latch}})
 
     def a_running_c_done() -> bool:
         steps = run.status()["steps"]
@@ -355,6 +356,7 @@ def test_duplicate_of_a_running_step_runs_nothing(env: FaultEnv) -> None:
     tags = [push_duplicate(env, run, s) for s in ("a", "a", "c")]
     wait_consumed(env, tags)
     assert run.status()["steps"]["a"]["state"] == "RUNNING", "a ended before its copies came"
+    env.client.redis.set(latch, "1", ex=60)  # a may finish now
 
     doc = env.wait(run)
     assert doc["state"] == "SUCCEEDED", doc["error"]
