@@ -238,3 +238,22 @@ def test_a_lost_collection_is_recorded_by_the_sweeper_without_a_second_child(rig
     assert rig.state(run_id) == "SUCCEEDED"
     status = rig.reads.status(run_id)["steps"]["kid"]
     assert (status["output"], status["attempts"], status["child"]) == ("made", 1, kid)
+
+
+def test_a_parent_that_fails_waits_for_its_running_child_and_undoes_it(rig: Rig) -> None:
+    child = child_plan(rig, "c", compensable=True)
+    flow = rig.flow().step("kid", workflow=child.ref).step("bad", TASK)
+    plan = rig.install(flow.build())
+    run_id = rig.start(plan)
+    kid = spawn(rig, run_id, plan, "kid").child
+    bad, _ = rig.claim(run_id, plan, "bad")
+    assert isinstance(rig.engine.fail(bad, ERROR, retry_in=None), o.Recorded)
+    assert rig.state(run_id) == "COMPENSATING"  # not FAILED: its child is still running
+    rig.finish(kid, child, "work", '"w"')
+    attempt = collect(rig, run_id, plan, "kid")
+    assert isinstance(rig.engine.complete(attempt, '"w"', []), o.Recorded)
+    assert rig.state(run_id, "kid") == "COMPENSATING"  # the late success is undone as a whole
+    undo = Attempt(run_id, plan.ref, "kid", -1)
+    assert isinstance(rig.engine.undo_claim(undo, "w1"), o.Run)
+    assert rig.engine.undo_child(undo) == o.ChildrenUndone(o.ChildUndo.PENDING)
+    assert rig.state(kid) == "COMPENSATING"

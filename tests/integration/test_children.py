@@ -171,3 +171,28 @@ def test_killing_the_worker_that_starts_a_child_leaves_exactly_one_child(
     # Killed before its child started, the attempt was lost and the retry started the
     # child; killed after, the child of the first attempt is the one.
     assert doc["steps"]["down"]["attempts"] == (2 if where_paused == "PauseBeforeSpawn" else 1)
+
+
+def test_a_map_over_a_child_workflow_starts_one_child_per_element(
+    client: Client, workers: WorkerPool
+) -> None:
+    leaf_name, _, top_name = names()
+    leaf = Flow(leaf_name, 1).step("twice", f"{S}:double").build()
+    top = (
+        Flow(top_name, 1)
+        .step("items", f"{S}:items")
+        .step("each", workflow=leaf_name, map="items")
+        .build()
+    )
+    client.register(leaf)
+    doc = client.submit(top, {"count": 4}).wait(timeout=60)
+    assert doc["state"] == "SUCCEEDED", doc
+    out = doc["steps"]["each"]["output"]
+    assert [o["doubled"] for o in out] == [2, 4, 6, 8]  # each element arrived as `items`
+    kids = doc["steps"]["each"]["children"]  # in the order they started
+    assert sorted(kids) == sorted(o["run"] for o in out)
+    assert len(set(kids)) == 4  # one child per element
+    for kid in kids:
+        parent = client.run(kid).status()["parent"]
+        assert (parent["run"], parent["step"]) == (doc["id"], "each")
+        assert out[parent["index"]]["run"] == kid  # the outputs are in element order

@@ -79,3 +79,14 @@ class PauseAfterSpawn(_PauseOnce):
 
     def on_attempt_finished(self, event: AttemptFinished) -> None:
         self._pause(event.step, event.run_id)
+
+
+@step
+def items(count: int = 3) -> list[int]:
+    return list(range(1, count + 1))
+
+
+@step
+def double(items: int, ctx: StepContext) -> dict[str, Any]:
+    """A child's step: ``items`` is the one element its parent's map gave the child."""
+    return {"doubled": items * 2, "run": ctx.run_id}

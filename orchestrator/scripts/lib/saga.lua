@@ -61,7 +61,8 @@ local function fail_run(err)
   load(fields)
   for _, s in ipairs(meta().compensable) do
     local st = step_state(s)
-    if st == 'SUCCEEDED' or st == 'RUNNING' then
+    -- A child workflow step WAITING for its child is in flight like a running step.
+    if st == 'SUCCEEDED' or st == 'RUNNING' or (st == 'WAITING' and info(s).child) then
       move_run('COMPENSATING', {error = err})
       hset(RF.error, err)
       wind_down()
