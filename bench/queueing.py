@@ -160,7 +160,6 @@ def orch_fairness(ctx: Ctx, burst: int, block: int) -> dict[str, Any]:
     # B's 10 runs arrive together, idle and behind A's burst: both delays include B's own queue.
     queue_delays(h, wf, [{"tenant": "B", "seconds": STEP_S}] * 4)  # warm
     idle = queue_delays(h, wf, [{"tenant": "B", "seconds": STEP_S}] * 10)
-    occupy(h, 3.0)
     burst_in = [{"tenant": "A", "seconds": STEP_S}] * burst + [
         {"tenant": "B", "seconds": STEP_S}
     ] * 10
