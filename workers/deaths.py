@@ -25,7 +25,8 @@ class ChildWatch:
 
     def __init__(self, pool: Any) -> None:
         self.pool = pool
-        self._seen: set[int] = self._pids()
+        self._seen: set[int] = set()
+        self._seen = self._pids()
         self._reported: set[int] = set()
         #: Token owner of each child found dead with leases -> how it is reported.
         self.died: dict[str, str] = {}
@@ -35,7 +36,7 @@ class ChildWatch:
         try:
             info = self.pool.info if self.pool is not None else {}
         except Exception:  # the pool is starting or stopping: nothing to compare yet
-            return set(self._seen) if hasattr(self, "_seen") else set()
+            return set(self._seen)
         return {int(p) for p in (info.get("processes") or []) if p}
 
     def gone(self) -> list[int]:

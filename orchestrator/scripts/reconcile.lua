@@ -5,18 +5,30 @@
 -- A Redis killed at the wrong moment can lose a queued step's message while
 -- the step stays QUEUED: kombu had moved it to its unacked hash (restored
 -- only after the visibility timeout), or BRPOP had popped it and kombu never
--- recorded it. A run is looked at when it is RUNNING and nothing has been
--- recorded for A.after seconds. It is left alone when anything of it is
--- alive: a RUNNING or RETRYING step, a map element with a live lease, an
--- entry in K.delayed, a message naming it in its queues (or held back there
--- for fairness), or one that kombu
--- handed out less than A.after ago. Otherwise each QUEUED step (or element
--- without output), and each gated step whose predicate waits, gets a new
--- message. Should the old message turn up after all, the claim finds the
--- step running or done and runs nothing. Runs that ended or vanished leave
--- K.live. Replies "run|step|index" for each message sent.
+-- recorded it. A run is looked at when nothing has been recorded for it for
+-- A.after seconds: a RUNNING run's steps, or a COMPENSATING or CANCELLING
+-- run's compensation in progress. It is left alone when anything of it is
+-- alive: a RUNNING or RETRYING step, an attempt with a live lease, an entry
+-- in K.delayed, a message naming it in its queues (or held back there for
+-- fairness), or one that kombu handed out less than A.after ago. Otherwise
+-- each QUEUED step (or element without output), each gated step whose
+-- predicate waits, and a queued compensation gets a new message. Should the old message turn up after all, the claim
+-- finds the step running or done and runs nothing. Runs that ended or
+-- vanished leave K.live. Replies "run|step|index" for each message sent
+-- (index -1: a compensation).
 local after = tonumber(A.after)
 local sent = {}
+
+-- The compensation in progress (RF.undoing) when it is queued, not running.
+local function lost_compensation()
+  local s = hget(RF.undoing) or ''
+  if s == '' then return nil end  -- attempts still in flight: their leases are watched
+  load({s .. SF.state, s .. SF.undo_token})
+  if step_state(s) ~= 'COMPENSATING' then return nil end
+  local tok = hget(s .. SF.undo_token)
+  if tok and redis.call('ZSCORE', K.leases, lease_member(s, '-1', tok)) then return nil end
+  return {{s, -1}}
+end
 
 -- What of run `id` needs a message (a list of {step, index}), or nil when the
 -- run is alive, ended or recently active.
@@ -28,10 +40,11 @@ local function lost_work(id)
     redis.call('SREM', K.live, id)
     return nil
   end
-  if rs ~= 'RUNNING' then return nil end
   local last = redis.call('LINDEX', K.events(id), -1)
   if last and NOW - (tonumber(cjson.decode(last).t) or 0) < after then return nil end
   use_plan(hget(RF.workflow))
+  if rs == 'COMPENSATING' or rs == 'CANCELLING' then return lost_compensation() end
+  if rs ~= 'RUNNING' then return nil end
   local order = meta().order
   local fields = {}
   for k, s in ipairs(order) do fields[k] = s .. SF.state end
@@ -111,9 +124,14 @@ for _, c in ipairs(candidates) do
     for _, w in ipairs(work) do
       local s, idx = w[1], w[2]
       local i = info(s)
-      redis.call('DEL', K.ready(id, i.queue))
-      push(list_of(i), message(s, idx))
-      event({step = s, index = index_of(tostring(idx)), redispatched = 'its message was lost'})
+      if idx == -1 then
+        push(list_of(i), undo_message(s))
+        event({step = s, redispatched = 'its compensation message was lost'})
+      else
+        redis.call('DEL', K.ready(id, i.queue))
+        push(list_of(i), message(s, idx))
+        event({step = s, index = index_of(tostring(idx)), redispatched = 'its message was lost'})
+      end
       sent[#sent + 1] = id .. '|' .. s .. '|' .. idx
     end
     write_run()

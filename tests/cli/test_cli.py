@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -127,7 +128,7 @@ def test_submit_wait_status_runs(tmp_path: Path, wf_name: str, workers: WorkerPo
 
     plain = orch("submit", str(spec), "--input", '{"value": 1}')
     assert plain.returncode == 0
-    assert plain.stdout.strip().isalnum() and len(plain.stdout.strip()) == 16
+    assert re.fullmatch(r"[0-9a-f]{6}-[0-9a-f]{16}", plain.stdout.strip()), plain.stdout
 
     status = json.loads(orch("status", run_id, "--json").stdout)
     assert status == doc

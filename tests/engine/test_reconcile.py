@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from orchestrator.messages import KOMBU_UNACKED, KOMBU_UNACKED_INDEX, priority_lists
+from orchestrator.store import Attempt
 from orchestrator.store import outcomes as o
 from tests.engine.helpers import TASK, Rig
 
@@ -109,3 +110,21 @@ def test_ended_runs_leave_the_live_set(rig: Rig) -> None:
     rig.redis.sadd(rig.keys.live, "no-such-run")
     assert sent(rig) == []
     assert rig.redis.scard(rig.keys.live) == 0
+
+
+def test_a_lost_compensation_message_is_sent_again(rig: Rig) -> None:
+    flow = rig.flow().step("a", TASK, compensate=TASK).step("b", TASK, after=["a"])
+    plan = rig.install(flow.build())
+    run_id = rig.start(plan)
+    rig.finish(run_id, plan, "a")
+    attempt, _ = rig.claim(run_id, plan, "b")
+    rig.engine.fail(attempt, {"type": "E", "message": "x"}, retry_in=None)
+    assert rig.state(run_id) == "COMPENSATING"
+    assert rig.count("a.undo") == 1
+    assert sent(rig) == [], "the compensation's message is in the queue"
+    lose_messages(rig)
+    assert sent(rig) == [(run_id, "a", -1)]
+    assert rig.count("a.undo") == 1
+    undo = Attempt(run_id, plan.ref, "a", -1)
+    assert isinstance(rig.engine.undo_claim(undo, "w1"), o.Run)
+    assert sent(rig) == [], "the compensation runs under a live lease"
