@@ -11,9 +11,10 @@ nothing in Redis.
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import redis
 
@@ -152,3 +153,24 @@ def _check_with_code(wf: Workflow, step: str, data: Any) -> list[str]:
         except HandoffError as exc:
             raise SpecError(f"signal data does not fit: {exc}", where=f"step {step!r}") from None
     return unimported
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def redis_call(method: Callable[Concatenate[Any, P], R]) -> Callable[Concatenate[Any, P], R]:
+    """Report a Redis that stops answering mid-call as ``RedisUnavailableError`` (exit 3).
+
+    Every read and write is bounded by ``ORCH_CONNECT_TIMEOUT`` (see
+    ``connection``), so a frozen Redis ends a call within that bound, with the
+    same error whichever call it hit.
+    """
+
+    @functools.wraps(method)
+    def call(owner: Any, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        url = owner.url  # a Client, or a part of one (``reports.Reports``)
+        with reachable(url):
+            return method(owner, *args, **kwargs)
+
+    return call

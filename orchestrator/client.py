@@ -7,15 +7,14 @@ start fast (docs/BENCHMARKS.md).
 
 from __future__ import annotations
 
-import functools
 import json
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from orchestrator.checks import DataChecks, encode_input, encode_value, reachable
+from orchestrator.checks import DataChecks, encode_input, encode_value, redis_call
 from orchestrator.clock import redis_now
 from orchestrator.connection import connect, resolve_url
 from orchestrator.contracts import warn_unchecked
@@ -27,6 +26,7 @@ from orchestrator.errors import (
     WorkflowConflictError,
 )
 from orchestrator.keys import Keys
+from orchestrator.reports import Reports
 from orchestrator.runs import TERMINAL, Run
 from orchestrator.settings import Settings
 from orchestrator.states import RunState
@@ -36,35 +36,14 @@ if TYPE_CHECKING:
     from orchestrator.compiler import Plan
     from orchestrator.reporting import Reporter
     from orchestrator.schedules import Schedules
-    from orchestrator.scorecard.model import Scorecard
     from orchestrator.spec import Workflow
     from orchestrator.store import RunStore
     from orchestrator.store import outcomes as o
 
 __all__ = ["TERMINAL", "Client", "Run"]
 
-P = ParamSpec("P")
-R = TypeVar("R")
 
-
-def redis_call(method: Callable[Concatenate[Any, P], R]) -> Callable[Concatenate[Any, P], R]:
-    """Report a Redis that stops answering mid-call as ``RedisUnavailableError`` (exit 3).
-
-    Every read and write is bounded by ``ORCH_CONNECT_TIMEOUT`` (see
-    ``connection``), so a frozen Redis ends a call within that bound, with the
-    same error whichever call it hit.
-    """
-
-    @functools.wraps(method)
-    def call(owner: Any, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        url = owner.url if isinstance(owner, Client) else owner.client.url
-        with reachable(url):
-            return method(owner, *args, **kwargs)
-
-    return call
-
-
-class Client:
+class Client(Reports):
     """Connects to the orchestrator's Redis (``ORCH_REDIS_URL``, else the embedded one)."""
 
     def __init__(
@@ -188,7 +167,11 @@ class Client:
 
         seconds = positive_duration(deadline, where="submit, deadline")
         wf = self.resolve(workflow)
-        self._register_children_beside(workflow, wf)
+        if any(spec.workflow for spec in wf.steps.values()):  # children beside the file first
+            from orchestrator.loader import family_beside  # noqa: PLC0415
+
+            for child in family_beside(workflow, wf, self.settings.visibility_timeout):
+                self.register(child)
         value = input or {}
         level = run_priority(wf, priority)
         tenant = run_fairness_key(wf, value, fairness_key)
@@ -229,22 +212,6 @@ class Client:
         self._report_submitted(plan, submitted, key, carried)
         return Run(self, submitted.run_id)
 
-    @redis_call
-    def data_losses(self) -> list[str]:
-        """One line per epoch whose data Redis lost, as the process that noticed recorded it."""
-        from datetime import UTC, datetime  # noqa: PLC0415
-
-        from orchestrator.epoch import lost  # noqa: PLC0415
-
-        out = []
-        for old, note in sorted(lost(self.redis, self.keys).items(), key=lambda kv: str(kv[1])):
-            when = datetime.fromtimestamp(float(str(note["noticed"])), UTC)
-            out.append(
-                f"Redis lost its data: epoch {old} is gone with its runs "
-                f"(noticed {when:%Y-%m-%d %H:%M:%S} UTC by {note['by']}; now epoch {note['now']})"
-            )
-        return out
-
     def _data_lost(self) -> bool:
         """Whether Redis lost its data since this client last looked: then it says so,
         once and loudly, and forgets what it registered, so that it registers again."""
@@ -256,20 +223,6 @@ class Client:
         warnings.warn(loss.describe(), DataLostWarning, stacklevel=4)
         self._plans.clear()
         return True
-
-    def _register_children_beside(self, workflow: Workflow | str | Path, wf: Workflow) -> None:
-        """Register the child workflows a spec file names that have a file beside it."""
-        text = str(workflow)
-        if not any(spec.workflow for spec in wf.steps.values()):
-            return
-        if not (isinstance(workflow, Path) or text.endswith((".yaml", ".yml", ".json"))):
-            return
-        from orchestrator.loader import load_family  # noqa: PLC0415
-
-        family = load_family(text, visibility_timeout=self.settings.visibility_timeout)
-        for name, member in family.items():
-            if name != wf.name:
-                self.register(member)
 
     def _report_submitted(
         self, plan: Plan, submitted: o.Submitted, key: str | None, carried: dict[str, str]
@@ -427,67 +380,6 @@ class Client:
                 "compensation failed (COMPENSATION_FAILED, or CANCELLED) can compensate again"
             )
         return Run(self, run_id)
-
-    @redis_call
-    def coverage(self, workflow: Workflow | str | Path) -> dict[str, Any]:
-        """Branch coverage of a workflow version: which edges runs have taken."""
-        wf = self.resolve(workflow)
-        taken = self.reads.coverage(wf.ref)
-        edges = [(up, name) for name in wf.steps for up in wf.steps[name].upstreams]
-        never = [f"{up} → {name}" for up, name in edges if (up, name) not in taken]
-        share = (len(edges) - len(never)) / len(edges) if edges else 1.0
-        return {
-            "workflow": wf.name,
-            "version": wf.version,
-            "edges": len(edges),
-            "taken": len(edges) - len(never),
-            "coverage": round(share, 4),
-            "never_taken": never,
-        }
-
-    @redis_call
-    def consumed_queues(self) -> set[str]:
-        """Queues some live worker consumes, from the beats workers write every second."""
-        return {q for queues in self.reads.live_workers().values() for q in queues}
-
-    @redis_call
-    def stats(self, workflow: str, version: int) -> dict[str, int]:
-        return self.reads.stats(f"{workflow}:{version}")
-
-    @redis_call
-    def queues(self) -> dict[str, Any]:
-        """What waits, per queue, priority and fairness key, and the backlogs (``orch queues``)."""
-        from orchestrator.queueview import queue_document  # noqa: PLC0415
-
-        return queue_document(self.reads, self.settings.default_queue)
-
-    @redis_call
-    def metrics(
-        self, workflow: str | None = None, *, window: str = "1h", by: str | None = None
-    ) -> Scorecard:
-        """The scorecard (see ``orch metrics``): per version, over ``window``, with a trend.
-
-        ``workflow`` is a name (every registered version) or ``name:version``;
-        None gives every version that ran in the last 31 days.
-        """
-        from orchestrator.scorecard.report import Builder  # noqa: PLC0415
-
-        return Builder(self.reads.scores, self.reads.shape).build(
-            self._metric_refs(workflow), window, by
-        )
-
-    def _metric_refs(self, workflow: str | None) -> list[str]:
-        if workflow is None:
-            return sorted(self.reads.scores.active())
-        name, _, version = workflow.partition(":")
-        versions = self.reads.versions(name)
-        if version:
-            if not version.isdigit() or int(version) not in versions:
-                raise NotFoundError(f"workflow {name!r} has no version {version}")
-            return [f"{name}:{version}"]
-        if not versions:
-            raise NotFoundError(f"workflow {name!r} has never been submitted")
-        return [f"{name}:{v}" for v in versions]
 
 
 def _reporter(setting: str, hooks: Iterable[object]) -> Reporter | None:

@@ -127,3 +127,17 @@ def load_family(
     except SpecError as exc:
         raise SpecError(str(exc), where=str(top)) from None
     return {name: found[name] for name in order}
+
+
+def family_beside(
+    workflow: Workflow | str | Path, wf: Workflow, visibility_timeout: float | None
+) -> list[Workflow]:
+    """The child workflows that a spec file names and that have a file beside it.
+
+    What a submit of that file registers first; none when ``workflow`` was not a file.
+    """
+    text = str(workflow)
+    if not (isinstance(workflow, Path) or text.endswith((".yaml", ".yml", ".json"))):
+        return []
+    family = load_family(text, visibility_timeout=visibility_timeout)
+    return [member for name, member in family.items() if name != wf.name]
