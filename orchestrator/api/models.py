@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class SubmitBody(BaseModel):
-    """A run to start. New fields (a queue's fairness key, say) are added here by name."""
+    """A run to start: the arguments of ``Client.submit`` by name."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -31,7 +31,20 @@ class SubmitBody(BaseModel):
         description="Idempotency key: the same key gives the same run (also the "
         "Idempotency-Key header).",
     )
-    priority: int | None = Field(default=None, description="Queue priority (when supported).")
+    priority: int | None = Field(
+        default=None, ge=0, le=9, description="0-9, higher runs sooner (default: the spec's)."
+    )
+    fairness_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="The run's tenant (default: from the spec's fairness.key).",
+    )
+    deadline: float | str | None = Field(
+        default=None,
+        description="Cancel the run (with compensation) if not ended within this many seconds "
+        "or this duration (90s, 30m, 1h); overrides the spec's deadline.",
+    )
 
 
 class Submitted(BaseModel):

@@ -1,9 +1,10 @@
 """Errors as ``application/problem+json`` (RFC 9457), with the CLI's one-line messages.
 
 The status follows what the CLI's exit code means: exit 2 (bad usage or spec)
-becomes a 4xx chosen by the kind of error, exit 3 (Redis unreachable) 503, and
-exit 1 (the run failed) 409. The ``detail`` is the same line ``orch`` prints
-after ``orch: error:``; ``exit_code`` says what the CLI would have exited with.
+becomes a 4xx chosen by the kind of error, exit 3 (Redis unreachable) 503,
+exit 4 (admission control refused a submit) 429, and exit 1 (the run failed)
+409. The ``detail`` is the same line ``orch`` prints after ``orch: error:``;
+``exit_code`` says what the CLI would have exited with.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from orchestrator.errors import (
     EXIT_RUN_FAILED,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
+    AdmissionRefusedError,
     NotFoundError,
     OrchestratorError,
     PayloadTooLargeError,
@@ -32,6 +34,7 @@ MEDIA_TYPE = "application/problem+json"
 #: Most specific first: the first class an error is an instance of decides its status.
 STATUS_OF: tuple[tuple[type[OrchestratorError], int], ...] = (
     (NotFoundError, 404),
+    (AdmissionRefusedError, 429),
     (TaskRefusedError, 403),
     (WorkflowConflictError, 409),
     (PayloadTooLargeError, 413),

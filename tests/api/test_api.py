@@ -260,3 +260,30 @@ def test_health_and_openapi(http: httpx.Client) -> None:
         assert path in paths
     problem = paths["/api/runs/{run_id}"]["get"]["responses"]["404"]["content"]
     assert list(problem) == [PROBLEM]
+
+
+def test_the_queueing_model_over_http(http: httpx.Client, wf_name: str) -> None:
+    """Priority, fairness key and deadline pass through submit; /api/queues is `orch queues
+    --json`; a refused submit is a 429 problem with the CLI's exit 4."""
+    stuck = {
+        "name": wf_name,
+        "version": 1,
+        "max_queued": 1,
+        "steps": {"emit": {"task": "tests.steps.basic:emit", "queue": f"nobody-{wf_name}"}},
+    }
+    run_id = submit(http, stuck, priority=7, fairness_key="acme", deadline="1h")
+    doc = http.get(f"/api/runs/{run_id}").json()
+    assert (doc["priority"], doc["fairness_key"]) == (7, "acme")
+    assert doc["deadline_at"] is not None
+    queues = http.get("/api/queues").json()
+    rows = [r for r in queues["queues"] if r["queue"] == f"nobody-{wf_name}"]
+    assert [(r["priority"], r["depth"]) for r in rows] == [(7, 1)]
+    assert {"workflow": wf_name, "waiting": 1} in [
+        {"workflow": b["workflow"], "waiting": b["waiting"]} for b in queues["backlogs"]
+    ]
+    refused = http.post("/api/runs", json={"workflow": stuck, "input": {"value": 2}})
+    problem = assert_problem(refused, 429, "submit refused", "max_queued=1")
+    assert problem["exit_code"] == 4
+    again = http.post("/api/runs", json={"workflow": wf_name, "priority": 10})
+    assert_problem(again, 422, "priority")
+    http.post(f"/api/runs/{run_id}/cancel")

@@ -74,7 +74,13 @@ async def submit(request: Request) -> JSONResponse:
         wf = svc.workflow(body.workflow)
     key = body.key or header
     run = await run_in_threadpool(
-        svc.client.submit, wf, body.input, key=key, priority=body.priority
+        svc.client.submit,
+        wf,
+        body.input,
+        key=key,
+        priority=body.priority,
+        fairness_key=body.fairness_key,
+        deadline=body.deadline,
     )
     return JSONResponse(
         {"id": run.id}, status_code=201, headers={"location": f"/api/runs/{run.id}"}
