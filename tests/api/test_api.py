@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -287,3 +289,27 @@ def test_the_queueing_model_over_http(http: httpx.Client, wf_name: str) -> None:
     again = http.post("/api/runs", json={"workflow": wf_name, "priority": 10})
     assert_problem(again, 422, "priority")
     http.post(f"/api/runs/{run_id}/cancel")
+
+
+def test_schedules_over_http(http: httpx.Client, wf_name: str) -> None:
+    """Schedules as `orch schedule ... --json`: add, list, get, pause, resume, remove."""
+    assert submit(http, specs.branches(wf_name))  # registers the workflow
+    name = f"s-{wf_name}"
+    body = {"name": name, "workflow": wf_name, "cron": "0 3 * * *", "tz": "Europe/Paris"}
+    made = http.post("/api/schedules", json=body)
+    assert made.status_code == 201, made.text
+    doc = made.json()
+    assert (doc["workflow"], doc["tz"], doc["paused"]) == (f"{wf_name}:1", "Europe/Paris", False)
+    next_at = datetime.fromisoformat(doc["next_at"].replace("Z", "+00:00"))
+    assert next_at.astimezone(ZoneInfo("Europe/Paris")).strftime("%H:%M") == "03:00"
+    assert name in [s["name"] for s in http.get("/api/schedules").json()]
+    assert_problem(http.post("/api/schedules", json=body), 409, "exists")
+    assert http.post(f"/api/schedules/{name}/pause").json() == {"name": name, "changed": True}
+    assert http.post(f"/api/schedules/{name}/pause").json()["changed"] is False
+    assert http.get(f"/api/schedules/{name}").json()["paused"] is True
+    assert http.post(f"/api/schedules/{name}/resume").json()["changed"] is True
+    assert http.delete(f"/api/schedules/{name}").json()["changed"] is True
+    assert_problem(http.get(f"/api/schedules/{name}"), 404, "not found")
+    bad = {**body, "cron": "61 * * * *"}
+    assert_problem(http.post("/api/schedules", json=bad), 422)
+    assert_problem(http.post("/api/schedules", json={**body, "workflow": wf_name + "-no"}), 404)

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from orchestrator.api.routes import metrics, queues, runs, workflows
+from orchestrator.api.routes import metrics, queues, runs, schedules, workflows
 
-ROUTERS = (runs.router, workflows.router, metrics.router, queues.router)
+ROUTERS = (runs.router, workflows.router, metrics.router, queues.router, schedules.router)
