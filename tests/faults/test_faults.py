@@ -38,7 +38,7 @@ from orchestrator import Client, Flow, Run
 from orchestrator.client import TERMINAL
 from orchestrator.embedded import EmbeddedRedis
 from orchestrator.errors import RedisUnavailableError
-from orchestrator.messages import priority_lists
+from orchestrator.messages import priority_list, priority_lists
 from tests.integration.helpers import (
     WEIGHTS,
     entered,
@@ -150,8 +150,9 @@ def push_duplicate(env: FaultEnv, run: Run, step: str) -> str:
     record = env.client.store.reads.plan_steps(ref)[step]
     tag = f"dup-{uuid.uuid4().hex}"
     message = record["message"].replace("@RUN@", run.id).replace("@TAG@", tag)
+    message = message.replace("@PRI@", "9")  # kombu level 9: priority 0, the run's
     assert "@" not in message.replace(run.id, ""), "a placeholder was left unfilled"
-    env.client.redis.lpush(record["queue"], message)
+    env.client.redis.lpush(priority_list(record["queue"], 0), message)
     return tag
 
 
