@@ -91,6 +91,18 @@ LAYOUT: tuple[KeySpec, ...] = (
         "the same, of one fairness key",
     ),
     KeySpec(
+        "backlog_keys",
+        "backlog-keys:{workflow}",
+        "SET",
+        "fairness keys that put runs of a workflow in a backlog (orch queues reads them)",
+    ),
+    KeySpec(
+        "concurrency_keys",
+        "concurrency-keys",
+        "SET",
+        "ref|key of every concurrency key in use (orch queues reads them)",
+    ),
+    KeySpec(
         "run_slots",
         "slots:{ref}:{key}",
         "ZSET",
@@ -265,6 +277,13 @@ class Keys:
 
     def key_backlog(self, workflow: str, key: str) -> str:
         return self._key("key_backlog", workflow, key)
+
+    def backlog_keys(self, workflow: str) -> str:
+        return self._key("backlog_keys", workflow)
+
+    @property
+    def concurrency_keys(self) -> str:
+        return self._key("concurrency_keys")
 
     def run_slots(self, ref: str, key: str) -> str:
         return self._key("run_slots", ref, key)

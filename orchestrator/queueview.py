@@ -77,40 +77,41 @@ def _age(raw: Any, now: float) -> float | None:
 
 
 def _backlogs(reads: RunReader, now: float) -> list[dict[str, Any]]:
-    prefix = reads.keys.backlog("")
+    """Per workflow, and per fairness key of it, the runs accepted and not started.
+
+    The workflows are those with a run in the last 31 days (the scorecard's
+    active set), their keys those submit noted (K.backlog_keys): never a scan
+    of the keyspace, whose size is the runs'.
+    """
+    names = sorted({ref.rpartition(":")[0] for ref in reads.scores.active()})
     rows = []
-    for raw in sorted(reads.redis.scan_iter(match=f"{prefix}*", count=500)):
-        rest = text(raw)[len(prefix) :]
-        workflow, _, key = rest.partition(":")
-        waiting = reads.redis.zcard(raw)
-        if not waiting:
-            continue
-        oldest = cast(list[tuple[bytes, float]], reads.redis.zrange(raw, 0, 0, withscores=True))
-        age = round(max(0.0, now - oldest[0][1]), 3) if oldest else None
-        rows.append(
-            {
-                "workflow": workflow,
-                "fairness_key": key or None,
-                "waiting": waiting,
-                "oldest_age": age,
-            }
-        )
+    for workflow in names:
+        keys = cast(set[bytes], reads.redis.smembers(reads.keys.backlog_keys(workflow)))
+        backlogs: list[tuple[str, str | None]] = [(reads.keys.backlog(workflow), None)]
+        backlogs += [(reads.keys.key_backlog(workflow, text(k)), text(k)) for k in sorted(keys)]
+        for backlog, key in backlogs:
+            row = _backlog(reads, backlog, now)
+            if row is not None:
+                rows.append({"workflow": workflow, "fairness_key": key, **row})
     return rows
+
+
+def _backlog(reads: RunReader, backlog: str, now: float) -> dict[str, Any] | None:
+    waiting = reads.redis.zcard(backlog)
+    if not waiting:
+        return None
+    oldest = cast(list[tuple[bytes, float]], reads.redis.zrange(backlog, 0, 0, withscores=True))
+    age = round(max(0.0, now - oldest[0][1]), 3) if oldest else None
+    return {"waiting": waiting, "oldest_age": age}
 
 
 def _concurrency(reads: RunReader) -> list[dict[str, Any]]:
     """Per workflow version and concurrency key: runs holding a slot, runs waiting for one."""
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    for kind, pattern in (
-        ("running", reads.keys.run_slots("", "")),
-        ("waiting", reads.keys.run_waiting("", "")),
-    ):
-        prefix = pattern[:-1]  # "slots::" less its last separator: "{prefix}slots:"
-        for raw in reads.redis.scan_iter(match=f"{prefix}*", count=500):
-            name, version, key = text(raw)[len(prefix) :].split(":", 2)
-            row = found.setdefault(
-                (f"{name}:{version}", key),
-                {"workflow": f"{name}:{version}", "key": key, "running": 0, "waiting": 0},
-            )
-            row[kind] = reads.redis.zcard(raw) if kind == "running" else reads.redis.llen(raw)
-    return [found[k] for k in sorted(found)]
+    rows = []
+    for member in sorted(text(m) for m in reads.redis.smembers(reads.keys.concurrency_keys)):
+        ref, _, key = member.partition("|")
+        running = reads.redis.zcard(reads.keys.run_slots(ref, key))
+        waiting = reads.redis.llen(reads.keys.run_waiting(ref, key))
+        if running or waiting:
+            rows.append({"workflow": ref, "key": key, "running": running, "waiting": waiting})
+    return rows

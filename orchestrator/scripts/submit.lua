@@ -44,6 +44,7 @@ if A.priority ~= '' and A.priority ~= '0' then hset(RF.priority, A.priority) end
 local limit, ck, waits, evicted = meta().concurrency, A.concurrency_key, false, ''
 if limit and ck ~= '' then
   hset(RF.concurrency_key, ck)
+  redis.call('SADD', K.concurrency_keys, A.ref .. '|' .. ck)  -- for orch queues, not a scan
   local slots = K.run_slots(A.ref, ck)
   if redis.call('ZCARD', slots) < limit.max_runs then
     redis.call('ZADD', slots, NOW, RUN)
@@ -64,6 +65,7 @@ if fk ~= '' then
     hset(RF.fairness_weight, A.fairness_weight)
   end
   redis.call('ZADD', K.key_backlog(wf, fk), NOW, RUN)
+  redis.call('SADD', K.backlog_keys(wf), fk)  -- for orch queues, not a scan
 end
 hset(RF.queued, '1')
 redis.call('ZADD', K.backlog(wf), NOW, RUN)
