@@ -32,7 +32,6 @@ from orchestrator.states import RunState
 router = APIRouter(prefix="/api/runs", tags=["runs"], responses=PROBLEM_RESPONSES)
 
 
-
 #: The submit route reads its body itself (see ``submit``); this tells OpenAPI what it reads.
 SUBMIT_OPENAPI: dict[str, Any] = {
     "requestBody": {
