@@ -61,6 +61,7 @@ class Client(Reports):
         self.reads = RunReader(self.redis, self.keys)
         self.checks = DataChecks(self.redis, self.keys, self.url)
         self._plans: dict[str, Plan] = {}
+        self._registered: dict[str, Workflow] = {}  # the object each plan was made from
 
     @cached_property
     def store(self) -> RunStore:
@@ -99,6 +100,8 @@ class Client(Reports):
         from orchestrator.spec import Workflow  # noqa: PLC0415
 
         if isinstance(workflow, Workflow):
+            if self._registered.get(workflow.ref) is workflow:
+                return workflow  # validated when it was registered, and frozen since
             return validate(workflow, visibility_timeout=self.settings.visibility_timeout)
         text = str(workflow)
         if isinstance(workflow, Path) or text.endswith((".yaml", ".yml", ".json")) or "/" in text:
@@ -118,6 +121,8 @@ class Client(Reports):
         from orchestrator.store import outcomes as o  # noqa: PLC0415 - writes only
 
         cached = self._plans.get(wf.ref)
+        if cached is not None and self._registered.get(wf.ref) is wf:
+            return cached  # the same (frozen) object: no hash to compute (the HTTP API's case)
         if cached is not None and cached.content_hash == wf.content_hash:
             return cached
         from orchestrator.children import resolve_children  # noqa: PLC0415
@@ -134,6 +139,7 @@ class Client(Reports):
                 where=f"workflow {wf.name!r}",
             )
         self._plans[wf.ref] = plan
+        self._registered[wf.ref] = wf
         return plan
 
     @redis_call

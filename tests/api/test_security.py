@@ -90,7 +90,6 @@ def test_cors_only_for_the_configured_origin(guarded: str, redis_server: Embedde
 
 
 def test_no_response_echoes_a_secret(redis_server: EmbeddedRedis) -> None:
-    password_url = redis_server.url.replace("redis://", "redis://:hunter2-pass@")
     settings = api_settings(redis_server.url, api_tokens=TOKEN)
     client = Client(redis_server.url, settings=settings)
     server = ServerThread(client).start()
@@ -104,13 +103,12 @@ def test_no_response_echoes_a_secret(redis_server: EmbeddedRedis) -> None:
             ]
             bodies.append(http.get("/api/runs/nope").text)
         for body in bodies:
-            assert TOKEN not in body and "hunter2" not in body
+            assert TOKEN not in body
     finally:
         server.stop()
         client.close()
-    # an unreachable Redis with a password: the 503 does not carry the password
+    # the app's client refuses an unreachable Redis with a password without showing it
     down = api_settings("redis://:hunter2-pass@127.0.0.1:1/0", api_tokens=TOKEN)
-    assert "hunter2" in password_url
     with pytest.raises(Exception) as refused:
         Client(settings=down)
     assert "hunter2" not in str(refused.value)
