@@ -7,14 +7,6 @@ resource, ``OTEL_SDK_DISABLED``...). Like the distro, the traces and metrics
 exporters default to ``otlp`` when ``OTEL_TRACES_EXPORTER`` /
 ``OTEL_METRICS_EXPORTER`` are unset; set them to ``none`` to turn a signal off.
 
-A process that exports keeps export threads: the batch span processor encodes
-hundreds of spans at a time, tens of milliseconds of Python. CPython hands
-the GIL over every ``sys.getswitchinterval()`` (5 ms by default), so a step's
-thread coming back from every Redis call would wait up to 5 ms behind an
-encoding export thread (the convoy effect), and a worker's throughput would
-fall by far more than the export's CPU. Setting up the SDK therefore lowers the
-switch interval to ``SWITCH_INTERVAL`` (0.5 ms), unless the process changed it.
-
 Nothing is set up when the SDK is not installed (only the API: everything
 stays a no-op), or when the process already has a tracer or meter provider
 (an application that set up OpenTelemetry itself keeps its own).
@@ -34,7 +26,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-import sys
 import threading
 from typing import Any
 
@@ -42,11 +33,6 @@ from opentelemetry import metrics, trace
 from opentelemetry.metrics._internal import _ProxyMeterProvider
 
 log = logging.getLogger("orchestrator.telemetry")
-
-#: Seconds between GIL hand-overs in a process that exports (see above); CPython's default
-#: is 0.005.
-SWITCH_INTERVAL = 0.0005
-_CPYTHON_DEFAULT_INTERVAL = 0.005
 
 #: Defaults the distro applies too; an explicit value (``none`` included) wins.
 DEFAULTS = {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "otlp"}
@@ -92,8 +78,6 @@ def configure() -> bool:
         configurator: Any = _configuration._OTelSDKConfigurator
         configurator().configure()
         _State.configured = True
-    if sys.getswitchinterval() == _CPYTHON_DEFAULT_INTERVAL:
-        sys.setswitchinterval(SWITCH_INTERVAL)
     _flush_on_exit()
     return True
 

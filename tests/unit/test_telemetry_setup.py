@@ -118,30 +118,6 @@ def test_orch_hooks_sets_up_the_sdk_from_otel_variables_once() -> None:
     assert span["resource"]["attributes"]["service.name"] == "orch-test"
 
 
-def test_setting_up_the_sdk_shortens_the_gil_switch_interval_unless_the_process_set_one() -> None:
-    """Export threads must not hold a step's thread for 5 ms at every Redis reply (sdk.py)."""
-    code = """
-        import sys
-        {before}
-        from orchestrator.telemetry import OpenTelemetry, sdk
-        OpenTelemetry()
-        print(sys.getswitchinterval())
-        sdk.shutdown()
-        """
-    lowered = python(
-        code.format(before=""), OTEL_TRACES_EXPORTER="none", OTEL_METRICS_EXPORTER="none"
-    )
-    assert lowered.returncode == 0, lowered.stderr
-    assert float(lowered.stdout) == pytest.approx(0.0005)
-    kept = python(
-        code.format(before="sys.setswitchinterval(0.002)"),
-        OTEL_TRACES_EXPORTER="none",
-        OTEL_METRICS_EXPORTER="none",
-    )
-    assert kept.returncode == 0, kept.stderr
-    assert float(kept.stdout) == pytest.approx(0.002)
-
-
 def test_an_application_that_set_up_its_own_sdk_keeps_it() -> None:
     done = python(
         """
