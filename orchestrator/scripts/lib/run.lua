@@ -135,8 +135,13 @@ local function move_run(to, extra, moves)
   local from = run_state()
   if from and not allowed(moves or MOVES, 'run', from, to) then return illegal('run', from, to) end
   hset(RF.state, to)
-  -- The reconciler looks through the runs not yet ended (reconcile.lua).
-  redis.call(terminal(to) and 'SREM' or 'SADD', K.live, RUN)
+  -- The reconciler looks through the runs not yet ended (reconcile.lua): a run
+  -- joins K.live when it starts (or a final state reopens) and leaves when it ends.
+  if terminal(to) then
+    redis.call('SREM', K.live, RUN)
+  elseif not from or terminal(from) then
+    redis.call('SADD', K.live, RUN)
+  end
   local ev = extra or {}
   ev.from, ev.to = from or cjson.null, to
   event(ev)
