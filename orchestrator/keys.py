@@ -139,7 +139,8 @@ LAYOUT: tuple[KeySpec, ...] = (
         "levels",
         "levels:{queue}",
         "SET",
-        "priorities above 0 messages of the queue were sent at (a lane's yield checks only these)",
+        "priorities above 0 the queue's messages were sent at, and h{p} while its list of "
+        "priority p holds work back for fairness (a lane's yield checks only these)",
     ),
     KeySpec("timeouts", "timeouts", "ZSET", '"{run}|{step}" of waiting steps, by their deadline'),
     KeySpec(

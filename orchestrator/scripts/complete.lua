@@ -9,6 +9,7 @@
 local s, idx, token = A.step, A.index, A.token
 join_lane()
 local want = {RF.state, RF.workflow, RF.left, RF.inflight, RF.completed, RF.undoing, RF.priority,
+  RF.fairness_key, RF.deadline_at,
   s .. SF.state, s .. SF.token, s .. SF.attempts, s .. SF.elements_left, s .. SF.elements,
   s .. SF.queued_at, s .. SF.started_at}
 local known = known_info(s)

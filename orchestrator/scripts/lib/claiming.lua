@@ -137,16 +137,17 @@ local function send_entry(e)
   push(list_of(i), message(s, idx))
 end
 
--- Whether work of a higher priority than p waits on queue q: the lane then
--- yields (checked between steps: one SMEMBERS of the levels the queue ever
--- used, K.levels, then one LLEN per higher one; nothing at p = 9).
--- It yields too when its list holds work back for fairness (fair.lua): its
--- run's next step then takes its turn with the other tenants'.
+-- Whether the lane must yield before its next step at priority p on queue q:
+-- work of a higher priority waits there, or its own list holds work back for
+-- fairness (fair.lua), so its run's next step takes its turn with the other
+-- tenants'. One SMEMBERS of K.levels (the levels the queue ever used, and
+-- 'h' .. p for a list holding back), then one LLEN per higher level in use.
 local function outranked(q, p)
-  if p >= 9 then return false end
+  local mine = 'h' .. p
   for _, used in ipairs(redis.call('SMEMBERS', K.levels(q))) do
+    if used == mine then return true end
     local higher = tonumber(used)
-    if higher > p and redis.call('LLEN', list_at(q, higher)) > 0 then return true end
+    if higher and higher > p and redis.call('LLEN', list_at(q, higher)) > 0 then return true end
   end
   return false
 end
@@ -185,7 +186,7 @@ local function hand_out(token, worker, lease, yielding)
     if not e then return nil end
     local s, idx = split(e)
     local p = priority_of(info(s))
-    if yielding or outranked(q, p) or holding(list_at(q, p)) then send_entry(e); return nil end
+    if yielding or outranked(q, p) then send_entry(e); return nil end
     local kind, payload = claim_step(s, idx, token, worker, lease, false)
     if kind == 'run' then return {s, idx, payload} end
     if kind == 'stop' or kind == 'gone' then return nil end

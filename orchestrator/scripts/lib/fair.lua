@@ -35,6 +35,12 @@ end
 
 -- The queue a kombu list belongs to (the list without its priority suffix).
 local function queue_of(list) return string.match(list, '^(.-)\6\22%d$') or list end
+-- A list holding work back is noted in its queue's K.levels as 'h' .. its
+-- priority, so a lane between steps learns everything in one SMEMBERS
+-- (claiming.lua outranked).
+local function held_mark(list)
+  return 'h' .. (9 - tonumber(string.match(list, '\6\22(%d)$') or '0'))
+end
 
 -- Whether list has messages held back (memoised per call; changes below keep it true).
 local function holding(list)
@@ -68,6 +74,7 @@ local function hold(list, msg)
   end
   if not fair_seen[list] then
     redis.call('SADD', K.fair_lists, list)
+    redis.call('SADD', K.levels(queue_of(list)), held_mark(list))
     fair_seen[list] = true
   end
 end
@@ -80,6 +87,7 @@ local function release(list)
     local top = redis.call('ZRANGE', K.fair_keys(list), 0, 0, 'WITHSCORES')
     if #top == 0 then
       redis.call('SREM', K.fair_lists, list)
+      redis.call('SREM', K.levels(queue_of(list)), held_mark(list))
       redis.call('DEL', K.fair_clock(list), K.fair_weights(list))
       fair_seen[list] = false
       return

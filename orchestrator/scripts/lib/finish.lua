@@ -52,7 +52,7 @@ end
 
 local function finish_run(to, err)
   if not move_run(to, err and {error = err} or nil) then return end
-  load({RF.undid, RF.notify})
+  load({RF.undid, RF.notify, RF.queued, RF.fairness_key, RF.concurrency_key, RF.deadline_at})
   -- A child run tells its parent step it ended: the step's message, which a
   -- worker claims to record the child's outcome (children.lua).
   local notify = hget(RF.notify)
@@ -86,6 +86,6 @@ local function commit()
   for _, s in ipairs(meta().maps) do redis.call('DEL', K.parts(RUN, s)) end
   for _, q in ipairs(meta().lists or {}) do redis.call('DEL', K.ready(RUN, q)) end
   redis.call('ZREMRANGEBYSCORE', K.runs, '-inf', NOW - ttl)
-  redis.call('ZREM', K.deadlines, RUN)
+  if hget(RF.deadline_at) then redis.call('ZREM', K.deadlines, RUN) end
   redis.call('PUBLISH', K.done_channel(RUN), ended)
 end
