@@ -37,6 +37,6 @@ say "6. Cancel it (idempotent; a finished run keeps its state)"
 curl -sS "${auth[@]}" -X POST "$API/runs/$id/cancel"
 
 say "7. The workflow's graph, coverage and scorecard"
-curl -sS "${auth[@]}" "$API/workflows/document-triage/versions/3/coverage"; echo
+curl -sS "${auth[@]}" "$API/workflows/document-triage/versions/4/coverage"; echo
 curl -sS "${auth[@]}" "$API/metrics?workflow=document-triage" | head -c 300; echo " ..."
 echo; echo "The whole API: ${API%/api}/openapi.json · the console: ${API%/api}/console/"

@@ -18,6 +18,7 @@ import httpx
 import pytest
 import yaml
 
+from orchestrator import Client, load_workflow
 from orchestrator.api.serve import ServerThread
 from tests.api import specs
 from tests.api.test_api import ended, submit, wait_state
@@ -180,11 +181,12 @@ def test_the_page_of_a_thousand_step_run_renders(
     print(f"\nrun page of 1,000 steps: {figures}")
 
 
-def test_the_demo_workflow_run_page(page: Any, http: httpx.Client) -> None:
+def test_the_demo_workflow_run_page(page: Any, http: httpx.Client, client: Client) -> None:
     """The demo's broken document: a map step, a skipped or approved review, a saga undone."""
-    spec = yaml.safe_load(
-        (resources.files("orchestrator.examples") / "document-triage.yaml").read_text()
-    )
+    examples = resources.files("orchestrator.examples")
+    with resources.as_file(examples / "document-publish.yaml") as child:
+        client.register(load_workflow(child))  # its publish step runs this child workflow
+    spec = yaml.safe_load((examples / "document-triage.yaml").read_text())
     run_id = submit(http, spec, input={"url": "https://example.com/doc/broken"})
     page.goto(f"/console/#/runs/{run_id}")
     button = page.locator('button[data-action="approve"]')

@@ -14,7 +14,7 @@ import pytest
 
 from orchestrator import Client
 from orchestrator.api.serve import ServerThread
-from orchestrator.loader import load_workflow
+from orchestrator.loader import load_family
 from tests.api import specs
 
 pytestmark = pytest.mark.integration
@@ -81,7 +81,8 @@ def test_node_producer_reports_refusals_and_failures_like_the_cli(
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not on PATH")
 def test_curl_walkthrough_runs_end_to_end(api_server: ServerThread, client: Client) -> None:
     demo = resources.files("orchestrator.examples") / "document-triage.yaml"
-    client.register(load_workflow(str(demo)))
+    for wf in load_family(str(demo)).values():  # the child workflow first, then the demo's
+        client.register(wf)
     out = subprocess.run(
         ["bash", str(EXAMPLES / "walkthrough.sh")],
         capture_output=True,

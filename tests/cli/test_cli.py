@@ -142,8 +142,11 @@ def test_submit_wait_status_runs(tmp_path: Path, wf_name: str, workers: WorkerPo
         "error",
         "created_at",
         "finished_at",
+        "priority",
+        "fairness_key",
         "steps",
     }
+    assert (status["priority"], status["fairness_key"]) == (0, None)
     listed = json.loads(orch("runs", "--json", "--workflow", wf_name).stdout)
     assert run_id in {r["id"] for r in listed}
     assert all(r["version"] == 1 for r in listed)
