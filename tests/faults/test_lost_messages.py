@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from orchestrator import Flow, Run
+from orchestrator.messages import priority_list
 from tests.faults.test_faults import FaultEnv, wait_consumed
 from tests.integration.helpers import private_cluster, wait_until
 
@@ -65,9 +66,15 @@ def occupy_every_process(env: FaultEnv, seconds: float) -> Run:
 
 def take_message(env: FaultEnv, run: Run) -> str:
     """Remove the run's message from its queue, as a crash would have; returns it."""
-    (message,) = [m for m in env.r.lrange(env.queue, 0, -1) if run.id in m]
-    assert env.r.lrem(env.queue, 1, message) == 1
+    listed = kombu_list(env)
+    (message,) = [m for m in env.r.lrange(listed, 0, -1) if run.id in m]
+    assert env.r.lrem(listed, 1, message) == 1
     return message
+
+
+def kombu_list(env: FaultEnv) -> str:
+    """The kombu list of the env's queue that runs of the default priority (0) go to."""
+    return priority_list(env.queue, 0)
 
 
 def redispatches(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -101,7 +108,7 @@ def test_a_deleted_queued_message_is_sent_again_and_the_old_one_runs_nothing(
 
     # The lost message turns up after all: its claim finds the step done.
     tag = f"late-{uuid.uuid4().hex}"
-    env.r.lpush(env.queue, message.replace('"delivery_tag":"', f'"delivery_tag":"{tag}', 1))
+    env.r.lpush(kombu_list(env), message.replace('"delivery_tag":"', f'"delivery_tag":"{tag}', 1))
     wait_consumed(env, [tag])
     assert victim.status() == doc, "the late message changed the finished run"
     assert sorted(env.executions(victim.id)) == [f"{victim.id}/first", f"{victim.id}/second"]
@@ -115,8 +122,9 @@ def test_a_message_popped_when_redis_was_killed_is_sent_again(env: FaultEnv) -> 
     were in flight."""
     blocker = occupy_every_process(env, 3.0)
     victim = env.client.submit(victim_flow(env).build(), {"value": 1})
-    (message,) = [m for m in env.r.lrange(env.queue, 0, -1) if victim.id in m]
-    assert env.r.rpop(env.queue) == message  # popped, and never recorded anywhere
+    listed = kombu_list(env)
+    (message,) = [m for m in env.r.lrange(listed, 0, -1) if victim.id in m]
+    assert env.r.rpop(listed) == message  # popped, and never recorded anywhere
     env.server.kill()
     env.server.start()
 

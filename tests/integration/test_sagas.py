@@ -50,7 +50,7 @@ from orchestrator import (
 )
 from orchestrator.client import TERMINAL
 from orchestrator.embedded import EmbeddedRedis
-from orchestrator.messages import queue_list_key
+from orchestrator.messages import priority_lists
 from orchestrator.states import (
     RUN_REOPEN,
     RUN_TRANSITIONS,
@@ -319,7 +319,7 @@ def test_cancel(
             replies.append(run.cancel("again"))
         doc = run.wait(WAIT)
     finally:
-        r.delete(queue_list_key(idle_queue))
+        r.delete(*priority_lists(idle_queue))  # messages left for the queue nobody consumes
 
     assert doc["state"] == "CANCELLED", (doc["state"], doc["error"])
     undone, led = check_saga(run, doc, r, set(wf.steps))
