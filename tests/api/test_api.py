@@ -273,9 +273,10 @@ def test_the_queueing_model_over_http(http: httpx.Client, wf_name: str) -> None:
         "max_queued": 1,
         "steps": {"emit": {"task": "tests.steps.basic:emit", "queue": f"nobody-{wf_name}"}},
     }
-    run_id = submit(http, stuck, priority=7, fairness_key="acme", deadline="1h")
+    tenant = f"tenant-{wf_name}"  # the session's Redis is shared: a key of this test's own
+    run_id = submit(http, stuck, priority=7, fairness_key=tenant, deadline="1h")
     doc = http.get(f"/api/runs/{run_id}").json()
-    assert (doc["priority"], doc["fairness_key"]) == (7, "acme")
+    assert (doc["priority"], doc["fairness_key"]) == (7, tenant)
     assert doc["deadline_at"] is not None
     queues = http.get("/api/queues").json()
     rows = [r for r in queues["queues"] if r["queue"] == f"nobody-{wf_name}"]

@@ -43,7 +43,7 @@ def test_submit_queues_and_refuses_over_the_backlog(
     full = orch("submit", str(path), "--input", '{"tenant": "gamma"}')
     assert_one_line_error(full, 4, f"workflow {wf_name!r}", "max_queued=2", "2 runs waiting")
 
-    listed = orch("runs", "--fairness-key", "acme", "--json")
+    listed = orch("runs", "--fairness-key", "acme", "--workflow", wf_name, "--json")
     assert [d["id"] for d in json.loads(listed.stdout)] == [run_id]
     assert json.loads(listed.stdout)[0]["priority"] == 6
 
