@@ -257,3 +257,21 @@ def test_a_parent_that_fails_waits_for_its_running_child_and_undoes_it(rig: Rig)
     assert isinstance(rig.engine.undo_claim(undo, "w1"), o.Run)
     assert rig.engine.undo_child(undo) == o.ChildrenUndone(o.ChildUndo.PENDING)
     assert rig.state(kid) == "COMPENSATING"
+
+
+def test_a_child_inherits_its_parents_priority_and_fairness_key(rig: Rig) -> None:
+    """children.lua inherited(): the one place a child run copies its parent's attributes."""
+    child = child_plan(rig, "c")
+    plan = parent_plan(rig, child)
+    submitted = rig.engine.submit(plan, "{}", key=None, priority=7, fairness_key="acme")
+    assert isinstance(submitted, o.Submitted)
+    run_id = submitted.run_id
+    rig.finish(run_id, plan, "prep")
+    started = spawn(rig, run_id, plan, "kid")
+    doc = rig.reads.status(started.child)
+    assert (doc["priority"], doc["fairness_key"]) == (7, "acme")
+    assert rig.fields(started.child)["depth"] == "1"
+    plain = rig.start(plan)  # a parent of the default priority and no key: nothing copied
+    rig.finish(plain, plan, "prep")
+    other = rig.reads.status(spawn(rig, plain, plan, "kid").child)
+    assert (other["priority"], other["fairness_key"]) == (0, None)
