@@ -35,6 +35,13 @@ class KeySpec:
 
 LAYOUT: tuple[KeySpec, ...] = (
     KeySpec("workflow", "wf:{name}", "HASH", "version -> canonical spec JSON (immutable)"),
+    KeySpec(
+        "workflows",
+        "workflows",
+        "SET",
+        'every registered workflow name (the API\'s listing, never a scan); "" once a reader has '
+        "added the names registered before this set existed",
+    ),
     KeySpec("plan", "plan:{ref}", "HASH", "step records and message templates (PLAN_FIELDS)"),
     KeySpec("queues", "queues", "SET", "Celery queues named by registered workflows"),
     KeySpec("run", "run:{run}", "HASH", "run fields and {step}.{field} step fields (fields.py)"),
@@ -227,6 +234,10 @@ class Keys:
 
     def workflow(self, name: str) -> str:
         return self._key("workflow", name)
+
+    @property
+    def workflows(self) -> str:
+        return self._key("workflows")
 
     def plan(self, ref: str) -> str:
         return self._key("plan", ref)

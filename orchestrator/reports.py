@@ -70,8 +70,8 @@ class Reports:
 
     @redis_call
     def consumed_queues(self) -> set[str]:
-        """Queues some live worker consumes, from the beats workers write every second."""
-        return {q for queues in self.reads.live_workers().values() for q in queues}
+        """Registered queues some live worker consumes, from the beats workers write."""
+        return self.reads.consumed_queues()
 
     @redis_call
     def stats(self, workflow: str, version: int) -> dict[str, int]:

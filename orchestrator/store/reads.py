@@ -57,10 +57,21 @@ class RunReader:
         return Workflow.from_json(raw)
 
     def workflow_names(self) -> list[str]:
-        """Every workflow ever registered, sorted (the console's and the API's listing)."""
-        prefix = self.keys.workflow("")
-        keys = self.redis.scan_iter(match=f"{prefix}*", count=500)
-        return sorted({text(k)[len(prefix) :] for k in keys})
+        """Every workflow ever registered, sorted (the console's and the API's listing).
+
+        register.lua notes each name in K.workflows. Names registered before that
+        set existed are found by one scan, the first time anyone asks; the empty
+        member then records that the set is whole, so no later call scans.
+        """
+        names = {text(n) for n in cast(set[bytes], self.redis.smembers(self.keys.workflows))}
+        if "" not in names:
+            prefix = self.keys.workflow("")
+            found = {
+                text(k)[len(prefix) :] for k in self.redis.scan_iter(match=f"{prefix}*", count=500)
+            }
+            self.redis.sadd(self.keys.workflows, *found, "")
+            names |= found
+        return sorted(names - {""})
 
     def queues(self) -> set[str]:
         return {text(q) for q in cast(set[bytes], self.redis.smembers(self.keys.queues))}
@@ -168,15 +179,18 @@ class RunReader:
         ids = cast(list[bytes], self.redis.zrevrange(self.keys.runs, 0, limit - 1))
         return [i.decode() for i in ids]
 
-    def live_workers(self) -> dict[str, list[str]]:
-        """Queues of each worker that beat in the last 10 s, by hostname."""
-        prefix = self.keys.worker("")
-        out: dict[str, list[str]] = {}
-        for key in self.redis.scan_iter(match=f"{prefix}*", count=500):
-            value = self.redis.get(key)
-            if value is not None:
-                out[text(key)[len(prefix) :]] = _queues_of(text(value))
-        return out
+    def consumed_queues(self) -> set[str]:
+        """The registered queues that some live worker consumes.
+
+        Each worker's beat keeps it in K.capacity of its queues until the beat
+        runs out (Redis time), so this is one count per queue, never a scan.
+        """
+        queues = sorted(self.queues())
+        now = redis_now(self.redis)
+        pipe = self.redis.pipeline(transaction=False)
+        for q in queues:
+            pipe.zcount(self.keys.capacity(q), f"({now}", "+inf")
+        return {q for q, live in zip(queues, pipe.execute(), strict=True) if live}
 
     def end_notices(self, run_id: str, deadline: float | None) -> Iterator[None]:
         """Yield once at once, then on each end-of-run notice or every second."""
@@ -230,13 +244,3 @@ class RunReader:
     def illegal_transitions(self) -> dict[str, int]:
         raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.illegal))
         return {k.decode(): int(v) for k, v in raw.items()}
-
-
-def _queues_of(presence: str) -> list[str]:
-    """The queues in a worker's presence (workers/names.py): JSON, or a plain list."""
-    try:
-        found = json.loads(presence)
-    except ValueError:
-        return presence.split(",")
-    queues = found.get("queues", "") if isinstance(found, dict) else ""
-    return [q for q in str(queues).split(",") if q]

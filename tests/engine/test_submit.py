@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from orchestrator import Flow
 from orchestrator.compiler import compile_plan
 from orchestrator.store import outcomes as o
 from tests.engine.helpers import TASK, Rig, run_moves
@@ -51,3 +52,15 @@ def test_submit_of_an_unregistered_version_is_noplan(rig: Rig) -> None:
     plan = compile_plan(wf)
     assert rig.engine.submit(plan, "{}", key=None) == o.NoPlan(plan.ref)
     assert rig.messages() == []
+
+
+def test_workflow_names_come_from_register_and_a_listing_made_before_the_set(rig: Rig) -> None:
+    first = rig.flow().step("a", TASK).build()
+    rig.install(first)
+    rig.redis.delete(rig.keys.workflows)  # as if registered before the set existed
+    assert rig.reads.workflow_names() == [rig.name]  # found by the one scan
+    assert rig.redis.sismember(rig.keys.workflows, "")  # the set now says it is whole
+    later = Flow(rig.name + "-later", 1).step("a", TASK).build()
+    rig.install(later)
+    rig.redis.delete(rig.keys.workflow(rig.name))  # a scan would miss it; the set does not
+    assert rig.reads.workflow_names() == [rig.name, rig.name + "-later"]

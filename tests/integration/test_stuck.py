@@ -59,7 +59,8 @@ def test_a_stuck_run_on_a_consumed_queue_is_not_blamed_on_its_queue(
 ) -> None:
     """A live worker's beat names the queue: the messages, not the consumers, are missing."""
     queue = f"beaten-{uuid.uuid4().hex[:8]}"
-    client.redis.set(client.keys.worker(f"ghost-{queue}@host"), f"orch,{queue}", ex=30)
+    presence = json.dumps({"queues": queue})
+    client.store.upkeep.beat(f"ghost-{queue}@host", [queue], 1, presence)  # lives for 10 s
     run = client.submit(
         Flow(wf_name, 1).step("lost", "tests.steps.basic:noop", queue=queue).build(), {}
     )
