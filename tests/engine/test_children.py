@@ -168,13 +168,19 @@ def test_a_child_beyond_max_depth_fails_the_step(rig: Rig) -> None:
     assert "ChildDepthError" in (rig.reads.step_error(child, "again") or "")
 
 
-def test_a_map_starts_one_child_per_element_and_gathers_their_results(rig: Rig) -> None:
-    child = child_plan(rig, "c")
+def started_map(rig: Rig, child: Plan) -> tuple[Plan, str]:
+    """A run whose step ``each`` maps ``child`` over the two elements ``split`` gave."""
     flow = rig.flow().step("split", TASK).step("each", workflow=child.ref, map="split")
     plan = rig.install(flow.build())
     run_id = rig.start(plan)
     split, _ = rig.claim(run_id, plan, "split")
     assert isinstance(rig.engine.complete(split, '["a","b"]', ['"a"', '"b"']), o.Recorded)
+    return plan, run_id
+
+
+def test_a_map_starts_one_child_per_element_and_gathers_their_results(rig: Rig) -> None:
+    child = child_plan(rig, "c")
+    plan, run_id = started_map(rig, child)
     kids = []
     for k in (0, 1):
         attempt, claim = rig.claim(run_id, plan, "each", index=k)
@@ -197,11 +203,7 @@ def test_a_map_starts_one_child_per_element_and_gathers_their_results(rig: Rig) 
 
 def test_cancel_reaches_the_children_of_a_map(rig: Rig) -> None:
     child = child_plan(rig, "c")
-    flow = rig.flow().step("split", TASK).step("each", workflow=child.ref, map="split")
-    plan = rig.install(flow.build())
-    run_id = rig.start(plan)
-    split, _ = rig.claim(run_id, plan, "split")
-    assert isinstance(rig.engine.complete(split, '["a","b"]', ['"a"', '"b"']), o.Recorded)
+    plan, run_id = started_map(rig, child)
     kids = []
     for k in (0, 1):
         attempt, _ = rig.claim(run_id, plan, "each", index=k)

@@ -26,7 +26,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,12 +123,21 @@ class FaultEnv:
         return [m for m in self.r.zrange("orch:delayed", 0, -1) if json.loads(m)["r"] == run_id]
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultEnv]:
-    queue = f"faults-{uuid.uuid4().hex[:8]}"
-    with private_cluster(tmp_path, queue=queue, processes=2, concurrency=2, lease=LEASE) as c:
+@contextmanager
+def fault_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, **cluster: Any
+) -> Iterator[FaultEnv]:
+    """A private cluster on its own queue ``{name}-{8 hex}``; the CLI talks to its Redis."""
+    queue = f"{name}-{uuid.uuid4().hex[:8]}"
+    with private_cluster(tmp_path, queue=queue, **cluster) as c:
         monkeypatch.setenv("ORCH_REDIS_URL", c.server.url)
         yield FaultEnv(c.server, c.pool, c.client, c.r, queue, tmp_path)
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultEnv]:
+    with fault_env(tmp_path, monkeypatch, "faults", processes=2, concurrency=2, lease=LEASE) as env:
+        yield env
 
 
 def effects_db(tmp: Path) -> Path:

@@ -22,10 +22,11 @@ from tests.faults.test_faults import (
     FAST_RETRY,
     FaultEnv,
     effects_db,
+    fault_env,
     lost_attempts,
     query,
 )
-from tests.integration.helpers import private_cluster, wait_until
+from tests.integration.helpers import wait_until
 
 pytestmark = [pytest.mark.integration]
 
@@ -36,10 +37,10 @@ WAIT = 30.0
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultEnv]:
-    queue = f"children-{uuid.uuid4().hex[:8]}"
-    with private_cluster(tmp_path, queue=queue, processes=1, concurrency=3, lease=LONG_LEASE) as c:
-        monkeypatch.setenv("ORCH_REDIS_URL", c.server.url)
-        yield FaultEnv(c.server, c.pool, c.client, c.r, queue, tmp_path)
+    with fault_env(
+        tmp_path, monkeypatch, "children", processes=1, concurrency=3, lease=LONG_LEASE
+    ) as env:
+        yield env
 
 
 def test_killed_child_is_recorded_lost_at_once_and_its_sibling_keeps_its_lease(

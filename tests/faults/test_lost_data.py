@@ -23,8 +23,8 @@ import pytest
 from orchestrator import Flow
 from orchestrator.epoch import DataLostWarning, epoch_of
 from orchestrator.errors import RunLostError
-from tests.faults.test_faults import FaultEnv
-from tests.integration.helpers import private_cluster, wait_until
+from tests.faults.test_faults import FaultEnv, fault_env
+from tests.integration.helpers import wait_until
 
 pytestmark = [pytest.mark.integration]
 
@@ -34,17 +34,16 @@ WAIT = 30.0
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultEnv]:
-    queue = f"amnesia-{uuid.uuid4().hex[:8]}"
-    with private_cluster(
+    with fault_env(
         tmp_path,
-        queue=queue,
+        monkeypatch,
+        "amnesia",
         processes=2,
         concurrency=1,
         lease=2.0,
         redis_args=("--appendonly", "no", "--save", ""),
-    ) as c:
-        monkeypatch.setenv("ORCH_REDIS_URL", c.server.url)
-        yield FaultEnv(c.server, c.pool, c.client, c.r, queue, tmp_path)
+    ) as env:
+        yield env
 
 
 def orch(*args: str) -> subprocess.CompletedProcess[str]:

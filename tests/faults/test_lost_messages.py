@@ -22,8 +22,8 @@ import pytest
 
 from orchestrator import Flow, Run
 from orchestrator.messages import priority_list
-from tests.faults.test_faults import FaultEnv, wait_consumed
-from tests.integration.helpers import private_cluster, wait_until
+from tests.faults.test_faults import FaultEnv, fault_env, wait_consumed
+from tests.integration.helpers import wait_until
 
 pytestmark = [pytest.mark.integration]
 
@@ -34,18 +34,17 @@ PROCESSES, CONCURRENCY = 2, 2
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultEnv]:
-    queue = f"lost-{uuid.uuid4().hex[:8]}"
-    with private_cluster(
+    with fault_env(
         tmp_path,
-        queue=queue,
+        monkeypatch,
+        "lost",
         processes=PROCESSES,
         concurrency=CONCURRENCY,
         lease=2.0,
         env={"ORCH_REDISPATCH_AFTER": f"{AFTER:g}"},
         redis_args=("--appendfsync", "always"),
-    ) as c:
-        monkeypatch.setenv("ORCH_REDIS_URL", c.server.url)
-        yield FaultEnv(c.server, c.pool, c.client, c.r, queue, tmp_path)
+    ) as env:
+        yield env
 
 
 def occupy_every_process(env: FaultEnv, seconds: float) -> Run:

@@ -26,8 +26,8 @@ from kombu import Connection
 from orchestrator import Flow
 from orchestrator.embedded import EmbeddedRedis
 from orchestrator.errors import RedisOutOfMemoryError
-from tests.faults.test_faults import FaultEnv
-from tests.integration.helpers import private_cluster, wait_until
+from tests.faults.test_faults import FaultEnv, fault_env
+from tests.integration.helpers import wait_until
 
 pytestmark = [pytest.mark.integration]
 
@@ -37,17 +37,16 @@ WAIT = 30.0
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultEnv]:
-    queue = f"full-{uuid.uuid4().hex[:8]}"
-    with private_cluster(
+    with fault_env(
         tmp_path,
-        queue=queue,
+        monkeypatch,
+        "full",
         processes=1,
         concurrency=2,
         lease=10.0,
         env={"ORCH_REDISPATCH_AFTER": "3"},
-    ) as c:
-        monkeypatch.setenv("ORCH_REDIS_URL", c.server.url)
-        yield FaultEnv(c.server, c.pool, c.client, c.r, queue, tmp_path)
+    ) as env:
+        yield env
 
 
 def run_out_of_memory(r: redis.Redis) -> None:
