@@ -12,9 +12,24 @@ local want = {RF.state, RF.workflow, RF.left, RF.inflight, RF.completed, RF.undo
   RF.fairness_key, RF.deadline_at,
   s .. SF.state, s .. SF.token, s .. SF.attempts, s .. SF.elements_left, s .. SF.elements,
   s .. SF.queued_at, s .. SF.started_at}
+-- One HMGET for what settling the step reads (its dependants' joins and
+-- states) and, when the caller runs on, what the lane's claim of the next
+-- step reads (claim_step): no further read of the run hash in a chain.
 local known = known_info(s)
 if known then
-  for _, d in ipairs(known.downstreams) do want[#want + 1] = d .. SF.upstreams_done end
+  for _, d in ipairs(known.downstreams) do
+    want[#want + 1] = d .. SF.upstreams_done
+    want[#want + 1] = d .. SF.upstreams_skipped
+    want[#want + 1] = d .. SF.state
+  end
+  if (A.lane_queue or '') ~= '' then
+    for _, f in ipairs({RF.input, RF.context, RF.queued}) do want[#want + 1] = f end
+    if #known.downstreams == 1 then
+      local d = known.downstreams[1]
+      want[#want + 1] = d .. SF.attempts
+      want[#want + 1] = d .. SF.gated
+    end
+  end
 end
 load(want)
 -- The attempt is over whatever is recorded below; its lease goes first, so

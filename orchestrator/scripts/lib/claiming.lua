@@ -1,4 +1,5 @@
 --! requires: run, dispatch, deps, finish, replies, children
+--! cold: send_entry, spare_width
 -- Claiming attempts, and the runner lane: a worker that runs more than one
 -- step per Celery message.
 --

@@ -1,4 +1,5 @@
 --! requires: run, dispatch, score
+--! cold: forget_end, result_json, among, record_coverage, finish_run, lasting_keys
 -- Ending a run, and committing a script's writes. finish_run moves the run to
 -- its terminal state (recording the result, the error and the edges taken for
 -- branch coverage); commit writes the batch and, for a run that ended, sets

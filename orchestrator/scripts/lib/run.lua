@@ -1,4 +1,5 @@
 --! requires: base
+--! cold: current_run, run_key, switch_plan, meta, illegal, terminal, reopening, move_run
 -- One run's hash and event history, batched: reads are cached, writes are
 -- collected and written once (one HSET, one RPUSH) by write_run, however
 -- many transitions a script makes. Every state change goes through
