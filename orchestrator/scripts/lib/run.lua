@@ -149,9 +149,20 @@ local function move_run(to, extra, moves)
   return true
 end
 
+-- A field set back to the value it was read with (RF.inflight, down and up
+-- again as a lane moves on) is not written: each field written is a scan of
+-- the run hash.
+local function unchanged(f, v)
+  local was = seen[f]
+  if not was then return false end
+  if type(v) == 'number' then return v == math.floor(v) and was == tostring(v) end
+  return was == v
+end
 local function write_run()
   local args = {}
-  for f, v in pairs(sets) do args[#args + 1] = f; args[#args + 1] = v end
+  for f, v in pairs(sets) do
+    if not unchanged(f, v) then args[#args + 1] = f; args[#args + 1] = v end
+  end
   if #args > 0 then redis.call('HSET', RK, unpack(args)) end
   for k = 1, #events, 500 do
     redis.call('RPUSH', EK, unpack(events, k, math.min(k + 499, #events)))
