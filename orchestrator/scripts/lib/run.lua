@@ -22,6 +22,11 @@ local function open_run(id)
   sets, seen, events = {}, {}, {}
 end
 if A.run then open_run(A.run) end
+-- The run being created (submit.lua) has no hash yet: its fields read as
+-- absent without asking Redis.
+local function fresh_run()
+  seen = setmetatable({}, {__index = function() return false end})
+end
 local function current_run() return RUN end
 local function run_key() return RK end
 
