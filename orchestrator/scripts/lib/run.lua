@@ -156,7 +156,8 @@ end
 
 -- A field set back to the value it was read with (RF.inflight, down and up
 -- again as a lane moves on) is not written: each field written is a scan of
--- the run hash.
+-- the run hash. (So a script that deletes a field itself, with HDEL on RK,
+-- must not hset it back to the value it read: none does.)
 local function unchanged(f, v)
   local was = seen[f]
   if not was then return false end
