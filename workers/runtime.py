@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, TypeVar
 
@@ -156,8 +156,10 @@ class StepRuntime:
         self, loaded: LoadedWorkflow, run_id: str, step: str, index: int | None, token: str = ""
     ) -> Attempt:
         dependency = loaded.workflow.steps[step].dependency or ""
-        attempt = Attempt(run_id, loaded.workflow.ref, step, index, dependency=dependency)
-        return replace(attempt, token=token) if token else attempt
+        ref = loaded.workflow.ref
+        if token:
+            return Attempt(run_id, ref, step, index, token=token, dependency=dependency)
+        return Attempt(run_id, ref, step, index, dependency=dependency)
 
     def _lane(self, loaded: LoadedWorkflow, step: str, worker: str) -> Lane | None:
         """Go on with the run's next steps after this one, unless the task has a time limit."""

@@ -8,13 +8,32 @@
 -- Replies 'ok' (recorded, see claiming.lua), 'stale' {why}, 'gone'.
 local s, idx, token = A.step, A.index, A.token
 join_lane()
-local want = {RF.state, RF.workflow, RF.left, RF.inflight, RF.completed, RF.undoing, RF.priority,
-  RF.fairness_key, RF.deadline_at,
-  s .. SF.state, s .. SF.token, s .. SF.attempts, s .. SF.elements_left, s .. SF.elements,
-  s .. SF.queued_at, s .. SF.started_at}
+-- One HMGET for what this call reads: settling the step (its dependants'
+-- joins and states) and, when the caller runs on, the lane's claim of the
+-- next step (claim_step), so a chain step reads the run hash once. Each field
+-- asked for is a scan of the run hash (a listpack while small), so fields
+-- only rare paths read (RF.undoing, the deadline, a map's counts) are left to
+-- hget when a path needs them.
+local want = {RF.state, RF.workflow, RF.left, RF.inflight, RF.priority, RF.fairness_key,
+  s .. SF.state, s .. SF.token, s .. SF.attempts, s .. SF.queued_at, s .. SF.started_at}
+if idx ~= '' then
+  want[#want + 1] = s .. SF.elements_left
+  want[#want + 1] = s .. SF.elements
+end
 local known = known_info(s)
 if known then
-  for _, d in ipairs(known.downstreams) do want[#want + 1] = d .. SF.upstreams_done end
+  if known.compensable then want[#want + 1] = RF.completed end
+  for _, d in ipairs(known.downstreams) do
+    want[#want + 1] = d .. SF.upstreams_done
+    want[#want + 1] = d .. SF.upstreams_skipped
+    want[#want + 1] = d .. SF.state
+  end
+  if (A.lane_queue or '') ~= '' then
+    want[#want + 1] = RF.input
+    want[#want + 1] = RF.queued
+    if OBSERVE then want[#want + 1] = RF.context end
+    if #known.downstreams == 1 then want[#want + 1] = known.downstreams[1] .. SF.attempts end
+  end
 end
 load(want)
 -- The attempt is over whatever is recorded below; its lease goes first, so

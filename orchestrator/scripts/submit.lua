@@ -10,6 +10,7 @@ if A.key ~= '' then
   if existing then return reply('existing', {existing}) end
 end
 if redis.call('EXISTS', RK) == 1 then return reply('existing', {RUN}) end
+fresh_run()
 if redis.call('HEXISTS', K.plan(A.ref), LF.meta) == 0 then return reply('noplan', {A.ref}) end
 use_plan(A.ref)
 local wf, fk = string.match(A.ref, '^(.*):%d+$'), A.fairness_key

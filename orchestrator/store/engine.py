@@ -114,6 +114,7 @@ class Engine:
         self.observe = observe
         self.scripts = Scripts(client, keys.prefix, run_ttl)
         self._records: dict[str, dict[str, bytes]] = {}
+        self._infos_made: dict[tuple[str, str, bool], bytes] = {}
         #: The data's epoch, which new run ids start with (orchestrator.epoch).
         self.epochs = EpochWatch(client, keys, who=f"pid {os.getpid()}")
 
@@ -147,12 +148,20 @@ class Engine:
         return found
 
     def _infos(self, ref: str, step: str, *, downstream: bool) -> bytes:
-        """The records a script needs, so it need not read the plan hash itself."""
+        """The records a script needs, so it need not read the plan hash itself.
+
+        Built once per step: a plan never changes, and every attempt sends them.
+        """
+        found = self._infos_made.get((ref, step, downstream))
+        if found is not None:
+            return found
         records = self.records(ref)
         if step not in records:
             raise NotFoundError(f"workflow {ref} has no step {step!r}")
         names = [step, *json.loads(records[step])["downstreams"]] if downstream else [step]
-        return b"{" + b",".join(b'"%s":%s' % (n.encode(), records[n]) for n in names) + b"}"
+        found = b"{" + b",".join(b'"%s":%s' % (n.encode(), records[n]) for n in names) + b"}"
+        self._infos_made[(ref, step, downstream)] = found
+        return found
 
     def _call(self, args: i.ScriptArgs, run_id: str, infos: bytes = b"") -> Any:
         return self.scripts.engine(args, run_id, infos, self.observe)

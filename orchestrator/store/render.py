@@ -11,6 +11,7 @@ a call to what the script uses, however large the library grows.
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 from orchestrator.fields import (
     PART_FIELDS,
@@ -33,6 +34,7 @@ _KEYS = {spec.name: spec for spec in LAYOUT}
 _FIELD = re.compile(r"\b(RF|SF|PF|LF|CF)\.(\w+)\b")
 _KEY = re.compile(r"\bK\.(\w+)")
 _FUNCTION = re.compile(r"^local function (\w+)\(", re.MULTILINE)
+_WORD = re.compile(r"\w+")  # a name used elsewhere is a whole word there too
 
 
 def render(source: str) -> str:
@@ -111,10 +113,11 @@ def shake(source: str) -> str:
     """Leave out top-level functions nothing else in the source calls, until none is left."""
     while True:
         lines = source.split("\n")
+        words = Counter(_WORD.findall(source))
         unused = [
             (k, name)
             for k, line in enumerate(lines)
-            if (m := _FUNCTION.match(line)) and not _used(source, (name := m.group(1)))
+            if (m := _FUNCTION.match(line)) and words[(name := m.group(1))] < 2
         ]
         if not unused:
             return source
@@ -122,10 +125,6 @@ def shake(source: str) -> str:
         for k, _ in unused:
             drop.update(range(k, _block_end(lines, k) + 1))
         source = "\n".join(line for k, line in enumerate(lines) if k not in drop)
-
-
-def _used(source: str, name: str) -> bool:
-    return len(re.findall(rf"\b{name}\b", source)) > 1
 
 
 def _block_end(lines: list[str], start: int) -> int:

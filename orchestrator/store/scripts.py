@@ -10,8 +10,9 @@ modules it uses. The source sent to Redis is, in order:
 4. the script's own body;
 
 then rendered (render.py): ``K.…`` keys (keys.py) and ``RF``/``SF``/``PF``
-fields (fields.py) become their compact forms, and functions the script
-never calls are left out.
+fields (fields.py) become their compact forms, functions the script never
+calls are left out, and those its modules name cold are defined only when
+one is called (cold.py).
 
 So no module depends on paste order, a script carries only what it uses, and
 a unit test checks that each module refers only to what it declares. Redis
@@ -30,6 +31,7 @@ import redis
 
 from orchestrator.scorecard.histogram import lua_bucket
 from orchestrator.states import lua_table
+from orchestrator.store.cold import MARK, cold_names, defer
 from orchestrator.store.inputs import BY_SCRIPT, ScriptArgs, lua_args
 from orchestrator.store.render import render
 
@@ -79,9 +81,11 @@ def script_source(name: str) -> str:
     """The full source of one script, as Redis receives it."""
     body = _read(f"{name}.lua")
     parts = [lua_table(), lua_bucket(), module_source("args"), lua_args(name)]
-    parts += [module_source(m) for m in resolve(requires(body))]
-    parts.append(body)
-    return f"-- {name}.lua, assembled by orchestrator/store/scripts.py\n" + render("".join(parts))
+    modules = [module_source(m) for m in resolve(requires(body))]
+    parts += [*modules, f"\n{MARK}\n", body]
+    cold = set().union(*(cold_names(m) for m in modules))
+    rendered = defer(render("".join(parts)), cold)
+    return f"-- {name}.lua, assembled by orchestrator/store/scripts.py\n" + rendered
 
 
 class Scripts:

@@ -191,3 +191,44 @@ def test_keys_render_to_what_python_names() -> None:
     )
     assert keys.Keys("p:").items("r1", "s") == "p:run:r1:items:s"
     assert keys.Keys("p:").dep_calls("llm", "ok") == "p:dep:llm:ok"
+
+
+def test_cold_functions_are_defined_behind_their_loader() -> None:
+    from orchestrator.store.cold import MARK, defer
+
+    lua = "\n".join(
+        [
+            "local x = 1",
+            "local function rare(a) return a + x end",
+            "local function hot(a) return rare(a) end",
+            MARK,
+            "return {hot(1), 'rare(', t.rare, {rare = 2}}",
+        ]
+    )
+    out = defer(lua, {"rare"})
+    assert "local function hot(a) return COLD.rare(a) end" in out
+    assert "return {hot(1), 'rare(', t.rare, {rare = 2}}" in out
+    loader = out.index("local function cold_0(t)")
+    assert out.index("local function rare(a)") > loader > out.index("local function hot(a)")
+    assert MARK not in out
+    with pytest.raises(ValueError, match="rare is used other than by a call"):
+        defer(lua.replace("return rare(a)", "return rare"), {"rare"})
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_a_cold_function_is_not_defined_at_the_top_level(script: str) -> None:
+    from orchestrator.store.cold import cold_names
+
+    cold = set().union(*(cold_names(module_source(m)) for m in MODULES))
+    source = script_source(script)
+    top, _, _ = source.partition("local function cold_0(t)")
+    defined = set(re.findall(r"^local function (\w+)\(", top, re.MULTILINE))
+    assert not defined & cold, f"{script}: {defined & cold} defined on every call"
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_a_module_names_only_its_own_functions_cold(module: str) -> None:
+    from orchestrator.store.cold import cold_names
+
+    functions, _ = top_level(module)
+    assert cold_names(module_source(module)) <= functions

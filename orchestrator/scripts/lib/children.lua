@@ -1,4 +1,5 @@
 --! requires: run, dispatch, saga, finish, replies
+--! cold: child_id, inherited, start_child, waiting_child, collect_child, running_children, cancel_children, children_of, reopen_child
 -- Child workflows: a `workflow: NAME[:VERSION]` step runs as a run of its own.
 --
 -- A worker claims the step like a task; instead of user code it calls

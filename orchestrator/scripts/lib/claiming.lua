@@ -1,4 +1,5 @@
 --! requires: run, dispatch, deps, finish, replies, children
+--! cold: send_entry, spare_width
 -- Claiming attempts, and the runner lane: a worker that runs more than one
 -- step per Celery message.
 --
@@ -77,9 +78,12 @@ local function start_attempt(s, idx, st, token, worker, lease, att, mode)
   redis.call('ZADD', K.leases, NOW + lease, lease_member(s, idx, token))
 end
 
-local function claim_step(s, idx, token, worker, lease, gate_open)
-  local want = {RF.state, RF.workflow, RF.input, RF.inflight, RF.context, RF.priority, RF.queued,
-    s .. SF.state, s .. SF.attempts, s .. SF.gated, s .. SF.queued_at}
+-- by_lane: the lane claims a step it queued itself (QUEUED, so never gated).
+local function claim_step(s, idx, token, worker, lease, gate_open, by_lane)
+  local want = {RF.state, RF.workflow, RF.input, RF.inflight, RF.priority, RF.queued,
+    s .. SF.state, s .. SF.attempts, s .. SF.queued_at}
+  if not by_lane then want[#want + 1] = s .. SF.gated end
+  if OBSERVE then want[#want + 1] = RF.context end
   local known = known_info(s)
   if known then
     for _, u in ipairs(known.upstreams) do want[#want + 1] = u .. SF.output end
@@ -187,7 +191,7 @@ local function hand_out(token, worker, lease, yielding)
     local s, idx = split(e)
     local p = priority_of(info(s))
     if yielding or outranked(q, p) then send_entry(e); return nil end
-    local kind, payload = claim_step(s, idx, token, worker, lease, false)
+    local kind, payload = claim_step(s, idx, token, worker, lease, false, true)
     if kind == 'run' then return {s, idx, payload} end
     if kind == 'stop' or kind == 'gone' then return nil end
   end

@@ -1,4 +1,5 @@
 --! requires: run
+--! cold: count, note, breaker_admits, breaker_return_probe, breaker_after, take_slot, free_slot, take_token, budget_allows
 -- Dependencies: limits shared by every worker, declared per named dependency
 -- (keys dep_* in keys.py). A step's plan record carries its dependency as
 -- fields.py DEPENDENCY_RECORD; an absent field means "no such limit". Windows

@@ -1,4 +1,5 @@
 --! requires: run, sleeps, fair
+--! cold: undo_message, delay, leave_slot, wait_for_signal
 -- Dispatch: turning a step that became ready into work. Messages are built
 -- from the step's template (messages.py) by one function, render; they are
 -- collected per kombu list and pushed once by flush_pushes. A step that must

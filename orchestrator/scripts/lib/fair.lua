@@ -1,4 +1,5 @@
 --! requires: run
+--! cold: queue_width, queue_of, held_mark, hold, release
 -- Fairness across tenants: weighted round-robin of runnable work of different
 -- fairness keys, per kombu list (so per queue and priority level), shared by
 -- every worker because it lives in Redis.

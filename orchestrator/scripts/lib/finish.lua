@@ -1,4 +1,5 @@
 --! requires: run, dispatch, score
+--! cold: forget_end, result_json, among, record_coverage, finish_run, lasting_keys
 -- Ending a run, and committing a script's writes. finish_run moves the run to
 -- its terminal state (recording the result, the error and the edges taken for
 -- branch coverage); commit writes the batch and, for a run that ended, sets
@@ -52,7 +53,8 @@ end
 
 local function finish_run(to, err)
   if not move_run(to, err and {error = err} or nil) then return end
-  load({RF.undid, RF.notify, RF.queued, RF.fairness_key, RF.concurrency_key, RF.deadline_at})
+  load({RF.undid, RF.notify, RF.queued, RF.fairness_key, RF.concurrency_key, RF.deadline_at,
+    RF.key})
   -- A child run tells its parent step it ended: the step's message, which a
   -- worker claims to record the child's outcome (children.lua).
   local notify = hget(RF.notify)

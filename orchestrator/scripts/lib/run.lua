@@ -1,4 +1,5 @@
 --! requires: base
+--! cold: current_run, run_key, switch_plan, meta, illegal, terminal, reopening, move_run
 -- One run's hash and event history, batched: reads are cached, writes are
 -- collected and written once (one HSET, one RPUSH) by write_run, however
 -- many transitions a script makes. Every state change goes through
@@ -21,6 +22,11 @@ local function open_run(id)
   sets, seen, events = {}, {}, {}
 end
 if A.run then open_run(A.run) end
+-- The run being created (submit.lua) has no hash yet: its fields read as
+-- absent without asking Redis.
+local function fresh_run()
+  seen = setmetatable({}, {__index = function() return false end})
+end
 local function current_run() return RUN end
 local function run_key() return RK end
 
@@ -148,9 +154,21 @@ local function move_run(to, extra, moves)
   return true
 end
 
+-- A field set back to the value it was read with (RF.inflight, down and up
+-- again as a lane moves on) is not written: each field written is a scan of
+-- the run hash. (So a script that deletes a field itself, with HDEL on RK,
+-- must not hset it back to the value it read: none does.)
+local function unchanged(f, v)
+  local was = seen[f]
+  if not was then return false end
+  if type(v) == 'number' then return v == math.floor(v) and was == tostring(v) end
+  return was == v
+end
 local function write_run()
   local args = {}
-  for f, v in pairs(sets) do args[#args + 1] = f; args[#args + 1] = v end
+  for f, v in pairs(sets) do
+    if not unchanged(f, v) then args[#args + 1] = f; args[#args + 1] = v end
+  end
   if #args > 0 then redis.call('HSET', RK, unpack(args)) end
   for k = 1, #events, 500 do
     redis.call('RPUSH', EK, unpack(events, k, math.min(k + 499, #events)))

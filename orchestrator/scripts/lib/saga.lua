@@ -1,4 +1,5 @@
 --! requires: run, dispatch, finish
+--! cold: queue_compensation, start_next_compensation, fail_run
 -- Sagas: undoing completed steps when a run fails or is cancelled.
 --
 -- Completed steps that declare a compensation are appended to the run's

@@ -1,4 +1,5 @@
 --! requires: run
+--! cold: score_seconds, score_count
 -- The scorecard: counters of the run's workflow version, in the hash of the
 -- current minute (K.score_minute; fields.py SCORE_FIELDS), counted by the
 -- same script that makes the transition, one HINCRBY each. The queue-delay

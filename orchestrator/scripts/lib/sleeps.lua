@@ -1,4 +1,5 @@
 --! requires: run
+--! cold: days_since_epoch, utc_offset, iso_epoch, output_at, wake_time, start_sleep
 -- Durable sleeps: a `sleep:` or `until:` step waits as WAITING with its
 -- wake-up time in SF.wake_at and an entry "{run}|{step}" in K.timeouts, the
 -- set the wait sweep (due.lua) reads; timeout.lua wakes it. Nothing holds a
