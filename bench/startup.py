@@ -12,7 +12,8 @@ hands the same commands to hyperfine instead, if it is on PATH.
 (an older checkout, say ``git archive <commit> | tar -x -C DIR``) in the same
 rounds, through ``PYTHONPATH``, so before and after meet the same load. The
 ``floor`` row imports only the libraries every command needs (Typer, Rich,
-pydantic-settings, redis): what is left once the orchestrator's own imports
+redis; pydantic-settings only when an ``ORCH_*`` variable needs checking, see
+orchestrator/settings.py): what is left once the orchestrator's own imports
 are out of the way.
 
     python -m bench.startup [--runs 15] [--hyperfine] [--compare DIR]
@@ -52,12 +53,12 @@ def commands(run_id: str) -> dict[str, list[str]]:
         "orch status RUN --json": [orch, "status", run_id, "--json"],
         "import orchestrator": [sys.executable, "-c", "import orchestrator"],
         "celery --help": [sys.executable, "-m", "celery", "--help"],
-        "floor: typer+rich+settings+redis": [sys.executable, "-c", FLOOR],
+        "floor: typer+rich+redis": [sys.executable, "-c", FLOOR],
         "python -c pass": [sys.executable, "-c", "pass"],
     }
 
 
-FLOOR = "import typer, rich.console, rich.table, pydantic_settings, redis"
+FLOOR = "import typer, rich.console, rich.table, redis"
 
 
 def _with_path(argv: list[str], tree: Path) -> list[str]:

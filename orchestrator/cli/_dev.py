@@ -7,6 +7,7 @@ the same way (see ``_stop``).
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import time
 from typing import TYPE_CHECKING, Annotated
@@ -168,7 +169,7 @@ def worker(
 
     settings = Settings()
     if metrics_port is not None:
-        settings = settings.model_copy(update={"metrics_port": metrics_port})
+        settings = dataclasses.replace(settings, metrics_port=metrics_port)
     wanted = _split(queues) or [settings.default_queue]
     url = resolve_url(settings)
     if check and settings.import_check != "off":

@@ -168,5 +168,7 @@ def test_orch_status_and_runs_read_redis_without_the_compiler(client: Any, wf_na
         assert not loaded & {"orchestrator.store.engine", "orchestrator.store.scripts"}
         assert not loaded & {"orchestrator.spec", "orchestrator.graph", "yaml"}
         assert not loaded & SERVER, "no command but serve/dev/demo loads the HTTP stack"
+        assert "pydantic_settings" not in loaded, "ORCH_REDIS_URL alone needs no checking"
+        assert "pydantic" not in loaded, "typer 0.29 would load it for every option (pyproject)"
         if "--json" in args:
             assert "rich.console" not in loaded, "JSON output needs no Rich"
