@@ -182,6 +182,10 @@ class OtlpSink:
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Keep-alive, as a collector does: the exporters' sessions reuse one
+            # connection, rather than connecting anew for every batch they post.
+            protocol_version = "HTTP/1.1"
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 encoding = self.headers.get("Content-Encoding", "")

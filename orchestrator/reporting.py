@@ -55,12 +55,22 @@ class Reporter:
         """Report what a script decided; ``waits`` gives each wait_for step's signal and timeout."""
         if not self.chain:
             return
+        telling = [d for d in found if _may_tell(d)]
+        if not telling:  # a step's plain moves, most of what a script decides, make no event
+            return
         name, version = split_ref(ref)
         at = _Run(run_id, name, version, waits or {}, context or {})
-        for d in found:
+        for d in telling:
             event = at.event_of(d)
             if event is not None:
                 self.chain.emit(event)
+
+
+def _may_tell(d: o.Decision) -> bool:
+    """Whether a decision can make an event: a step's move only to or from a wait, or a retry."""
+    if type(d) is not o.StepMoved:
+        return True
+    return StepState.WAITING in (d.dst, d.src) or d.delay is not None
 
 
 @dataclass(frozen=True)

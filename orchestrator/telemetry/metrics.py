@@ -36,6 +36,9 @@ from orchestrator.telemetry import names as n
 #: to about 17 min, so a percentile is read to within a factor of 2.
 SECONDS_BUCKETS = tuple(round(0.001 * 2**k, 6) for k in range(21))
 
+#: Attribute sets of the queue delay kept built, per process.
+MAX_SETS = 1024
+
 _HANDED = frozenset({h.Outcome.SUCCEEDED, h.Outcome.FALLBACK})
 
 Key = tuple[AttributeValue, ...]
@@ -144,6 +147,7 @@ class Metrics(h.Hooks):
         self.enabled = _recording(provider)
         if self.enabled:
             self.i = instruments_of(provider)
+        self._delay_sets: dict[tuple[str, int, str], dict[str, AttributeValue]] = {}
 
     def on_run_submitted(self, event: h.RunSubmitted) -> None:
         if event.created:
@@ -154,12 +158,21 @@ class Metrics(h.Hooks):
 
     def on_attempt_started(self, event: h.AttemptStarted) -> None:
         if event.queue_delay is not None:
-            attributes: dict[str, AttributeValue] = {
+            self.i.queue_delay.record(event.queue_delay, self._delay_attributes(event))
+
+    def _delay_attributes(self, event: h.AttemptStarted) -> dict[str, AttributeValue]:
+        """The queue delay's attribute set, built once per workflow version and queue."""
+        key = (event.workflow, event.version, event.queue)
+        found = self._delay_sets.get(key)
+        if found is None:
+            if len(self._delay_sets) >= MAX_SETS:
+                self._delay_sets.clear()
+            found = self._delay_sets[key] = {
                 n.WORKFLOW: event.workflow,
                 n.VERSION: event.version,
                 n.QUEUE: event.queue,
             }
-            self.i.queue_delay.record(event.queue_delay, attributes)
+        return found
 
     def on_attempt_finished(self, event: h.AttemptFinished) -> None:
         wf, v = event.workflow, event.version

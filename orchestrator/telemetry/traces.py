@@ -36,6 +36,7 @@ from orchestrator import hooks as h
 from orchestrator.telemetry import names as n
 from orchestrator.telemetry.carrier import RunSpan, children_context
 from orchestrator.telemetry.ids import install
+from orchestrator.telemetry.resource import pin_resource
 
 log = logging.getLogger("orchestrator.telemetry")
 
@@ -76,8 +77,11 @@ class Traces(h.Hooks):
         self._tracer = provider.get_tracer(n.SCOPE, __version__)
         self.enabled = _recording(provider, self._tracer)
         self._ids = install(self._tracer) if self.enabled else None
+        if self.enabled:
+            pin_resource(self._tracer)
         self._runs: OrderedDict[str, Context] = OrderedDict()
         self._open: OrderedDict[tuple[str, ...] | AttemptKey, _Open] = OrderedDict()
+        self._names: dict[tuple[str, str], str] = {}
 
     # -- the producer ---------------------------------------------------------------
 
@@ -89,7 +93,7 @@ class Traces(h.Hooks):
     # -- attempts ---------------------------------------------------------------------
 
     def on_attempt_started(self, event: h.AttemptStarted) -> None:
-        name = n.attempt_span(event.workflow, event.step)
+        name = self._attempt_name(event)
         kind = _kind(event.lane)
         self._start(_key(event), name, self._parent(event), _attempt_attributes(event), kind)
 
@@ -97,7 +101,7 @@ class Traces(h.Hooks):
         opened = self._open.pop(_key(event), None)
         if opened is None:  # its start was not seen here: rebuild it from the duration
             span = self._tracer.start_span(
-                n.attempt_span(event.workflow, event.step),
+                self._attempt_name(event),
                 context=self._parent(event),
                 kind=_kind(event.lane),
                 attributes=_attempt_attributes(event),
@@ -105,7 +109,9 @@ class Traces(h.Hooks):
             )
             opened = _Open(span, None)
         span = opened.span
-        span.set_attributes(_finish_attributes(event))
+        span.set_attribute(n.OUTCOME, event.outcome)
+        if event.retry_delay is not None or event.breaker is not None:
+            span.set_attributes(_finish_attributes(event))
         if event.outcome in _FAILED:
             span.set_status(Status(StatusCode.ERROR, event.error))
             if event.exception is not None:
@@ -180,6 +186,16 @@ class Traces(h.Hooks):
         span.end()
 
     # -- bookkeeping -----------------------------------------------------------------------
+
+    def _attempt_name(self, event: h.AttemptEvent) -> str:
+        """The attempt span's name, formatted once per workflow and step."""
+        key = (event.workflow, event.step)
+        name = self._names.get(key)
+        if name is None:
+            if len(self._names) >= MAX_RUNS:
+                self._names.clear()
+            name = self._names[key] = n.attempt_span(event.workflow, event.step)
+        return name
 
     def _parent(self, event: h.RunEvent) -> Context:
         """The run span as parent (parsed once per run and process)."""
@@ -266,7 +282,8 @@ def _attempt_attributes(event: h.AttemptStarted | h.AttemptFinished) -> dict[str
 
 
 def _finish_attributes(event: h.AttemptFinished) -> dict[str, AttributeValue]:
-    attributes: dict[str, AttributeValue] = {n.OUTCOME: event.outcome}
+    """What an attempt span learns at its end besides its outcome, when it applies."""
+    attributes: dict[str, AttributeValue] = {}
     if event.retry_delay is not None:
         attributes[n.RETRY_DELAY] = event.retry_delay
     if event.breaker is not None:

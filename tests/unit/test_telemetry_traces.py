@@ -12,6 +12,7 @@ import time
 
 from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind, StatusCode
@@ -258,3 +259,22 @@ def test_the_carrier_round_trips_and_refuses_garbage() -> None:
     assert RunSpan.of({**carried, START: "soon"}) is None
     assert RunSpan.of({**carried, "traceparent": "00-garbage"}) is None
     assert RunSpan.of({k: v for k, v in carried.items() if k != START}) is None
+
+
+def test_our_spans_and_the_applications_share_one_resource_in_an_otlp_export() -> None:
+    """Our tracer's resource is pinned (its hash kept): equal to the provider's, grouped with it."""
+    world = World()
+    carried = world.traces().propagate()
+    ours = world.traces()
+    ours.on_attempt_started(started(carried, "fetch"))
+    ours.on_attempt_finished(finished(carried, "fetch"))
+    world.tracer_provider.get_tracer("app").start_span("request").end()
+
+    fetch, request = world.span(f"{WF}.fetch"), world.span("request")
+    assert fetch.resource is not request.resource, "ours is pinned"
+    assert fetch.resource == request.resource
+    assert hash(fetch.resource) == hash(request.resource)
+    exported = encode_spans([fetch, request])
+    assert len(exported.resource_spans) == 1
+    scopes = {s.scope.name: len(s.spans) for s in exported.resource_spans[0].scope_spans}
+    assert scopes == {n.SCOPE: 1, "app": 1}
