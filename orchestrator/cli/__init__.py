@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 import typer
 
 from orchestrator.cli._app import app, say
+from orchestrator.cli._lean import import_redis_lean
 from orchestrator.cli._stop import Stopped, received
 from orchestrator.errors import EXIT_RUN_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, OrchestratorError
 from orchestrator.userpath import add_cwd_to_sys_path
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> None:
         _spec,
     )
 
+    import_redis_lean(sys.argv[1:] if argv is None else argv)
     add_cwd_to_sys_path()
     warnings.showwarning = _show_warning
     try:

@@ -154,6 +154,17 @@ def test_orch_help_and_status_load_only_what_they_need() -> None:
     assert "orchestrator.cli._run" in helped
 
 
+def test_a_lean_redis_import_leaves_the_sdk_importable_and_other_commands_alone() -> None:
+    """The SDK is kept out of redis-py's import only, and only for the read-only commands."""
+    lean = "from orchestrator.cli._lean import import_redis_lean\nimport_redis_lean({args})\n"
+    after = modules_after(lean.format(args="['status', 'x']") + "import opentelemetry.sdk.metrics")
+    assert {"redis", "opentelemetry.sdk.metrics"} <= after, "imported later, the SDK is there"
+    skipped = modules_after(lean.format(args="['runs', '--json']"))
+    assert "redis" in skipped and "opentelemetry.sdk.metrics" not in skipped
+    untouched = modules_after(lean.format(args="['worker', '-Q', 'x']") + "import redis")
+    assert "opentelemetry.sdk.metrics" in untouched, "a worker's redis-py is imported as usual"
+
+
 @pytest.mark.integration
 def test_orch_status_and_runs_read_redis_without_the_compiler(client: Any, wf_name: str) -> None:
     """They read the run hash: no engine (scripts), compiler, spec models, Celery or YAML."""
@@ -170,5 +181,6 @@ def test_orch_status_and_runs_read_redis_without_the_compiler(client: Any, wf_na
         assert not loaded & SERVER, "no command but serve/dev/demo loads the HTTP stack"
         assert "pydantic_settings" not in loaded, "ORCH_REDIS_URL alone needs no checking"
         assert "pydantic" not in loaded, "typer 0.29 would load it for every option (pyproject)"
+        assert "opentelemetry.sdk.metrics" not in loaded, "redis-py imported lean (cli/_lean.py)"
         if "--json" in args:
             assert "rich.console" not in loaded, "JSON output needs no Rich"
