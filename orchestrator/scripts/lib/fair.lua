@@ -1,12 +1,13 @@
 --! requires: run
---! cold: queue_width, queue_of, held_mark, hold, release
+--! cold: queue_width, queue_of, held_mark, list_depth, hold, release
 -- Fairness across tenants: weighted round-robin of runnable work of different
 -- fairness keys, per kombu list (so per queue and priority level), shared by
 -- every worker because it lives in Redis.
 --
 -- A kombu list is FIFO, so fairness is decided before a message enters it:
--- while the list holds fewer messages than the processes consuming its queue
--- (their capacity beats), a message goes straight in; beyond that, messages
+-- while the list holds fewer messages than its depth (half the processes
+-- consuming its queue, by their capacity beats, and at least one), a message
+-- goes straight in; beyond that, messages
 -- of runs with a fairness key (and, once some are held back, every message of
 -- the list, under the key '') are held back per key, and released one at a
 -- time by stride scheduling: the key with the lowest pass goes next, and its
@@ -43,6 +44,14 @@ local function held_mark(list)
   return 'h' .. (9 - tonumber(string.match(list, '\6\22(%d)$') or '0'))
 end
 
+-- How many messages list may hold while others wait: a message released to
+-- it waits behind these, so fewer is fairer; each claim releases the next, so
+-- half the consumers is enough to keep them all busy. Nil when none beats.
+local function list_depth(list)
+  local width = queue_width(queue_of(list))
+  return width and math.max(1, math.floor(width / 2)) or nil
+end
+
 -- Whether list has messages held back (memoised per call; changes below keep it true).
 local function holding(list)
   local h = fair_seen[list]
@@ -59,9 +68,9 @@ local function must_hold(list, queued)
   if holding(list) then return true end
   local fk = hget(RF.fairness_key)
   if not fk or fk == '' then return false end
-  local width = queue_width(queue_of(list))
-  if not width then return false end
-  return redis.call('LLEN', list) + queued >= width
+  local most = list_depth(list)
+  if not most then return false end
+  return redis.call('LLEN', list) + queued >= most
 end
 
 local function hold(list, msg)
@@ -81,9 +90,9 @@ local function hold(list, msg)
 end
 
 -- Release held messages of list into it, in weighted round-robin, until it
--- holds as many as there are processes consuming its queue.
+-- holds as many as its depth (list_depth).
 local function release(list)
-  local room = (queue_width(queue_of(list)) or 1) - redis.call('LLEN', list)
+  local room = (list_depth(list) or 1) - redis.call('LLEN', list)
   while room > 0 do
     local top = redis.call('ZRANGE', K.fair_keys(list), 0, 0, 'WITHSCORES')
     if #top == 0 then
