@@ -18,7 +18,7 @@ demo: $(VENV)/.installed
 	$(ORCH) demo
 
 test: $(VENV)/.installed lint typecheck
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider --durations=25
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
