@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
@@ -19,16 +18,16 @@ from orchestrator.api.models import (
     RunSummary,
     SignalBody,
     Signalled,
-    SubmitBody,
     Submitted,
 )
 from orchestrator.api.problems import PROBLEM_RESPONSES
 from orchestrator.api.routes.deps import Svc
 from orchestrator.api.service import Service
+from orchestrator.api.submitting import created, submit_run
 from orchestrator.checks import reachable
-from orchestrator.errors import SpecError
 from orchestrator.states import RunState
 
+JSON = "application/json"
 router = APIRouter(prefix="/api/runs", tags=["runs"], responses=PROBLEM_RESPONSES)
 
 
@@ -51,40 +50,21 @@ SUBMIT_OPENAPI: dict[str, Any] = {
 
 
 @router.post("", status_code=201, response_model=Submitted, openapi_extra=SUBMIT_OPENAPI)
-async def submit(request: Request) -> JSONResponse:
+async def submit(request: Request) -> Response:
     """Start a run (``orch submit --json``); the same idempotency key gives the same run.
 
-    The hot path of producers: the body is parsed straight into ``SubmitBody`` (no
-    dependency injection), and the submit, one Redis round trip once the workflow is
-    cached, runs on the event loop instead of hopping to a thread (docs/BENCHMARKS.md).
+    The app answers this request ahead of routing (``api/submitting.py``, the producers'
+    hot path); this route, reading through the same function, documents it.
     """
+    svc: Service = request.app.state.service
+    header = request.headers.get("idempotency-key")
     try:
-        body = SubmitBody.model_validate_json(await request.body())
+        run_id = await submit_run(svc, await request.body(), header)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors()) from None
-    header = request.headers.get("idempotency-key")
-    if header is not None and not 1 <= len(header) <= 200:
-        raise SpecError("must be 1 to 200 characters", where="Idempotency-Key")
-    if body.key and header and body.key != header:
-        raise SpecError("the body's key and the Idempotency-Key header differ", where="key")
-    svc: Service = request.app.state.service
-    if isinstance(body.workflow, dict):  # imports and compiles: off the event loop
-        wf = await run_in_threadpool(svc.inline, body.workflow)
-    else:
-        wf = svc.workflow(body.workflow)
-    key = body.key or header
-    run = await run_in_threadpool(
-        svc.client.submit,
-        wf,
-        body.input,
-        key=key,
-        priority=body.priority,
-        fairness_key=body.fairness_key,
-        deadline=body.deadline,
-    )
-    return JSONResponse(
-        {"id": run.id}, status_code=201, headers={"location": f"/api/runs/{run.id}"}
-    )
+    _, body = created(run_id)
+    location = f"/api/runs/{run_id}"
+    return Response(body, status_code=201, headers={"location": location}, media_type=JSON)
 
 
 @router.get("", response_model=list[RunSummary])
