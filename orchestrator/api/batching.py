@@ -14,6 +14,7 @@ is a batch of one. The thread stops when idle and starts again on demand.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -63,18 +64,24 @@ class SubmitBatcher:
         return await job.future
 
     def _work(self) -> None:
-        while True:
+        try:
+            while True:
+                with self._cond:
+                    if not self._waiting:
+                        self._cond.wait(IDLE_STOP)
+                    if not self._waiting:
+                        self._running = False  # under the lock: the next submit starts one
+                        return
+                    batch, self._waiting = self._waiting, []
+                self._run(batch)
+                for loop in {job.loop for job in batch}:
+                    mine = [job for job in batch if job.loop is loop]
+                    with contextlib.suppress(RuntimeError):  # that loop has closed
+                        loop.call_soon_threadsafe(_deliver, mine)
+        except BaseException:
             with self._cond:
-                if not self._waiting:
-                    self._cond.wait(IDLE_STOP)
-                if not self._waiting:
-                    self._running = False
-                    return
-                batch, self._waiting = self._waiting, []
-            self._run(batch)
-            for loop in {job.loop for job in batch}:
-                mine = [job for job in batch if job.loop is loop]
-                loop.call_soon_threadsafe(_deliver, mine)
+                self._running = False
+            raise
 
     def _run(self, batch: list[_Job]) -> None:
         client = self.client

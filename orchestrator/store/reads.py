@@ -100,6 +100,11 @@ class RunReader:
             raise self.missing(run_id)
         return {k.decode(): v.decode() for k, v in raw.items()}
 
+    def require(self, run_id: str) -> None:
+        """Raise ``missing`` for a run that is not here (without reading its hash)."""
+        if not self.redis.exists(self.keys.run(run_id)):
+            raise self.missing(run_id)
+
     def missing(self, run_id: str) -> NotFoundError:
         """Why ``run_id`` is not here: lost with the Redis data (its epoch is gone), or
         unknown or expired."""

@@ -25,6 +25,7 @@ from orchestrator.api.routes.deps import Svc
 from orchestrator.api.service import Service
 from orchestrator.api.submitting import created, submit_run
 from orchestrator.checks import reachable
+from orchestrator.runs import Run
 from orchestrator.states import RunState
 
 JSON = "application/json"
@@ -89,14 +90,14 @@ def list_runs(
 @router.get("/{run_id}", response_model=RunStatus, response_model_exclude_unset=True)
 def status(run_id: str, svc: Svc) -> JSONResponse:
     """A run and every step's state, attempts, timings, error and output (``orch status``)."""
-    return JSONResponse(svc.client.run(run_id).status())
+    return JSONResponse(Run(svc.client, run_id).status())  # 404 for an unknown run
 
 
 @router.get("/{run_id}/events", response_model=list[dict[str, Any]])
 def events(run_id: str, svc: Svc) -> Response:
     """The run's history (``run.events()``): one object per transition, with its time."""
-    svc.client.run(run_id)  # 404 for an unknown run
     with reachable(svc.client.url):
+        svc.client.reads.require(run_id)  # 404 for an unknown run
         body = svc.client.reads.events_json(run_id)
     return Response(body, media_type="application/json")
 
