@@ -172,11 +172,6 @@ class Client(Reports):
         )
         return submission.finish(self, pending, submission.send(self, pending, pending.plan))
 
-    def compiled(self, wf: Workflow) -> Plan | None:
-        """The plan this client compiled when it registered ``wf``'s content, if it did."""
-        found = self._plans.get(wf.ref)
-        return found if found is not None and found.content_hash == wf.content_hash else None
-
     def forget_plans(self) -> None:
         """Forget what this client registered (Redis lost its data): it registers again."""
         self._plans.clear()

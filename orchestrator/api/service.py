@@ -62,10 +62,8 @@ class Service:
             from orchestrator.cli._spec import plan_document  # noqa: PLC0415
             from orchestrator.compiler import compile_plan  # noqa: PLC0415
 
-            plan = self.client.compiled(wf)  # compiled when this client registered it
-            if plan is None or any(spec.workflow for spec in wf.steps.values()):
-                plan = compile_plan(wf, default_queue=self.client.settings.default_queue)
-            found = plan_document(plan)
+            default_queue = self.client.settings.default_queue
+            found = plan_document(compile_plan(wf, default_queue=default_queue))
             self._plans[wf.ref] = found
         return found
 
