@@ -105,9 +105,10 @@ export function runPage(id) {
   let plan = null, actionKey = "", first = true;
 
   const tick = async () => {
-    const [doc, events] = await Promise.all([
-      api(`/runs/${encodeURIComponent(id)}`), api(`/runs/${encodeURIComponent(id)}/events`)]);
-    plan ||= await api(`/workflows/${encodeURIComponent(doc.workflow)}/versions/${doc.version}/plan`);
+    const [doc, events, planned] = await Promise.all([
+      api(`/runs/${encodeURIComponent(id)}`), api(`/runs/${encodeURIComponent(id)}/events`),
+      plan || api(`/runs/${encodeURIComponent(id)}/plan`)]);
+    plan = planned;
     if (first) performance.mark("run-fetched");
     const open = new Set([...steps.querySelectorAll("details[open]")].map((d) => d.dataset.step));
     head.replaceChildren(...[

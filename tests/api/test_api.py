@@ -183,6 +183,8 @@ def test_workflow_documents_match_the_cli(http: httpx.Client, wf_name: str) -> N
     assert valid["valid"] is True and valid["steps"] == 4
     plan = http.get(f"{base}/plan").json()
     assert plan["steps"]["tolerant"]["after"] == ["big", "emit"]
+    assert http.get(f"/api/runs/{run_id}/plan").json() == plan, "a run's plan is its version's"
+    assert_problem(http.get("/api/runs/no-such-run/plan"), 404, "no-such-run")
     graph = http.get(f"{base}/graph").json()
     assert {"from": "emit", "to": "big", "map": False} in graph["edges"]
     coverage = http.get(f"{base}/coverage").json()

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from orchestrator.api.models import (
     CancelBody,
     CancelState,
+    Plan,
     Resumed,
     RunStatus,
     RunSummary,
@@ -100,6 +101,17 @@ def events(run_id: str, svc: Svc) -> Response:
         svc.client.reads.require(run_id)  # 404 for an unknown run
         body = svc.client.reads.events_json(run_id)
     return Response(body, media_type="application/json")
+
+
+@router.get("/{run_id}/plan", response_model=Plan)
+def run_plan(run_id: str, svc: Svc) -> JSONResponse:
+    """The compiled plan of the run's workflow version (``orch plan --json``): the console
+    asks for it with the status and events, not after them."""
+    with reachable(svc.client.url):
+        ref = svc.client.reads.run_ref(run_id)
+        if ref is None:
+            raise svc.client.reads.missing(run_id)
+    return JSONResponse(svc.plan_document(svc.workflow(ref)))
 
 
 @router.post("/{run_id}/signals/{name}", response_model=Signalled)
