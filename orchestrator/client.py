@@ -7,22 +7,18 @@ start fast (docs/BENCHMARKS.md).
 
 from __future__ import annotations
 
-import json
-import warnings
 from collections.abc import Iterable, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.checks import DataChecks, encode_input, encode_value, redis_call
+from orchestrator.checks import DataChecks, encode_value, redis_call
 from orchestrator.clock import redis_now
 from orchestrator.connection import connect, resolve_url
 from orchestrator.contracts import warn_unchecked
 from orchestrator.errors import (
-    AdmissionRefusedError,
     NotFoundError,
     OrchestratorError,
-    SpecError,
     WorkflowConflictError,
 )
 from orchestrator.keys import Keys
@@ -38,7 +34,6 @@ if TYPE_CHECKING:
     from orchestrator.schedules import Schedules
     from orchestrator.spec import Workflow
     from orchestrator.store import RunStore
-    from orchestrator.store import outcomes as o
 
 __all__ = ["TERMINAL", "Client", "Run"]
 
@@ -124,6 +119,7 @@ class Client(Reports):
         if cached is not None and self._registered.get(wf.ref) is wf:
             return cached  # the same (frozen) object: no hash to compute (the HTTP API's case)
         if cached is not None and cached.content_hash == wf.content_hash:
+            self._registered[wf.ref] = wf  # the same content: the next call takes the path above
             return cached
         from orchestrator.children import resolve_children  # noqa: PLC0415
         from orchestrator.compiler import compile_plan  # noqa: PLC0415
@@ -163,94 +159,22 @@ class Client(Reports):
         such as ``"1h"``) overrides the workflow's ``deadline:``: a run not ended
         by then is cancelled, with compensation, and its error says so.
         """
-        from orchestrator.queueing import (  # noqa: PLC0415
-            run_concurrency_key,
-            run_fairness_key,
-            run_priority,
-        )
-        from orchestrator.spec import positive_duration  # noqa: PLC0415
-        from orchestrator.store import outcomes as o  # noqa: PLC0415 - writes only
+        from orchestrator import submission  # noqa: PLC0415
 
-        seconds = positive_duration(deadline, where="submit, deadline")
-        wf = self.resolve(workflow)
-        if any(spec.workflow for spec in wf.steps.values()):  # children beside the file first
-            from orchestrator.loader import family_beside  # noqa: PLC0415
-
-            for child in family_beside(workflow, wf, self.settings.visibility_timeout):
-                self.register(child)
-        value = input or {}
-        level = run_priority(wf, priority)
-        tenant = run_fairness_key(wf, value, fairness_key)
-        limited = run_concurrency_key(wf, value)
-        payload = encode_input(value, self.settings.max_payload_bytes)
-        unchecked = self.checks.run_input(wf, value)
-        plan = self.register(wf)
-        carried = self.report.chain.propagate() if self.report is not None else {}
-        context = json.dumps(carried, separators=(",", ":")) if carried else ""
-        weight = wf.fairness.weights.get(tenant, 1.0) if wf.fairness and tenant else 1.0
-
-        def send(plan: Plan) -> o.Submitted | o.NoPlan | o.Refused:
-            return self.store.engine.submit(
-                plan,
-                payload,
-                key=key,
-                context=context,
-                priority=level,
-                fairness_key=tenant,
-                fairness_weight=weight,
-                concurrency_key=limited,
-                deadline=seconds if seconds is not None else wf.deadline,
-            )
-
-        submitted = send(plan)
-        if isinstance(submitted, o.NoPlan) and self._data_lost():
-            plan = self.register(wf)  # registered again in the new epoch
-            submitted = send(plan)
-        if isinstance(submitted, o.NoPlan):
-            raise SpecError(f"workflow {submitted.ref} is not registered")
-        if isinstance(submitted, o.Refused):
-            raise AdmissionRefusedError(
-                wf.name, submitted.scope, submitted.limit, submitted.queued, tenant or ""
-            )
-        if submitted.evicted:  # its slot went to this run at once; now it stops
-            self.store.engine.cancel(submitted.evicted, "concurrency limit (cancel_oldest)")
-        warn_unchecked(unchecked)
-        self._report_submitted(plan, submitted, key, carried)
-        return Run(self, submitted.run_id)
-
-    def _data_lost(self) -> bool:
-        """Whether Redis lost its data since this client last looked: then it says so,
-        once and loudly, and forgets what it registered, so that it registers again."""
-        from orchestrator.epoch import DataLostWarning  # noqa: PLC0415
-
-        loss = self.store.engine.epochs.check()
-        if loss is None:
-            return False
-        warnings.warn(loss.describe(), DataLostWarning, stacklevel=4)
-        self._plans.clear()
-        return True
-
-    def _report_submitted(
-        self, plan: Plan, submitted: o.Submitted, key: str | None, carried: dict[str, str]
-    ) -> None:
-        if self.report is None:
-            return
-        from orchestrator.hooks import RunSubmitted  # noqa: PLC0415
-
-        if not submitted.created:  # an idempotent resubmit: the run carries its own context
-            carried = self.reads.context(submitted.run_id)
-        event = RunSubmitted(
-            run_id=submitted.run_id,
-            workflow=plan.workflow,
-            version=plan.version,
-            context=carried,
+        pending = submission.prepare(
+            self,
+            workflow,
+            input or {},
             key=key,
-            created=submitted.created,
+            priority=priority,
+            fairness_key=fairness_key,
+            deadline=deadline,
         )
-        self.report.emit(event)
-        self.report.decisions(
-            submitted.run_id, plan.ref, submitted.decisions, _waits(plan), carried
-        )
+        return submission.finish(self, pending, submission.send(self, pending, pending.plan))
+
+    def forget_plans(self) -> None:
+        """Forget what this client registered (Redis lost its data): it registers again."""
+        self._plans.clear()
 
     @redis_call
     def run(self, run_id: str) -> Run:
@@ -323,7 +247,9 @@ class Client(Reports):
             for note in unchecked:
                 warn_unchecked(note)
             if self.report is not None:
-                waits = _waits(self.register(wf))
+                from orchestrator.submission import waits as waits_of  # noqa: PLC0415
+
+                waits = waits_of(self.register(wf))
                 context = self.reads.context(run_id)
                 self.report.decisions(run_id, wf.ref, outcome.decisions, waits, context)
             return list(outcome.steps)
@@ -403,12 +329,3 @@ def _epoch(rfc3339: str) -> float:
     from datetime import datetime  # noqa: PLC0415
 
     return datetime.fromisoformat(rfc3339).timestamp()
-
-
-def _waits(plan: Plan) -> dict[str, tuple[str, float | None]]:
-    """Signal and timeout of each wait_for step, for wait events."""
-    return {
-        name: (sp.wait_for, sp.wait_timeout)
-        for name, sp in plan.steps.items()
-        if sp.wait_for is not None
-    }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
@@ -317,9 +318,14 @@ class Workflow(_Model):
             _canonical(self.model_dump(mode="json")), sort_keys=True, separators=(",", ":")
         )
 
-    @property
+    @cached_property
     def content_hash(self) -> str:
-        """Identity of the content: two specs with the same hash run identically."""
+        """Identity of the content: two specs with the same hash run identically.
+
+        Kept on the (frozen) object after the first call: a submit asks for it several
+        times (register, the contract checks), and a model_copy with changes must not be
+        made of a Workflow (none is).
+        """
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
 
     @property

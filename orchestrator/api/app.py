@@ -21,7 +21,8 @@ from orchestrator.api.guard import BearerAuth, BodyCap
 from orchestrator.api.models import SubmitBody
 from orchestrator.api.routes import ROUTERS
 from orchestrator.api.service import Service
-from orchestrator.errors import EXIT_UNREACHABLE, EXIT_USAGE, OrchestratorError
+from orchestrator.api.submitting import SubmitFastPath, problem_for
+from orchestrator.errors import EXIT_USAGE, OrchestratorError
 
 if TYPE_CHECKING:
     from orchestrator.client import Client
@@ -52,7 +53,8 @@ def create_app(client: Client | None = None, *, settings: Settings | None = None
     _handlers(app)
     _console(app)
     # added innermost first: CORS answers (and labels) even a refused request, then the
-    # token is checked, then the body is read under its cap
+    # token is checked, then the body is read under its cap, then a submit is answered
+    app.add_middleware(SubmitFastPath, service=app.state.service)
     app.add_middleware(BodyCap, limit=settings.max_payload_bytes + ENVELOPE_BYTES)
     tokens = settings.api_token_list
     if tokens:
@@ -79,8 +81,9 @@ def _handlers(app: FastAPI) -> None:
     import redis  # noqa: PLC0415
 
     @app.exception_handler(OrchestratorError)
-    async def orchestrator_error(_: Request, exc: OrchestratorError) -> Response:
-        return _problem(*problems.from_error(exc))
+    @app.exception_handler(redis.RedisError)
+    async def known_error(_: Request, exc: Exception) -> Response:
+        return _problem(*(problem_for(exc) or (500, problems.unexpected(exc))))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> Response:
@@ -93,11 +96,6 @@ def _handlers(app: FastAPI) -> None:
             detail = "request body: not valid JSON"
         body = problems.problem_body(exc.status_code, detail, EXIT_USAGE)
         return _problem(exc.status_code, body)
-
-    @app.exception_handler(redis.RedisError)
-    async def redis_down(_: Request, exc: redis.RedisError) -> Response:
-        line = f"Redis stopped answering: {problems.one_line(str(exc))}"
-        return _problem(503, problems.problem_body(503, line, EXIT_UNREACHABLE))
 
     @app.exception_handler(Exception)
     async def internal(_: Request, exc: Exception) -> Response:

@@ -15,6 +15,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.api.batching import SubmitBatcher
 from orchestrator.errors import NotFoundError, SpecError, TaskRefusedError
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class Service:
 
     def __init__(self, client: Client) -> None:
         self.client = client
+        self.batcher = SubmitBatcher(client)
         self._versions: dict[tuple[str, int], Workflow] = {}
         self._plans: dict[str, dict[str, Any]] = {}
         self._newest_seen: dict[str, tuple[float, int]] = {}

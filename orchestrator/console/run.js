@@ -63,26 +63,36 @@ function actions(doc, plan, refresh) {
   return out;
 }
 
+function stepBody(st, mine) {
+  return [
+    st.error ? h("p", { class: "error" }, h("strong", {}, "Error: "), st.error) : null,
+    h("h4", {}, "Output"), h("pre", { class: "mono" }, pretty(st.output)),
+    h("h4", {}, "Attempts and moves"),
+    h("ol", { class: "moves" }, mine.map((e) => h("li", {},
+      `${new Date(e.t * 1000).toISOString().slice(11, 23)} `,
+      e.to ? `${e.from ?? "—"} → ${e.to}` : (e.note || e.kind || "note"),
+      e.attempt ? ` (attempt ${e.attempt})` : "",
+      e.index !== undefined ? ` [element ${e.index}]` : "",
+      e.error ? ` · ${typeof e.error === "string" ? e.error : JSON.stringify(e.error)}` : ""))),
+  ].filter(Boolean);
+}
+
+// A step's body is built when it is first opened: a run of 1,000 steps draws 1,000
+// summaries, not their outputs and moves too.
 function stepDetails(doc, events, openSteps) {
   const byStep = {};
   for (const e of events) if (e.step) (byStep[e.step] ||= []).push(e);
   return Object.entries(doc.steps).map(([name, st]) => {
-    const mine = byStep[name] || [];
     const progress = st.elements !== undefined
       ? ` · ${st.elements - (st.elements_left ?? 0)}/${st.elements} elements` : "";
-    return h("details", { id: `step-${name}`, "data-step": name, open: openSteps.has(name) },
+    const details = h("details", { id: `step-${name}`, "data-step": name, open: openSteps.has(name) },
       h("summary", {}, h("strong", {}, name), " ", badge(st.state),
         ` · ${st.attempts} attempt${st.attempts === 1 ? "" : "s"}${progress}`,
-        st.started_at ? ` · ran ${duration(seconds(st.started_at, st.finished_at))}` : ""),
-      st.error ? h("p", { class: "error" }, h("strong", {}, "Error: "), st.error) : null,
-      h("h4", {}, "Output"), h("pre", { class: "mono" }, pretty(st.output)),
-      h("h4", {}, "Attempts and moves"),
-      h("ol", { class: "moves" }, mine.map((e) => h("li", {},
-        `${new Date(e.t * 1000).toISOString().slice(11, 23)} `,
-        e.to ? `${e.from ?? "—"} → ${e.to}` : (e.note || e.kind || "note"),
-        e.attempt ? ` (attempt ${e.attempt})` : "",
-        e.index !== undefined ? ` [element ${e.index}]` : "",
-        e.error ? ` · ${typeof e.error === "string" ? e.error : JSON.stringify(e.error)}` : ""))));
+        st.started_at ? ` · ran ${duration(seconds(st.started_at, st.finished_at))}` : ""));
+    const fill = () => details.append(...stepBody(st, byStep[name] || []));
+    if (details.open) fill();
+    else details.addEventListener("toggle", fill, { once: true });
+    return details;
   });
 }
 
@@ -95,9 +105,10 @@ export function runPage(id) {
   let plan = null, actionKey = "", first = true;
 
   const tick = async () => {
-    const [doc, events] = await Promise.all([
-      api(`/runs/${encodeURIComponent(id)}`), api(`/runs/${encodeURIComponent(id)}/events`)]);
-    plan ||= await api(`/workflows/${encodeURIComponent(doc.workflow)}/versions/${doc.version}/plan`);
+    const [doc, events, planned] = await Promise.all([
+      api(`/runs/${encodeURIComponent(id)}`), api(`/runs/${encodeURIComponent(id)}/events`),
+      plan || api(`/runs/${encodeURIComponent(id)}/plan`)]);
+    plan = planned;
     if (first) performance.mark("run-fetched");
     const open = new Set([...steps.querySelectorAll("details[open]")].map((d) => d.dataset.step));
     head.replaceChildren(...[

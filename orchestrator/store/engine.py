@@ -166,6 +166,10 @@ class Engine:
     def _call(self, args: i.ScriptArgs, run_id: str, infos: bytes = b"") -> Any:
         return self.scripts.engine(args, run_id, infos, self.observe)
 
+    def queue(self, pipe: redis.client.Pipeline, args: i.ScriptArgs, run_id: str) -> None:
+        """Queue a call made by ``*_args`` (``submit_args``) on ``pipe``."""
+        self.scripts.engine(args, run_id, b"", self.observe, pipe=pipe)
+
     # -- runs -----------------------------------------------------------------
 
     def submit(
@@ -186,6 +190,34 @@ class Engine:
         Admission control may refuse it (``Refused``); never a resubmit under ``key``.
         With a ``deadline`` (seconds) it is cancelled if it has not ended by then.
         """
+        args, run_id = self.submit_args(
+            plan,
+            run_input,
+            key=key,
+            context=context,
+            priority=priority,
+            fairness_key=fairness_key,
+            fairness_weight=fairness_weight,
+            concurrency_key=concurrency_key,
+            deadline=deadline,
+        )
+        return replies.submit(self._call(args, run_id))
+
+    def submit_args(
+        self,
+        plan: Plan,
+        run_input: str,
+        *,
+        key: str | None,
+        context: str = "",
+        priority: int = 0,
+        fairness_key: str | None = None,
+        fairness_weight: float = 1.0,
+        concurrency_key: str | None = None,
+        deadline: float | None = None,
+    ) -> tuple[i.SubmitArgs, str]:
+        """``submit``'s script arguments and new run id, for a caller that pipelines calls
+        (``scripts.engine(..., pipe=)``; ``replies.submit`` reads each reply)."""
         key_name = self.keys.idempotency(plan.workflow, key) if key is not None else ""
         args = i.SubmitArgs(
             ref=plan.ref,
@@ -198,7 +230,7 @@ class Engine:
             concurrency_key=concurrency_key or "",
             deadline=deadline,
         )
-        return replies.submit(self._call(args, self.new_run_id()))
+        return args, self.new_run_id()
 
     def signal(self, run_id: str, name: str, data: str) -> o.SignalOutcome:
         """Complete the steps of ``run_id`` waiting for signal ``name``."""

@@ -33,6 +33,8 @@ _STATE = stored(RUN_FIELDS, "state")
 _WORKFLOW = stored(RUN_FIELDS, "workflow")
 _CONTEXT = stored(RUN_FIELDS, "context")
 _ELEMENT_ATTEMPTS = stored(PART_FIELDS, "attempts")
+#: Parsed workflow versions a reader keeps (then it starts again).
+PARSED_KEPT = 256
 
 
 class RunReader:
@@ -40,6 +42,9 @@ class RunReader:
         self.redis = client
         self.keys = keys
         self.scores = ScoreReader(client, keys)
+        #: Versions parsed, by their stored JSON: a version never changes, and a submit by
+        #: name reads it each time; the same object back also spares the client's checks.
+        self._parsed: dict[bytes, Workflow] = {}
 
     # -- workflows ------------------------------------------------------------
 
@@ -52,9 +57,14 @@ class RunReader:
         raw = versions.get(chosen.encode())
         if raw is None:
             raise NotFoundError(f"workflow {name!r} has no version {chosen}")
-        from orchestrator.spec import Workflow  # noqa: PLC0415 - the models only when asked for
+        found = self._parsed.get(raw)
+        if found is None:
+            from orchestrator.spec import Workflow  # noqa: PLC0415 - the models only when asked
 
-        return Workflow.from_json(raw)
+            if len(self._parsed) >= PARSED_KEPT:
+                self._parsed.clear()
+            found = self._parsed[raw] = Workflow.from_json(raw)
+        return found
 
     def workflow_names(self) -> list[str]:
         """Every workflow ever registered, sorted (the console's and the API's listing).
@@ -100,6 +110,11 @@ class RunReader:
         if not raw:
             raise self.missing(run_id)
         return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def require(self, run_id: str) -> None:
+        """Raise ``missing`` for a run that is not here (without reading its hash)."""
+        if not self.redis.exists(self.keys.run(run_id)):
+            raise self.missing(run_id)
 
     def missing(self, run_id: str) -> NotFoundError:
         """Why ``run_id`` is not here: lost with the Redis data (its epoch is gone), or

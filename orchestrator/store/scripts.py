@@ -101,11 +101,24 @@ class Scripts:
         return {s.sha: name for name, s in self._loaded.items()}
 
     def engine(
-        self, args: ScriptArgs, run_id: str, infos: bytes = b"", observe: bool = False
+        self,
+        args: ScriptArgs,
+        run_id: str,
+        infos: bytes = b"",
+        observe: bool = False,
+        *,
+        pipe: redis.client.Pipeline | None = None,
     ) -> Any:
-        """Call an engine script on run ``run_id``: the common header, then ``args``."""
+        """Call an engine script on run ``run_id``: the common header, then ``args``.
+
+        On a ``pipe`` the call is queued by SHA alone (``execute`` replies, a NoScriptError
+        for a script Redis has lost: then call it again without a pipe, which loads it).
+        """
         header: list[Any] = [self.prefix, run_id, self.run_ttl, infos, "1" if observe else ""]
-        return self._loaded[args.script](args=[*header, *args.argv()])
+        script = self._loaded[args.script]
+        if pipe is not None:
+            return pipe.evalsha(script.sha, 0, *header, *args.argv())
+        return script(args=[*header, *args.argv()])
 
     def plain(self, args: ScriptArgs) -> Any:
         return self._loaded[args.script](args=[self.prefix, *args.argv()])

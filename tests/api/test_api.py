@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -91,6 +92,25 @@ def test_idempotency_key_in_body_or_header_gives_the_same_run(
     assert_problem(resp, 422, "differ")
 
 
+def test_concurrent_submits_each_get_their_own_answer(http: httpx.Client, wf_name: str) -> None:
+    """Submits made together share a Redis pipeline: each request still gets its own run,
+    the same key one run, and a refused submit its own problem, whatever the others do."""
+    submit(http, specs.branches(wf_name))  # registered first: the rest name it
+    bodies: list[dict[str, Any]] = [{"workflow": wf_name, "key": "together"} for _ in range(12)]
+    bodies += [{"workflow": wf_name, "input": {"value": i}} for i in range(12)]
+    bodies += [{"workflow": wf_name, "deadline": "soonish"} for _ in range(12)]
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        answers = list(pool.map(lambda body: http.post("/api/runs", json=body), bodies))
+    keyed = {r.json()["id"] for r in answers[:12] if r.status_code == 201}
+    assert len(keyed) == 1 and all(r.status_code == 201 for r in answers[:12])
+    own = [r.json()["id"] for r in answers[12:24]]
+    assert len(set(own)) == 12 and not keyed & set(own)
+    for r in answers[24:]:
+        assert_problem(r, 422, "deadline")
+    for run_id in [*keyed, *own]:
+        assert http.get(f"/api/runs/{run_id}").json()["workflow"] == wf_name
+
+
 def test_listing_filters_by_workflow_and_state(http: httpx.Client, wf_name: str) -> None:
     ok = submit(http, specs.branches(wf_name))
     wait_state(http, ok, ended)
@@ -163,6 +183,8 @@ def test_workflow_documents_match_the_cli(http: httpx.Client, wf_name: str) -> N
     assert valid["valid"] is True and valid["steps"] == 4
     plan = http.get(f"{base}/plan").json()
     assert plan["steps"]["tolerant"]["after"] == ["big", "emit"]
+    assert http.get(f"/api/runs/{run_id}/plan").json() == plan, "a run's plan is its version's"
+    assert_problem(http.get("/api/runs/no-such-run/plan"), 404, "no-such-run")
     graph = http.get(f"{base}/graph").json()
     assert {"from": "emit", "to": "big", "map": False} in graph["edges"]
     coverage = http.get(f"{base}/coverage").json()

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
@@ -14,21 +13,23 @@ from pydantic import ValidationError
 from orchestrator.api.models import (
     CancelBody,
     CancelState,
+    Plan,
     Resumed,
     RunStatus,
     RunSummary,
     SignalBody,
     Signalled,
-    SubmitBody,
     Submitted,
 )
 from orchestrator.api.problems import PROBLEM_RESPONSES
 from orchestrator.api.routes.deps import Svc
 from orchestrator.api.service import Service
+from orchestrator.api.submitting import created, submit_run
 from orchestrator.checks import reachable
-from orchestrator.errors import SpecError
+from orchestrator.runs import Run
 from orchestrator.states import RunState
 
+JSON = "application/json"
 router = APIRouter(prefix="/api/runs", tags=["runs"], responses=PROBLEM_RESPONSES)
 
 
@@ -51,40 +52,21 @@ SUBMIT_OPENAPI: dict[str, Any] = {
 
 
 @router.post("", status_code=201, response_model=Submitted, openapi_extra=SUBMIT_OPENAPI)
-async def submit(request: Request) -> JSONResponse:
+async def submit(request: Request) -> Response:
     """Start a run (``orch submit --json``); the same idempotency key gives the same run.
 
-    The hot path of producers: the body is parsed straight into ``SubmitBody`` (no
-    dependency injection), and the submit, one Redis round trip once the workflow is
-    cached, runs on the event loop instead of hopping to a thread (docs/BENCHMARKS.md).
+    The app answers this request ahead of routing (``api/submitting.py``, the producers'
+    hot path); this route, reading through the same function, documents it.
     """
+    svc: Service = request.app.state.service
+    header = request.headers.get("idempotency-key")
     try:
-        body = SubmitBody.model_validate_json(await request.body())
+        run_id = await submit_run(svc, await request.body(), header)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors()) from None
-    header = request.headers.get("idempotency-key")
-    if header is not None and not 1 <= len(header) <= 200:
-        raise SpecError("must be 1 to 200 characters", where="Idempotency-Key")
-    if body.key and header and body.key != header:
-        raise SpecError("the body's key and the Idempotency-Key header differ", where="key")
-    svc: Service = request.app.state.service
-    if isinstance(body.workflow, dict):  # imports and compiles: off the event loop
-        wf = await run_in_threadpool(svc.inline, body.workflow)
-    else:
-        wf = svc.workflow(body.workflow)
-    key = body.key or header
-    run = await run_in_threadpool(
-        svc.client.submit,
-        wf,
-        body.input,
-        key=key,
-        priority=body.priority,
-        fairness_key=body.fairness_key,
-        deadline=body.deadline,
-    )
-    return JSONResponse(
-        {"id": run.id}, status_code=201, headers={"location": f"/api/runs/{run.id}"}
-    )
+    _, body = created(run_id)
+    location = f"/api/runs/{run_id}"
+    return Response(body, status_code=201, headers={"location": location}, media_type=JSON)
 
 
 @router.get("", response_model=list[RunSummary])
@@ -109,16 +91,27 @@ def list_runs(
 @router.get("/{run_id}", response_model=RunStatus, response_model_exclude_unset=True)
 def status(run_id: str, svc: Svc) -> JSONResponse:
     """A run and every step's state, attempts, timings, error and output (``orch status``)."""
-    return JSONResponse(svc.client.run(run_id).status())
+    return JSONResponse(Run(svc.client, run_id).status())  # 404 for an unknown run
 
 
 @router.get("/{run_id}/events", response_model=list[dict[str, Any]])
 def events(run_id: str, svc: Svc) -> Response:
     """The run's history (``run.events()``): one object per transition, with its time."""
-    svc.client.run(run_id)  # 404 for an unknown run
     with reachable(svc.client.url):
+        svc.client.reads.require(run_id)  # 404 for an unknown run
         body = svc.client.reads.events_json(run_id)
     return Response(body, media_type="application/json")
+
+
+@router.get("/{run_id}/plan", response_model=Plan)
+def run_plan(run_id: str, svc: Svc) -> JSONResponse:
+    """The compiled plan of the run's workflow version (``orch plan --json``): the console
+    asks for it with the status and events, not after them."""
+    with reachable(svc.client.url):
+        ref = svc.client.reads.run_ref(run_id)
+        if ref is None:
+            raise svc.client.reads.missing(run_id)
+    return JSONResponse(svc.plan_document(svc.workflow(ref)))
 
 
 @router.post("/{run_id}/signals/{name}", response_model=Signalled)
