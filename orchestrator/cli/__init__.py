@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 import typer
 
 from orchestrator.cli._app import app, say
-from orchestrator.cli._lean import import_redis_lean
+from orchestrator.cli._lean import import_redis_lean, load_commands
 from orchestrator.cli._stop import Stopped, received
 from orchestrator.errors import EXIT_RUN_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, OrchestratorError
 from orchestrator.userpath import add_cwd_to_sys_path
@@ -41,18 +41,9 @@ def _show_warning(message: Warning | str, category: type[Warning], *_: Any, **__
 
 
 def main(argv: list[str] | None = None) -> None:
-    from orchestrator.cli import (  # noqa: F401, PLC0415
-        _dev,
-        _flower,
-        _metrics,
-        _queues,
-        _run,
-        _schedule,
-        _serve,
-        _spec,
-    )
-
-    import_redis_lean(sys.argv[1:] if argv is None else argv)
+    args = sys.argv[1:] if argv is None else argv
+    load_commands(args)
+    import_redis_lean(args)
     add_cwd_to_sys_path()
     warnings.showwarning = _show_warning
     try:

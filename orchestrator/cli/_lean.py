@@ -1,30 +1,55 @@
-"""Quick commands import redis-py without the OpenTelemetry metrics SDK.
+"""The quick commands start lean: only their own command module, and redis-py
+without the OpenTelemetry metrics SDK.
 
-From redis-py 7.2 on, ``import redis`` tries to import
-``opentelemetry.sdk.metrics`` (for redis-py's own opt-in client metrics) and,
-where the SDK is installed, as it is beside the orchestrator's telemetry, that
-import costs more than the rest of ``orch status`` together. The quick
-read-only commands (``READ_ONLY``) run no user code and never turn those
-metrics on, so for them redis-py is imported while that one module is marked
-absent (``sys.modules[name] = None`` makes its import raise ImportError, which
-redis-py handles); the mark is removed at once, so anything imported later
-finds the SDK as usual. Every other command (a worker, ``orch dev``, a submit
-whose hooks trace) imports redis-py untouched.
+``orch status`` and ``orch runs`` are what people and scripts call most, so
+they are held to 0.35 s from process start (docs/BENCHMARKS.md). Two costs
+there are not the orchestrator's own:
+
+- Typer builds the parameters of every registered command on every call,
+  evaluating their annotations: about 20 ms for all of them. A quick command
+  loads only the module that registers it (``QUICK``), so only that module's
+  commands are built. Every other command, and ``orch --help``, loads them all.
+- From redis-py 7.2 on, ``import redis`` tries to import
+  ``opentelemetry.sdk.metrics`` for redis-py's own opt-in client metrics, and
+  where the SDK is installed (beside the orchestrator's telemetry) that costs
+  more than the rest of ``orch status`` together. The read-only commands
+  (``READ_ONLY``) run no user code and never turn those metrics on, so for
+  them redis-py is imported while that one module is marked absent
+  (``sys.modules[name] = None`` makes its import raise ImportError, which
+  redis-py handles). The mark is removed at once, so anything imported later
+  finds the SDK as usual. Every other command imports redis-py untouched.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 
-#: Commands that read Redis and print: they must start fast (issue: `orch runs` <= 0.35 s).
+#: Every module that registers commands on the app.
+COMMAND_MODULES = ("_dev", "_flower", "_metrics", "_queues", "_run", "_schedule", "_serve", "_spec")
+#: Quick commands, by the module that registers them. A module registering a single
+#: command cannot be one: Typer would run that command in place of the group.
+QUICK = {"status": "_run", "runs": "_run"}
+#: Commands that read Redis and print.
 READ_ONLY = frozenset({"status", "runs", "queues"})
 _SDK_METRICS = "opentelemetry.sdk.metrics"
 
 
+def command_of(argv: list[str]) -> str | None:
+    """The command named in ``argv`` (its first word that is not an option)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def load_commands(argv: list[str]) -> None:
+    """Register the quick command's module alone, or every command module."""
+    quick = QUICK.get(command_of(argv) or "")
+    for name in (quick,) if quick else COMMAND_MODULES:
+        importlib.import_module(f"orchestrator.cli.{name}")
+
+
 def import_redis_lean(argv: list[str]) -> None:
     """For a read-only command, import redis-py before anything else can, SDK-free."""
-    command = next((a for a in argv if not a.startswith("-")), None)
-    if command not in READ_ONLY or "redis" in sys.modules or _SDK_METRICS in sys.modules:
+    if command_of(argv) not in READ_ONLY or "redis" in sys.modules or _SDK_METRICS in sys.modules:
         return
     sys.modules[_SDK_METRICS] = None  # type: ignore[assignment]
     try:

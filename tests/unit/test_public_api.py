@@ -154,6 +154,31 @@ def test_orch_help_and_status_load_only_what_they_need() -> None:
     assert "orchestrator.cli._run" in helped
 
 
+def test_each_quick_command_is_registered_by_the_module_named_for_it() -> None:
+    """cli/_lean.QUICK is kept true: loading a quick command's module alone registers it,
+    beside others (a lone command would replace the group), and no other module does."""
+    from orchestrator.cli._lean import COMMAND_MODULES, QUICK
+
+    probe = (
+        "import importlib, json\nfrom orchestrator.cli._app import app\n"
+        "importlib.import_module('orchestrator.cli.{m}')\n"
+        "print(json.dumps([c.name or c.callback.__name__ for c in app.registered_commands]))"
+    )
+    found = {}
+    for module in COMMAND_MODULES:
+        out = subprocess.run(
+            [sys.executable, "-c", probe.format(m=module)],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        found[module] = set(json.loads(out.stdout))
+    for command, module in QUICK.items():
+        assert command in found[module] and len(found[module]) > 1
+        assert [m for m, names in found.items() if command in names] == [module]
+
+
 def test_a_lean_redis_import_leaves_the_sdk_importable_and_other_commands_alone() -> None:
     """The SDK is kept out of redis-py's import only, and only for the read-only commands."""
     lean = "from orchestrator.cli._lean import import_redis_lean\nimport_redis_lean({args})\n"
@@ -182,5 +207,6 @@ def test_orch_status_and_runs_read_redis_without_the_compiler(client: Any, wf_na
         assert "pydantic_settings" not in loaded, "ORCH_REDIS_URL alone needs no checking"
         assert "pydantic" not in loaded, "typer 0.29 would load it for every option (pyproject)"
         assert "opentelemetry.sdk.metrics" not in loaded, "redis-py imported lean (cli/_lean.py)"
+        assert "orchestrator.cli._spec" not in loaded, "only the quick command's own module"
         if "--json" in args:
             assert "rich.console" not in loaded, "JSON output needs no Rich"
