@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import re
 
+from orchestrator.store.render import block_end
+
 MARK = "COLD_FUNCTIONS_GO_HERE"
 _COLD = re.compile(r"^--! cold:(.*)$", re.MULTILINE)
 _FUNCTION = re.compile(r"^local function (\w+)\(")
@@ -69,22 +71,13 @@ def _split(lines: list[str], cold: set[str]) -> tuple[list[tuple[str, list[str]]
     while k < len(lines):
         match = _FUNCTION.match(lines[k])
         if match and match.group(1) in cold:
-            end = _block_end(lines, k)
+            end = block_end(lines, k)
             blocks.append((match.group(1), lines[k : end + 1]))
             k = end + 1
             continue
         hot.append(lines[k])
         k += 1
     return blocks, hot
-
-
-def _block_end(lines: list[str], start: int) -> int:
-    if lines[start].rstrip().endswith(" end"):
-        return start
-    for k in range(start + 1, len(lines)):
-        if lines[k] == "end":
-            return k
-    raise ValueError(f"no end for the cold function at line {start + 1}")
 
 
 def _top_level(lines: list[str]) -> set[str]:

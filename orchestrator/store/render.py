@@ -123,11 +123,11 @@ def shake(source: str) -> str:
             return source
         drop: set[int] = set()
         for k, _ in unused:
-            drop.update(range(k, _block_end(lines, k) + 1))
+            drop.update(range(k, block_end(lines, k) + 1))
         source = "\n".join(line for k, line in enumerate(lines) if k not in drop)
 
 
-def _block_end(lines: list[str], start: int) -> int:
+def block_end(lines: list[str], start: int) -> int:
     """The last line of a top-level function: itself for a one-liner, else its `end`."""
     if lines[start].rstrip().endswith(" end"):
         return start
