@@ -9,15 +9,17 @@ there are not the orchestrator's own:
   evaluating their annotations: about 20 ms for all of them. A quick command
   loads only the module that registers it (``QUICK``), so only that module's
   commands are built. Every other command, and ``orch --help``, loads them all.
-- From redis-py 7.2 on, ``import redis`` tries to import
-  ``opentelemetry.sdk.metrics`` for redis-py's own opt-in client metrics, and
-  where the SDK is installed (beside the orchestrator's telemetry) that costs
-  more than the rest of ``orch status`` together. The read-only commands
-  (``READ_ONLY``) run no user code and never turn those metrics on, so for
-  them redis-py is imported while that one module is marked absent
-  (``sys.modules[name] = None`` makes its import raise ImportError, which
-  redis-py handles). The mark is removed at once, so anything imported later
-  finds the SDK as usual. Every other command imports redis-py untouched.
+- From redis-py 7.2 on, ``import redis`` tries to import OpenTelemetry's
+  metrics API and SDK (``OTEL_METRICS``) for redis-py's own opt-in client
+  metrics. Where the SDK is installed (beside the orchestrator's telemetry)
+  that costs more than the rest of ``orch status`` together, and the API
+  alone still costs about 20 ms (it reads package metadata). The read-only
+  commands (``READ_ONLY``) run no user code and never turn those metrics on,
+  so for them redis-py is imported while those modules are marked absent
+  (``sys.modules[name] = None`` makes their import raise ImportError, which
+  redis-py handles). The marks are removed at once, so anything imported
+  later finds OpenTelemetry as usual. Every other command imports redis-py
+  untouched.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ COMMAND_MODULES = ("_dev", "_flower", "_metrics", "_queues", "_run", "_schedule"
 QUICK = {"status": "_run", "runs": "_run"}
 #: Commands that read Redis and print.
 READ_ONLY = frozenset({"status", "runs", "queues"})
-_SDK_METRICS = "opentelemetry.sdk.metrics"
+#: What redis-py imports for its own client metrics, kept out for READ_ONLY commands.
+OTEL_METRICS = ("opentelemetry.sdk.metrics", "opentelemetry.metrics")
 
 
 def command_of(argv: list[str]) -> str | None:
@@ -48,11 +51,15 @@ def load_commands(argv: list[str]) -> None:
 
 
 def import_redis_lean(argv: list[str]) -> None:
-    """For a read-only command, import redis-py before anything else can, SDK-free."""
-    if command_of(argv) not in READ_ONLY or "redis" in sys.modules or _SDK_METRICS in sys.modules:
+    """For a read-only command, import redis-py before anything else can, OpenTelemetry-free."""
+    if command_of(argv) not in READ_ONLY or "redis" in sys.modules:
         return
-    sys.modules[_SDK_METRICS] = None  # type: ignore[assignment]
+    if any(name in sys.modules for name in OTEL_METRICS):
+        return
+    for name in OTEL_METRICS:
+        sys.modules[name] = None  # type: ignore[assignment]
     try:
         import redis  # noqa: F401, PLC0415
     finally:
-        del sys.modules[_SDK_METRICS]
+        for name in OTEL_METRICS:
+            del sys.modules[name]
