@@ -229,8 +229,37 @@ def test_weights_give_shares_of_the_releases(rig: Rig) -> None:
     owner = tenants(rig, plan, [("X", 1.0)] * 9 + [("Y", 3.0)] * 9)
     taken = [owner[r] for r in iter(lambda: take(rig, plan), None)]
     assert taken[0] == "X"  # went straight in: the list was empty
-    assert taken[1:9].count("Y") == 6 and taken[1:9].count("X") == 2
+    assert taken[1:3] == ["X", "Y"], "each key's one stride of credit as it starts waiting"
+    assert taken[3:11].count("Y") == 6 and taken[3:11].count("X") == 2, "then 3:1"
     assert sorted(taken) == ["X"] * 9 + ["Y"] * 9
+
+
+def test_a_tenant_that_was_idle_goes_next_and_once_more_but_banks_no_more(rig: Rig) -> None:
+    consumers(rig, 1)
+    plan = rig.install(rig.flow().step("a", TASK).build())
+    owner = tenants(rig, plan, [("A", 1.0)] * 6)
+    order = [owner[take(rig, plan)] for _ in range(3)]
+    owner.update(tenants(rig, plan, [("B", 1.0)] * 3))
+    order += [owner[r] for r in iter(lambda: take(rig, plan), None)]
+    # A4 was in the list already; B, idle until now, starts one stride before the last
+    # release: it goes next and once more, then takes turns, however many A ran before.
+    assert order == ["A", "A", "A", "A", "B", "B", "A", "B", "A"]
+
+
+def test_a_release_on_credit_does_not_turn_the_clock_back_for_the_next_newcomer(
+    rig: Rig,
+) -> None:
+    consumers(rig, 1)
+    plan = rig.install(rig.flow().step("a", TASK).build())
+    owner = tenants(rig, plan, [("A", 1.0)] * 6)
+    order = [owner[take(rig, plan)] for _ in range(3)]
+    owner.update(tenants(rig, plan, [("B", 1.0)] * 2))
+    order.append(owner[take(rig, plan)])  # A4, and B1 is released on B's credit
+    owner.update(tenants(rig, plan, [("C", 1.0)] * 2))
+    order += [owner[r] for r in iter(lambda: take(rig, plan), None)]
+    # C starts one stride before the clock, which B's release left where it was: C goes
+    # next once, then takes turns with B (a clock turned back would give C two in a row).
+    assert order == ["A", "A", "A", "A", "B", "C", "B", "C", "A", "A"]
 
 
 def test_unkeyed_work_takes_turns_as_one_key_once_a_list_holds_work_back(rig: Rig) -> None:

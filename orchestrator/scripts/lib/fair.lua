@@ -11,8 +11,12 @@
 -- of runs with a fairness key (and, once some are held back, every message of
 -- the list, under the key '') are held back per key, and released one at a
 -- time by stride scheduling: the key with the lowest pass goes next, and its
--- pass grows by 1 / weight. A key that had nothing held starts at the pass of
--- the last release, so an idle tenant banks no credit.
+-- pass grows by 1 / weight. A key that had nothing held starts one of its own
+-- strides (1 / weight) before the pass of the last release: a tenant that
+-- was idle goes next, and once more before the busy key's next turn (like a
+-- sleeper's bonus in Linux's CFS), but it banks no more credit than that, however
+-- long it was idle. Without that one stride, a tenant arriving behind a burst
+-- would wait twice its idle queue delay plus a whole turn.
 --
 -- Releases happen when a message is parked, when a worker claims a message of
 -- the list (claim.lua: it has just left the list) and from every worker's
@@ -79,8 +83,9 @@ local function hold(list, msg)
   redis.call('RPUSH', held, msg)
   if not redis.call('ZSCORE', K.fair_keys(list), fk) then
     local clock = tonumber(redis.call('GET', K.fair_clock(list)) or '0')
-    redis.call('ZADD', K.fair_keys(list), clock, fk)
-    redis.call('HSET', K.fair_weights(list), fk, tonumber(hget(RF.fairness_weight) or '1'))
+    local weight = tonumber(hget(RF.fairness_weight) or '1')
+    redis.call('ZADD', K.fair_keys(list), clock - 1 / weight, fk)
+    redis.call('HSET', K.fair_weights(list), fk, weight)
   end
   if not fair_seen[list] then
     redis.call('SADD', K.fair_lists, list)
@@ -109,7 +114,11 @@ local function release(list)
       redis.call('LPUSH', list, msg)
       room = room - 1
     end
-    redis.call('SET', K.fair_clock(list), pass)
+    -- The clock only goes forward: a key released on its credit (above) is
+    -- behind it, and must not pull the next newcomer's start further back.
+    if pass > tonumber(redis.call('GET', K.fair_clock(list)) or '0') then
+      redis.call('SET', K.fair_clock(list), pass)
+    end
     if redis.call('LLEN', held) == 0 then
       redis.call('ZREM', K.fair_keys(list), fk)
       redis.call('HDEL', K.fair_weights(list), fk)
