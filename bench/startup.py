@@ -58,7 +58,13 @@ def commands(run_id: str) -> dict[str, list[str]]:
     }
 
 
-FLOOR = "import typer, rich.console, rich.table, redis"
+#: What a read-only command imports before its own code: redis-py as cli/_lean.py imports it
+#: (without OpenTelemetry's metrics), Typer and Rich's console and table.
+FLOOR = (
+    "from orchestrator.cli._lean import import_redis_lean\n"
+    "import_redis_lean(['runs'])\n"
+    "import typer, rich.console, rich.table"
+)
 
 
 def _with_path(argv: list[str], tree: Path) -> list[str]:
