@@ -12,7 +12,7 @@ modules it uses. The source sent to Redis is, in order:
 then rendered (render.py): ``K.…`` keys (keys.py) and ``RF``/``SF``/``PF``
 fields (fields.py) become their compact forms, functions the script never
 calls are left out, and those its modules name cold are defined only when
-one is called (cold.py).
+one is called (cold.py), unless the script names them hot.
 
 So no module depends on paste order, a script carries only what it uses, and
 a unit test checks that each module refers only to what it declares. Redis
@@ -31,7 +31,7 @@ import redis
 
 from orchestrator.scorecard.histogram import lua_bucket
 from orchestrator.states import lua_table
-from orchestrator.store.cold import MARK, cold_names, defer
+from orchestrator.store.cold import MARK, cold_names, defer, hot_names
 from orchestrator.store.inputs import BY_SCRIPT, ScriptArgs, lua_args
 from orchestrator.store.render import render
 
@@ -83,7 +83,7 @@ def script_source(name: str) -> str:
     parts = [lua_table(), lua_bucket(), module_source("args"), lua_args(name)]
     modules = [module_source(m) for m in resolve(requires(body))]
     parts += [*modules, f"\n{MARK}\n", body]
-    cold = set().union(*(cold_names(m) for m in modules))
+    cold = set().union(*(cold_names(m) for m in modules)) - hot_names(body)
     rendered = defer(render("".join(parts)), cold)
     return f"-- {name}.lua, assembled by orchestrator/store/scripts.py\n" + rendered
 
