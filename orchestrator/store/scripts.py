@@ -28,6 +28,8 @@ from importlib import resources
 from typing import Any
 
 import redis
+from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
 from orchestrator.scorecard.histogram import lua_bucket
 from orchestrator.states import lua_table
@@ -94,6 +96,7 @@ class Scripts:
     def __init__(self, client: redis.Redis, prefix: str, run_ttl: int) -> None:
         self.prefix = prefix
         self.run_ttl = run_ttl
+        self._client = client
         self._loaded = {name: client.register_script(script_source(name)) for name in BY_SCRIPT}
 
     def shas(self) -> dict[str, str]:
@@ -118,7 +121,15 @@ class Scripts:
         script = self._loaded[args.script]
         if pipe is not None:
             return pipe.evalsha(script.sha, 0, *header, *args.argv())
-        return script(args=[*header, *args.argv()])
+        return self._call(script, [*header, *args.argv()])
 
     def plain(self, args: ScriptArgs) -> Any:
-        return self._loaded[args.script](args=[self.prefix, *args.argv()])
+        return self._call(self._loaded[args.script], [self.prefix, *args.argv()])
+
+    def _call(self, script: Script, argv: list[Any]) -> Any:
+        """EVALSHA, and on NOSCRIPT (Redis lost its scripts) the call again through
+        ``Script``, which loads it: ``Script.__call__`` costs several µs a call more."""
+        try:
+            return self._client.evalsha(script.sha, 0, *argv)
+        except NoScriptError:
+            return script(args=argv)
