@@ -87,6 +87,18 @@ class Client(Reports):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def known(self, workflow: Workflow | str | Path) -> tuple[Workflow, Plan] | None:
+        """The workflow and its plan when ``workflow`` is the very object this client
+        registered: validated and hashed then, and frozen since, so a submit of it
+        (the common case: one object, many runs) checks nothing again."""
+        if isinstance(workflow, str | Path):
+            return None
+        ref = workflow.ref
+        plan = self._plans.get(ref)
+        if plan is None or self._registered.get(ref) is not workflow:
+            return None
+        return workflow, plan
+
     @redis_call
     def resolve(self, workflow: Workflow | str | Path) -> Workflow:
         """A ``Workflow``, a path to a YAML file, or the name of one submitted before."""

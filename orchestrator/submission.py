@@ -79,18 +79,14 @@ def prepare(
     from orchestrator.spec import positive_duration  # noqa: PLC0415
 
     seconds = positive_duration(deadline, where="submit, deadline")
-    wf = client.resolve(workflow)
-    if any(spec.workflow for spec in wf.steps.values()):  # children beside the file first
-        from orchestrator.loader import family_beside  # noqa: PLC0415
-
-        for child in family_beside(workflow, wf, client.settings.visibility_timeout):
-            client.register(child)
+    known = client.known(workflow)  # registered before, children and all
+    wf = known[0] if known is not None else _resolve(client, workflow)
     level = run_priority(wf, priority)
     tenant = run_fairness_key(wf, value, fairness_key)
     limited = run_concurrency_key(wf, value)
     payload = encode_input(value, client.settings.max_payload_bytes)
     unchecked = client.checks.run_input(wf, value)
-    plan = client.register(wf)
+    plan = known[1] if known is not None else client.register(wf)
     return Pending(
         wf=wf,
         plan=plan,
@@ -104,6 +100,17 @@ def prepare(
         deadline=seconds if seconds is not None else wf.deadline,
         unchecked=unchecked,
     )
+
+
+def _resolve(client: Client, workflow: Workflow | str | Path) -> Workflow:
+    """The workflow to submit, its child workflows beside its file registered first."""
+    wf = client.resolve(workflow)
+    if any(spec.workflow for spec in wf.steps.values()):
+        from orchestrator.loader import family_beside  # noqa: PLC0415
+
+        for child in family_beside(workflow, wf, client.settings.visibility_timeout):
+            client.register(child)
+    return wf
 
 
 def send(client: Client, pending: Pending, plan: Plan) -> o.Submitted | o.NoPlan | o.Refused:

@@ -1,4 +1,5 @@
 --! requires: run, dispatch, finish, replies
+--! hot: meta, move_run, terminal
 -- Create a run and dispatch its root steps, atomically (SubmitArgs).
 -- Replies 'created' {run id, run to cancel or ''} | 'existing' {run id},
 -- 'noplan' {ref}, 'refused' {scope,
@@ -11,8 +12,7 @@ if A.key ~= '' then
 end
 if redis.call('EXISTS', RK) == 1 then return reply('existing', {RUN}) end
 fresh_run()
-if redis.call('HEXISTS', K.plan(A.ref), LF.meta) == 0 then return reply('noplan', {A.ref}) end
-use_plan(A.ref)
+if not read_plan(A.ref) then return reply('noplan', {A.ref}) end
 local wf, fk = string.match(A.ref, '^(.*):%d+$'), A.fairness_key
 local function over(scope, limit, backlog, field)
   if not limit then return nil end
@@ -77,6 +77,7 @@ if waits == 'cancel' then
     ' are running (strategy cancel_newest)')
 elseif not waits then
   move_run('RUNNING')
+  preload(meta().roots, LF.message)
   for _, r in ipairs(meta().roots) do dispatch(r) end
 end
 if A.key ~= '' then redis.call('SET', A.key, RUN) end

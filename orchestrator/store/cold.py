@@ -24,6 +24,7 @@ from orchestrator.store.render import block_end
 
 MARK = "COLD_FUNCTIONS_GO_HERE"
 _COLD = re.compile(r"^--! cold:(.*)$", re.MULTILINE)
+_HOT = re.compile(r"^--! hot:(.*)$", re.MULTILINE)
 _FUNCTION = re.compile(r"^local function (\w+)\(")
 _LOCALS = re.compile(r"^local ((?:\w+\s*,\s*)*\w+)")
 _TOKEN = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[A-Za-z_]\w*")
@@ -34,6 +35,18 @@ def cold_names(source: str) -> set[str]:
     """The functions a module's ``--! cold:`` line names."""
     found: set[str] = set()
     for match in _COLD.finditer(source):
+        found.update(n.strip() for n in match.group(1).split(",") if n.strip())
+    return found
+
+
+def hot_names(source: str) -> set[str]:
+    """The cold functions a script's ``--! hot: a, b`` line keeps defined on every call.
+
+    A script that calls one of them on every call (submit.lua: the plan's meta,
+    the run's first moves) would otherwise load every cold function each time.
+    """
+    found: set[str] = set()
+    for match in _HOT.finditer(source):
         found.update(n.strip() for n in match.group(1).split(",") if n.strip())
     return found
 

@@ -31,13 +31,11 @@ class ScriptArgs:
     variadic: ClassVar[str | None] = None
 
     def argv(self) -> list[Any]:
-        out: list[Any] = []
-        for name in _field_names(type(self)):
-            value = getattr(self, name)
-            if name == self.variadic:
-                out.extend(value)
-            else:
-                out.append(_wire(value))
+        names = _field_names(type(self))
+        if self.variadic is None:  # most scripts: one list comprehension, no test per field
+            return [_wire(getattr(self, name)) for name in names]
+        out = [_wire(getattr(self, name)) for name in names[:-1]]
+        out.extend(getattr(self, names[-1]))
         return out
 
 
@@ -54,6 +52,8 @@ def _field_names(cls: type[ScriptArgs]) -> tuple[str, ...]:
 
 def _wire(value: Any) -> Any:
     """How a value travels in ARGV: flags as '1'/'', absent values as ''."""
+    if type(value) is str:  # most values: nothing to test further
+        return value
     if value is None:
         return ""
     if isinstance(value, bool):

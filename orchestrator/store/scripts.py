@@ -12,7 +12,7 @@ modules it uses. The source sent to Redis is, in order:
 then rendered (render.py): ``K.…`` keys (keys.py) and ``RF``/``SF``/``PF``
 fields (fields.py) become their compact forms, functions the script never
 calls are left out, and those its modules name cold are defined only when
-one is called (cold.py).
+one is called (cold.py), unless the script names them hot.
 
 So no module depends on paste order, a script carries only what it uses, and
 a unit test checks that each module refers only to what it declares. Redis
@@ -28,10 +28,12 @@ from importlib import resources
 from typing import Any
 
 import redis
+from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
 from orchestrator.scorecard.histogram import lua_bucket
 from orchestrator.states import lua_table
-from orchestrator.store.cold import MARK, cold_names, defer
+from orchestrator.store.cold import MARK, cold_names, defer, hot_names
 from orchestrator.store.inputs import BY_SCRIPT, ScriptArgs, lua_args
 from orchestrator.store.render import render
 
@@ -83,7 +85,7 @@ def script_source(name: str) -> str:
     parts = [lua_table(), lua_bucket(), module_source("args"), lua_args(name)]
     modules = [module_source(m) for m in resolve(requires(body))]
     parts += [*modules, f"\n{MARK}\n", body]
-    cold = set().union(*(cold_names(m) for m in modules))
+    cold = set().union(*(cold_names(m) for m in modules)) - hot_names(body)
     rendered = defer(render("".join(parts)), cold)
     return f"-- {name}.lua, assembled by orchestrator/store/scripts.py\n" + rendered
 
@@ -94,6 +96,7 @@ class Scripts:
     def __init__(self, client: redis.Redis, prefix: str, run_ttl: int) -> None:
         self.prefix = prefix
         self.run_ttl = run_ttl
+        self._client = client
         self._loaded = {name: client.register_script(script_source(name)) for name in BY_SCRIPT}
 
     def shas(self) -> dict[str, str]:
@@ -118,7 +121,15 @@ class Scripts:
         script = self._loaded[args.script]
         if pipe is not None:
             return pipe.evalsha(script.sha, 0, *header, *args.argv())
-        return script(args=[*header, *args.argv()])
+        return self._call(script, [*header, *args.argv()])
 
     def plain(self, args: ScriptArgs) -> Any:
-        return self._loaded[args.script](args=[self.prefix, *args.argv()])
+        return self._call(self._loaded[args.script], [self.prefix, *args.argv()])
+
+    def _call(self, script: Script, argv: list[Any]) -> Any:
+        """EVALSHA, and on NOSCRIPT (Redis lost its scripts) the call again through
+        ``Script``, which loads it: ``Script.__call__`` costs several µs a call more."""
+        try:
+            return self._client.evalsha(script.sha, 0, *argv)
+        except NoScriptError:
+            return script(args=argv)

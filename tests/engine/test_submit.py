@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
-from orchestrator import Flow
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from orchestrator import Client, Flow, compiler, graph
 from orchestrator.compiler import compile_plan
+from orchestrator.messages import priority_lists
+from orchestrator.settings import Settings
 from orchestrator.store import outcomes as o
 from tests.engine.helpers import TASK, Rig, run_moves
+
+
+@pytest.fixture
+def client(rig: Rig) -> Iterator[Client]:
+    url = rig.redis.connection_pool.connection_kwargs
+    c = Client(
+        f"redis://{url['host']}:{url['port']}/0",
+        settings=Settings(key_prefix=rig.keys.prefix, default_queue=rig.queue),
+    )
+    yield c
+    c.close()
 
 
 def test_register_twice_is_exists_and_changed_content_is_a_conflict(rig: Rig) -> None:
@@ -64,3 +83,32 @@ def test_workflow_names_come_from_register_and_a_listing_made_before_the_set(rig
     rig.install(later)
     rig.redis.delete(rig.keys.workflow(rig.name))  # a scan would miss it; the set does not
     assert rig.reads.workflow_names() == [rig.name, rig.name + "-later"]
+
+
+def test_a_workflow_object_submitted_again_is_not_checked_again(
+    rig: Rig, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wf = rig.flow().step("a", TASK).build()
+    first = client.submit(wf, {})
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("checked again")
+
+    monkeypatch.setattr(graph, "validate", refuse)
+    monkeypatch.setattr(compiler, "compile_plan", refuse)
+    second = client.submit(wf, {"x": 1})  # the registered object: validated and compiled once
+    assert second.id != first.id
+    assert rig.count("a") == 2
+    with pytest.raises(AssertionError, match="checked again"):  # an equal, other object is
+        client.submit(rig.flow().step("a", TASK).build(), {})
+
+
+def test_a_root_message_has_every_placeholder_filled(rig: Rig, client: Client) -> None:
+    run = client.submit(rig.flow().step("a", TASK).build(), {}, priority=3)
+    [raw] = [m for q in priority_lists(rig.queue) for m in rig.redis.lrange(q, 0, -1)]
+    assert b"@" not in raw
+    message = json.loads(raw)
+    assert message["headers"]["id"] == f"{run.id}-a"
+    assert json.loads(message["body"])[0][0] == run.id
+    assert message["properties"]["priority"] == 6
+    assert message["properties"]["delivery_tag"].startswith(f"{run.id}.")

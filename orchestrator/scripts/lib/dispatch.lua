@@ -40,12 +40,14 @@ local function note_level(list)
   redis.call('SADD', K.levels(q), 9 - tonumber(level or '0'))
 end
 
+-- One pass over the template fills every placeholder (messages.py): '@' is in
+-- no name a template carries (workflows, steps, queues, tasks), and one
+-- missing from the table (@IDX@ outside a map) is left as it is.
 local function render(template, idx, tag, p)
   seq = seq + 1
-  local m = string.gsub(template, '@RUN@', RUN)
-  if idx ~= nil and idx ~= '' then m = string.gsub(m, '@IDX@', tostring(idx)) end
-  m = string.gsub(m, '@PRI@', tostring(9 - p), 1)
-  return (string.gsub(m, '@TAG@', RUN .. '.' .. NOWS .. '.' .. tag .. seq))
+  local subs = {RUN = RUN, PRI = tostring(9 - p), TAG = RUN .. '.' .. NOWS .. '.' .. tag .. seq}
+  if idx ~= nil and idx ~= '' then subs.IDX = tostring(idx) end
+  return (string.gsub(template, '@(%u+)@', subs))
 end
 local function message(s, idx)
   return render(template(s, LF.message), idx, '', priority_of(info(s)))
