@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from orchestrator.compiler import Plan
     from orchestrator.spec import Workflow
     from orchestrator.store import outcomes as o
+    from orchestrator.store.engine import SubmitOptions
     from orchestrator.store.inputs import SubmitArgs
 
 
@@ -46,7 +47,7 @@ class Pending:
     deadline: float | None
     unchecked: str | None
 
-    def engine_args(self) -> dict[str, Any]:
+    def engine_args(self) -> SubmitOptions:
         """``Engine.submit``'s keyword arguments for this submit."""
         context = json.dumps(self.carried, separators=(",", ":")) if self.carried else ""
         return {

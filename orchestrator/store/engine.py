@@ -15,7 +15,7 @@ import os
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Required, TypedDict, Unpack, cast
 
 import redis
 
@@ -46,6 +46,22 @@ def token_owner(pid: int | None = None) -> str:
 def new_token() -> str:
     """A fresh attempt token: 12 random hex digits, then ``.`` and its maker's tag."""
     return f"{secrets.token_hex(6)}.{token_owner()}"
+
+
+class SubmitOptions(TypedDict, total=False):
+    """What a submit says beyond its plan and input (``Engine.submit``, ``submit_args``).
+
+    ``key`` must be given (None for none); the rest default to no context, priority 0,
+    no fairness key (weight 1), no concurrency key and no deadline.
+    """
+
+    key: Required[str | None]
+    context: str
+    priority: int
+    fairness_key: str | None
+    fairness_weight: float
+    concurrency_key: str | None
+    deadline: float | None
 
 
 @dataclass(frozen=True)
@@ -173,62 +189,32 @@ class Engine:
     # -- runs -----------------------------------------------------------------
 
     def submit(
-        self,
-        plan: Plan,
-        run_input: str,
-        *,
-        key: str | None,
-        context: str = "",
-        priority: int = 0,
-        fairness_key: str | None = None,
-        fairness_weight: float = 1.0,
-        concurrency_key: str | None = None,
-        deadline: float | None = None,
+        self, plan: Plan, run_input: str, **options: Unpack[SubmitOptions]
     ) -> o.Submitted | o.NoPlan | o.Refused:
         """Create a run (or find the one created under ``key``), carrying ``context`` (JSON).
 
         Admission control may refuse it (``Refused``); never a resubmit under ``key``.
         With a ``deadline`` (seconds) it is cancelled if it has not ended by then.
         """
-        args, run_id = self.submit_args(
-            plan,
-            run_input,
-            key=key,
-            context=context,
-            priority=priority,
-            fairness_key=fairness_key,
-            fairness_weight=fairness_weight,
-            concurrency_key=concurrency_key,
-            deadline=deadline,
-        )
+        args, run_id = self.submit_args(plan, run_input, **options)
         return replies.submit(self._call(args, run_id))
 
     def submit_args(
-        self,
-        plan: Plan,
-        run_input: str,
-        *,
-        key: str | None,
-        context: str = "",
-        priority: int = 0,
-        fairness_key: str | None = None,
-        fairness_weight: float = 1.0,
-        concurrency_key: str | None = None,
-        deadline: float | None = None,
+        self, plan: Plan, run_input: str, **options: Unpack[SubmitOptions]
     ) -> tuple[i.SubmitArgs, str]:
         """``submit``'s script arguments and new run id, for a caller that pipelines calls
         (``scripts.engine(..., pipe=)``; ``replies.submit`` reads each reply)."""
-        key_name = self.keys.idempotency(plan.workflow, key) if key is not None else ""
+        key = options["key"]
         args = i.SubmitArgs(
             ref=plan.ref,
             input=run_input,
-            key=key_name,
-            context=context,
-            priority=priority,
-            fairness_key=fairness_key or "",
-            fairness_weight=fairness_weight,
-            concurrency_key=concurrency_key or "",
-            deadline=deadline,
+            key=self.keys.idempotency(plan.workflow, key) if key is not None else "",
+            context=options.get("context", ""),
+            priority=options.get("priority", 0),
+            fairness_key=options.get("fairness_key") or "",
+            fairness_weight=options.get("fairness_weight", 1.0),
+            concurrency_key=options.get("concurrency_key") or "",
+            deadline=options.get("deadline"),
         )
         return args, self.new_run_id()
 
