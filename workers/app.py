@@ -8,6 +8,7 @@ finds an app while tests and embedding code build their own with
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from typing import TYPE_CHECKING, Any
@@ -148,7 +149,21 @@ class _RuntimeHolder:
                 hooks=hooks,
             )
             self._pid = os.getpid()
+            _freeze_what_lives_on()
         return self._runtime
+
+
+def _freeze_what_lives_on() -> None:
+    """Keep the garbage collector from rescanning what this process keeps until it ends.
+
+    Celery, the app, the scripts and the hooks (the OpenTelemetry SDK with
+    them) are built by now and live as long as the process. Telemetry's
+    spans wait in the export queue long enough to be promoted, so a pool
+    child that exports them runs full collections now and then, each
+    rescanning some 100,000 such objects: about 0.25 s in which no step
+    runs. Frozen, they are left out of every collection (about 10 ms).
+    """
+    gc.freeze()
 
 
 def _start_promoter_when_ready(app: Celery, holder: _RuntimeHolder) -> None:

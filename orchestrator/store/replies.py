@@ -42,11 +42,20 @@ class _Reply:
 
 
 def decisions(notes: str) -> tuple[o.Decision, ...]:
-    """The typed decisions behind a call's events (see outcomes); '' gives none."""
+    """The typed decisions behind a call's events (see outcomes); '' gives none.
+
+    Every engine call of an observed worker comes through here (a step's
+    completion carries about three), so it is kept to one loop and
+    positional constructors.
+    """
     if not notes:
         return ()
-    found = (_decision(e) for e in json.loads(notes))
-    return tuple(d for d in found if d is not None)
+    found = []
+    for e in json.loads(notes):
+        d = _decision(e)
+        if d is not None:
+            found.append(d)
+    return tuple(found)
 
 
 def _decision(e: dict[str, Any]) -> o.Decision | None:
@@ -66,18 +75,19 @@ def _decision(e: dict[str, Any]) -> o.Decision | None:
             step, e["compensation"], e["attempt"], e.get("delay"), e.get("error")
         )
     if "to" in e or e.get("retry"):
+        get = e.get
         return o.StepMoved(
             step,
-            e.get("from"),
-            e.get("to"),
-            index=e.get("index"),
-            attempt=e.get("attempt"),
-            error=e.get("error"),
-            delay=e.get("delay"),
-            signal=e.get("signal"),
-            worker=e.get("worker"),
-            reason=e.get("reason"),
-            waited=e.get("waited"),
+            get("from"),
+            get("to"),
+            get("index"),
+            get("attempt"),
+            get("error"),
+            get("delay"),
+            get("signal"),
+            get("worker"),
+            get("reason"),
+            get("waited"),
         )
     return None
 

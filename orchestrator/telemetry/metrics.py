@@ -12,18 +12,26 @@ SDK hashes its attributes on every ``add``. So the counters are observable:
 the process keeps its totals in a dict (one tuple lookup per event) and the
 SDK reads them when it collects (every export interval). They export as
 ordinary monotonic sums, cumulative or delta as the exporter prefers. The
-queue delay stays a synchronous histogram (OpenTelemetry has no observable
-one), and the breaker state a synchronous gauge (it changes rarely).
+queue delay is a synchronous histogram (OpenTelemetry has no observable
+one), but recording into it costs as much as starting the attempt's span
+(the SDK copies, validates and hashes the attributes, and offers an
+exemplar). So a step only appends its delay to a queue (``Delays``), and the
+values are recorded by the thread that collects, just before it reads the
+instruments (the first counter's callback does it): every delay is in the
+export it would have been in, and the step's own thread does not pay for
+it. Being recorded outside the attempt, a delay has no exemplar. The breaker
+state is a synchronous gauge (it changes rarely).
 """
 
 from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 
 from opentelemetry import metrics
-from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.metrics import CallbackOptions, Histogram, Observation
 from opentelemetry.metrics._internal import _ProxyMeterProvider
 from opentelemetry.util.types import AttributeValue
 
@@ -38,6 +46,8 @@ SECONDS_BUCKETS = tuple(round(0.001 * 2**k, 6) for k in range(21))
 
 #: Attribute sets of the queue delay kept built, per process.
 MAX_SETS = 1024
+#: Queue delays held for the collecting thread; more are recorded at once (no reader collects).
+MAX_PENDING = 4096
 
 _HANDED = frozenset({h.Outcome.SUCCEEDED, h.Outcome.FALLBACK})
 
@@ -48,11 +58,18 @@ class Tally:
     """A monotonic count per attribute set, read by an observable counter at collection."""
 
     def __init__(
-        self, meter: metrics.Meter, name: str, unit: str, description: str, keys: Sequence[str]
+        self,
+        meter: metrics.Meter,
+        name: str,
+        unit: str,
+        description: str,
+        keys: Sequence[str],
+        before: Callable[[], None] | None = None,
     ) -> None:
         self.keys = tuple(keys)
         self.totals: dict[Key, int] = {}
         self._lock = threading.Lock()
+        self._before = before  # run at each collection, before the totals are read
         meter.create_observable_counter(name, [self._observe], unit, description)
 
     def add(self, *values: AttributeValue) -> None:
@@ -61,6 +78,8 @@ class Tally:
             self.totals[values] = self.totals.get(values, 0) + 1
 
     def _observe(self, options: CallbackOptions) -> Iterable[Observation]:
+        if self._before is not None:
+            self._before()
         with self._lock:
             totals = list(self.totals.items())
         return [
@@ -69,12 +88,56 @@ class Tally:
         ]
 
 
+class Delays:
+    """Queue delays waiting to be recorded into the histogram by the collecting thread.
+
+    ``add`` is a deque append (thread-safe, no lock); ``flush`` records what
+    is pending. It runs at every collection, from an observable counter's
+    callback, which the SDK calls before it reads any instrument. Should no
+    reader ever collect, ``add`` records the backlog itself once it is
+    ``MAX_PENDING`` long, so memory stays bounded.
+    """
+
+    def __init__(self, histogram: Histogram) -> None:
+        self._histogram = histogram
+        self._pending: deque[tuple[float, dict[str, AttributeValue]]] = deque()
+
+    def add(self, seconds: float, attributes: dict[str, AttributeValue]) -> None:
+        self._pending.append((seconds, attributes))
+        if len(self._pending) >= MAX_PENDING:
+            self.flush()
+
+    def flush(self) -> None:
+        pending, record = self._pending, self._histogram.record
+        while pending:
+            try:
+                seconds, attributes = pending.popleft()
+            except IndexError:  # another thread took the last one
+                return
+            record(seconds, attributes)
+
+
 class Instruments:
     """Every instrument, once per meter provider (two hooks on one provider share them)."""
 
     def __init__(self, meter: metrics.Meter) -> None:
         wv = (n.WORKFLOW, n.VERSION)
-        self.runs_submitted = Tally(meter, n.RUNS_SUBMITTED, "{run}", "Runs created by submit", wv)
+        self.queue_delay = Delays(
+            meter.create_histogram(
+                n.QUEUE_DELAY_HISTOGRAM,
+                "s",
+                "From a step becoming runnable to its attempt starting",
+                explicit_bucket_boundaries_advisory=SECONDS_BUCKETS,
+            )
+        )
+        self.runs_submitted = Tally(
+            meter,
+            n.RUNS_SUBMITTED,
+            "{run}",
+            "Runs created by submit",
+            wv,
+            before=self.queue_delay.flush,
+        )
         self.runs_finished = Tally(
             meter, n.RUNS_FINISHED, "{run}", "Runs that reached a final state", (*wv, n.STATE)
         )
@@ -107,12 +170,6 @@ class Instruments:
             "{compensation}",
             "Compensation attempts, by outcome",
             (*wv, n.STEP, n.OUTCOME),
-        )
-        self.queue_delay = meter.create_histogram(
-            n.QUEUE_DELAY_HISTOGRAM,
-            "s",
-            "From a step becoming runnable to its attempt starting",
-            explicit_bucket_boundaries_advisory=SECONDS_BUCKETS,
         )
         self.breaker = meter.create_gauge(
             n.BREAKER, "1", "Circuit breaker per dependency: 0 closed, 1 half-open, 2 open"
@@ -158,7 +215,7 @@ class Metrics(h.Hooks):
 
     def on_attempt_started(self, event: h.AttemptStarted) -> None:
         if event.queue_delay is not None:
-            self.i.queue_delay.record(event.queue_delay, self._delay_attributes(event))
+            self.i.queue_delay.add(event.queue_delay, self._delay_attributes(event))
 
     def _delay_attributes(self, event: h.AttemptStarted) -> dict[str, AttributeValue]:
         """The queue delay's attribute set, built once per workflow version and queue."""
