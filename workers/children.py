@@ -24,7 +24,8 @@ from workers.attempts import Call
 
 if TYPE_CHECKING:
     from orchestrator.store import Attempt
-    from workers.runtime import LoadedWorkflow, StepRuntime
+    from workers.loaded import LoadedWorkflow
+    from workers.runtime import StepRuntime
 
 log = logging.getLogger("orchestrator.children")
 

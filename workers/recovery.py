@@ -22,7 +22,8 @@ from orchestrator.resilience import Failure, FailureKind, Retry, decide_retry, d
 from orchestrator.spec import RetryPolicy
 from orchestrator.store import Attempt
 from orchestrator.store import outcomes as o
-from workers.runtime import LoadedWorkflow, StepRuntime
+from workers.loaded import LoadedWorkflow
+from workers.runtime import StepRuntime
 
 log = logging.getLogger("orchestrator.runtime")
 

@@ -14,14 +14,12 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any, TypeVar
 
 import redis
 from redis.exceptions import OutOfMemoryError
 
-from orchestrator.compiler import Plan, compile_plan
+from orchestrator.compiler import compile_plan
 from orchestrator.errors import (
     CircuitOpenError,
     HandoffError,
@@ -38,15 +36,15 @@ from orchestrator.resilience import (
     decide_retry,
     describe_failure,
 )
-from orchestrator.spec import Workflow
 from orchestrator.states import StepState
-from orchestrator.steps import StepContext, StepFunction, encode_output, import_task
+from orchestrator.steps import StepContext, encode_output
 from orchestrator.store import Attempt, Lane, RunStore
 from orchestrator.store import outcomes as o
 from workers.attempts import AttemptReport, Call, Executed, describe
 from workers.cancellation import CancelWatch
 from workers.children import ChildSteps
 from workers.leases import LeaseKeeper
+from workers.loaded import LoadedWorkflow
 
 log = logging.getLogger("orchestrator.runtime")
 T = TypeVar("T")
@@ -54,39 +52,6 @@ T = TypeVar("T")
 #: How long a worker keeps trying to reach Redis before it gives an attempt up
 #: (its lease then expires and the step is retried once Redis is back).
 REDIS_PATIENCE = 60.0
-
-
-@dataclass
-class LoadedWorkflow:
-    """A workflow version as a worker needs it: compiled once, functions imported once."""
-
-    workflow: Workflow
-    plan: Plan
-    functions: dict[tuple[str, str], StepFunction] = field(default_factory=dict)
-
-    def function(self, step: str, field_name: str = "task") -> StepFunction:
-        """The step's ``task`` (or ``fallback``) function, imported on first use."""
-        fn = self.functions.get((step, field_name))
-        if fn is None:
-            path = getattr(self.workflow.steps[step], field_name)
-            if path is None:
-                raise NonRetryableError(f"step {step!r} has no {field_name} to run")
-            where = f"step {step!r}, field {field_name!r}"
-            fn = StepFunction.wrap(import_task(path, where=where))
-            self.functions[(step, field_name)] = fn
-        return fn
-
-    @cached_property
-    def _waits(self) -> dict[str, tuple[str, float | None]]:
-        return {
-            name: (sp.wait_for, sp.wait_timeout)
-            for name, sp in self.plan.steps.items()
-            if sp.wait_for is not None
-        }
-
-    def waits(self) -> dict[str, tuple[str, float | None]]:
-        """Signal and timeout of each wait_for step, for wait events (computed once)."""
-        return self._waits
 
 
 class StepRuntime:

@@ -48,10 +48,14 @@ class ScorecardCollector:
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily  # noqa: PLC0415
 
-        from orchestrator.scorecard.report import Builder  # noqa: PLC0415
+        from orchestrator.scorecard.report import Builder, window_seconds  # noqa: PLC0415
 
-        card = Builder(self.reads.scores, self.reads.shape).build(
-            sorted(self.reads.scores.active()), WINDOW, "minute"
+        # Only versions with a run submitted or ended within the window: a scrape reads
+        # each version's minutes, and older versions have no success rate to report.
+        scores = self.reads.scores
+        since = scores.now() - window_seconds(WINDOW)
+        card = Builder(scores, self.reads.shape).build(
+            sorted(scores.active(since)), WINDOW, "minute"
         )
         labels = ["workflow", "version", "window"]
         families = {name: GaugeMetricFamily(name, doc, labels=labels) for name, doc, _ in GAUGES}

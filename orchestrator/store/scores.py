@@ -35,9 +35,14 @@ class ScoreReader:
         self.redis = client
         self.keys = keys
 
-    def active(self) -> list[str]:
-        """Versions (``name:version``) with a run submitted or ended in the last 31 days."""
-        members = cast(list[bytes], self.redis.zrange(self.keys.score_active, 0, -1))
+    def active(self, since: float | None = None) -> list[str]:
+        """Versions (``name:version``) with a run submitted or ended in the last 31 days,
+        or since ``since`` (epoch seconds): each is scored by its latest such moment."""
+        key = self.keys.score_active
+        if since is None:
+            members = cast(list[bytes], self.redis.zrange(key, 0, -1))
+        else:
+            members = cast(list[bytes], self.redis.zrangebyscore(key, since, "+inf"))
         return [text(m) for m in members]
 
     def rolled(self, ref: str) -> int | None:

@@ -10,7 +10,8 @@ from orchestrator import Flow
 from orchestrator.compiler import compile_plan
 from orchestrator.keys import Keys
 from orchestrator.store import Lane, RunStore, token_owner
-from workers.runtime import LoadedWorkflow, StepRuntime
+from workers.loaded import LoadedWorkflow
+from workers.runtime import StepRuntime
 
 TASK = "tests.unit.stepfns:fetch"
 
