@@ -42,13 +42,18 @@ def _levels(reads: RunReader, queue: str, now: float) -> list[dict[str, Any]]:
         name = priority_list(queue, p)
         depth = reads.redis.llen(name)
         if depth:
-            rows.append(_row(queue, p, None, depth, _age(reads.redis.lindex(name, -1), now)))
+            # Workers pop from the right; a newcomer's first message may have gone ahead
+            # of the one before it (fair.lua's jump), so the oldest is one of the last two.
+            ages = [_age(raw, now) for raw in reads.redis.lrange(name, -2, -1)]
+            oldest = max((a for a in ages if a is not None), default=None)
+            rows.append(_row(queue, p, None, depth, oldest))
         held = cast(list[bytes], reads.redis.zrange(reads.keys.fair_keys(name), 0, -1))
         for key in held:
             held_list = reads.keys.fair_held(name, text(key))
             depth = reads.redis.llen(held_list)
-            oldest = _age(reads.redis.lindex(held_list, 0), now)
-            rows.append(_row(queue, p, text(key), depth, oldest, held=True))
+            if depth:  # a key whose first message jumped the list may hold nothing yet
+                oldest = _age(reads.redis.lindex(held_list, 0), now)
+                rows.append(_row(queue, p, text(key), depth, oldest, held=True))
     return rows
 
 

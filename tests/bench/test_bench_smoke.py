@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -128,16 +129,33 @@ def test_ctrl_c_stops_everything_it_started(tmp_path: Path) -> None:
         cwd=ROOT,
         env=bench_env(mark, tmp_path),
     )
+    lines: list[str] = []
+    started = threading.Event()
+    reader = threading.Thread(target=read_log, args=(proc, lines, started), daemon=True)
+    reader.start()
     try:
-        assert proc.stderr is not None
-        for line in proc.stderr:  # wait until Redis and both sides' workers are up
-            if "scenario a" in line:
-                break
+        # Redis and both sides' workers are up once the first scenario begins.
+        assert started.wait(120), "the benchmark never began scenario a:\n" + "".join(lines)
         assert len(marked_pids(mark)) > 3, "expected Redis and worker processes to be running"
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(60) == 130
+        code = proc.wait(60)
+        reader.join(10)
+        # 130, or death by SIGINT's default action once the cleanup is done (seen about once
+        # in 20 runs, with nothing left behind): a shell shows both as 130.
+        assert code in (130, -signal.SIGINT), f"exit {code} after Ctrl-C:\n" + "".join(lines)
+        assert any("interrupted; stopping" in line for line in lines), "".join(lines)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert wait_gone(mark) == [], "processes started by the benchmark outlived Ctrl-C"
     assert not (tmp_path / "out").exists(), "an interrupted run must not write a report"
+
+
+def read_log(proc: subprocess.Popen[str], lines: list[str], started: threading.Event) -> None:
+    """Drain the benchmark's log, so it never blocks on a full pipe, and spot scenario a."""
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        lines.append(line)
+        if "scenario a" in line:
+            started.set()
+    started.set()  # the log ended: the waiting test reads what it said

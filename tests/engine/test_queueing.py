@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from orchestrator.messages import priority_list
+from orchestrator.queueview import queue_document
 from orchestrator.states import RunState
 from orchestrator.store import Attempt, Lane
 from orchestrator.store import outcomes as o
@@ -217,10 +218,34 @@ def test_a_burst_of_one_tenant_does_not_queue_ahead_of_another(rig: Rig) -> None
     consumers(rig, 1)
     plan = rig.install(rig.flow().step("a", TASK).build())
     owner = tenants(rig, plan, [("A", 1.0)] * 5 + [("B", 1.0)] * 2)
-    assert rig.redis.llen(priority_list(rig.queue, 0)) == 1, "one message per consumer"
+    assert rig.redis.llen(priority_list(rig.queue, 0)) == 2, "one per consumer, and B's first"
     order = [owner[r] for r in iter(lambda: take(rig, plan), None)]
-    assert order == ["A", "A", "B", "A", "B", "A", "A"]
+    # B's first went ahead of A1; both keys started waiting at the same pass, A first by name.
+    assert order == ["B", "A", "A", "B", "A", "A", "A"]
     assert rig.redis.exists(rig.keys.fair_lists) == 0, "nothing is left held"
+
+
+def test_a_newcomers_first_message_jumps_the_list_but_only_one_is_ever_above_its_depth(
+    rig: Rig,
+) -> None:
+    consumers(rig, 1)
+    plan = rig.install(rig.flow().step("a", TASK).build())
+    owner = tenants(rig, plan, [("A", 1.0)] * 5)
+    assert rig.redis.llen(rig.keys.fair_held(priority_list(rig.queue, 0), "A")) == 4
+    time.sleep(0.05)  # A1, in the list, is this much older than B's first, which jumps it
+    owner.update(tenants(rig, plan, [("B", 1.0), ("C", 1.0)]))
+    listed = [
+        owner[run_of(json.loads(m))] for m in rig.redis.lrange(priority_list(rig.queue, 0), 0, -1)
+    ]
+    assert listed == ["A", "B"], "B's first at the end workers pop; C's waits its turn"
+    assert rig.redis.llen(rig.keys.fair_held(priority_list(rig.queue, 0), "C")) == 1
+    rows = [r for r in queue_document(rig.reads, rig.queue)["queues"] if r["queue"] == rig.queue]
+    listed_row = next(r for r in rows if not r["held"])
+    assert listed_row["depth"] == 2
+    assert listed_row["oldest_age"] >= 0.05, "the oldest is A1, behind the message that jumped"
+    assert {r["fairness_key"]: r["depth"] for r in rows if r["held"]} == {"A": 4, "C": 1}
+    order = [owner[r] for r in iter(lambda: take(rig, plan), None)]
+    assert order == ["B", "A", "A", "C", "A", "A", "A"]
 
 
 def test_weights_give_shares_of_the_releases(rig: Rig) -> None:
@@ -228,22 +253,25 @@ def test_weights_give_shares_of_the_releases(rig: Rig) -> None:
     plan = rig.install(rig.flow().step("a", TASK).build())
     owner = tenants(rig, plan, [("X", 1.0)] * 9 + [("Y", 3.0)] * 9)
     taken = [owner[r] for r in iter(lambda: take(rig, plan), None)]
-    assert taken[0] == "X"  # went straight in: the list was empty
-    assert taken[1:3] == ["X", "Y"], "each key's one stride of credit as it starts waiting"
-    assert taken[3:11].count("Y") == 6 and taken[3:11].count("X") == 2, "then 3:1"
+    assert taken[0] == "Y", "Y's first jumped the list"
+    assert taken[1:4] == ["X", "X", "X"], "X1 was in the list; then X's two strides of credit"
+    assert taken[4:12].count("Y") == 6 and taken[4:12].count("X") == 2, "then 3:1"
     assert sorted(taken) == ["X"] * 9 + ["Y"] * 9
 
 
-def test_a_tenant_that_was_idle_goes_next_and_once_more_but_banks_no_more(rig: Rig) -> None:
+def test_a_tenant_that_was_idle_goes_at_once_and_thrice_more_but_banks_no_more(
+    rig: Rig,
+) -> None:
     consumers(rig, 1)
     plan = rig.install(rig.flow().step("a", TASK).build())
-    owner = tenants(rig, plan, [("A", 1.0)] * 6)
+    owner = tenants(rig, plan, [("A", 1.0)] * 8)
     order = [owner[take(rig, plan)] for _ in range(3)]
-    owner.update(tenants(rig, plan, [("B", 1.0)] * 3))
+    owner.update(tenants(rig, plan, [("B", 1.0)] * 5))
     order += [owner[r] for r in iter(lambda: take(rig, plan), None)]
-    # A4 was in the list already; B, idle until now, starts one stride before the last
-    # release: it goes next and once more, then takes turns, however many A ran before.
-    assert order == ["A", "A", "A", "A", "B", "B", "A", "B", "A"]
+    # B, idle until now, sends its first ahead of A4 (already in the list), then starts two
+    # strides before the last release, which A's next turn is one stride after: B goes three
+    # times more, then they take turns, however many A ran before.
+    assert order == ["A", "A", "A", "B", "A", "B", "B", "B", "A", "B", "A", "A", "A"]
 
 
 def test_a_release_on_credit_does_not_turn_the_clock_back_for_the_next_newcomer(
@@ -253,13 +281,13 @@ def test_a_release_on_credit_does_not_turn_the_clock_back_for_the_next_newcomer(
     plan = rig.install(rig.flow().step("a", TASK).build())
     owner = tenants(rig, plan, [("A", 1.0)] * 6)
     order = [owner[take(rig, plan)] for _ in range(3)]
-    owner.update(tenants(rig, plan, [("B", 1.0)] * 2))
-    order.append(owner[take(rig, plan)])  # A4, and B1 is released on B's credit
-    owner.update(tenants(rig, plan, [("C", 1.0)] * 2))
+    owner.update(tenants(rig, plan, [("B", 1.0)] * 3))
+    order += [owner[take(rig, plan)] for _ in range(2)]  # B1 jumped; A4, releasing B2 on credit
+    owner.update(tenants(rig, plan, [("C", 1.0)] * 3))
     order += [owner[r] for r in iter(lambda: take(rig, plan), None)]
-    # C starts one stride before the clock, which B's release left where it was: C goes
-    # next once, then takes turns with B (a clock turned back would give C two in a row).
-    assert order == ["A", "A", "A", "A", "B", "C", "B", "C", "A", "A"]
+    # C starts two strides before the clock, which B2's release left where it was: C takes
+    # turns with B (a clock turned back would give C two in a row).
+    assert order == ["A", "A", "A", "B", "A", "C", "B", "C", "B", "C", "A", "A"]
 
 
 def test_unkeyed_work_takes_turns_as_one_key_once_a_list_holds_work_back(rig: Rig) -> None:
@@ -267,9 +295,10 @@ def test_unkeyed_work_takes_turns_as_one_key_once_a_list_holds_work_back(rig: Ri
     plan = rig.install(rig.flow().step("a", TASK).build())
     owner = tenants(rig, plan, [("A", 1.0)] * 3)
     owner.update({submit(rig, plan): "", submit(rig, plan): ""})
-    assert rig.redis.llen(priority_list(rig.queue, 0)) == 1, "the unkeyed runs were held too"
+    held = rig.keys.fair_held(priority_list(rig.queue, 0), "")
+    assert rig.redis.llen(held) == 1, "the unkeyed runs are held too (the first jumped the list)"
     taken = [owner[r] for r in iter(lambda: take(rig, plan), None)]
-    assert taken == ["A", "", "A", "", "A"]
+    assert taken == ["", "A", "", "A", "A"]
 
 
 def test_a_worker_lost_before_its_claim_strands_nothing(rig: Rig) -> None:

@@ -11,12 +11,15 @@
 -- of runs with a fairness key (and, once some are held back, every message of
 -- the list, under the key '') are held back per key, and released one at a
 -- time by stride scheduling: the key with the lowest pass goes next, and its
--- pass grows by 1 / weight. A key that had nothing held starts one of its own
--- strides (1 / weight) before the pass of the last release: a tenant that
--- was idle goes next, and once more before the busy key's next turn (like a
--- sleeper's bonus in Linux's CFS), but it banks no more credit than that, however
--- long it was idle. Without that one stride, a tenant arriving behind a burst
--- would wait twice its idle queue delay plus a whole turn.
+-- pass grows by 1 / weight. A key that had nothing held is a newcomer: its
+-- first message goes ahead of the few already in the list (jump), and the
+-- key starts two of its own strides (NEWCOMER_STRIDES) before the pass of the
+-- last release. A tenant that was idle then starts its first run as soon as a
+-- process is free, and three more before the busy key's next turn (one stride
+-- after the last release), like a sleeper's bonus in Linux's CFS; but it banks
+-- no more credit than that, however long it was idle. Without it, a tenant arriving
+-- behind a burst would wait behind the messages already in the list, then
+-- twice its idle queue delay.
 --
 -- Releases happen when a message is parked, when a worker claims a message of
 -- the list (claim.lua: it has just left the list) and from every worker's
@@ -77,16 +80,34 @@ local function must_hold(list, queued)
   return redis.call('LLEN', list) + queued >= most
 end
 
+-- Strides (1 / weight) of credit a key gets as it starts waiting: it starts
+-- that far before the pass of the last release.
+local NEWCOMER_STRIDES = 2
+
+-- A key that starts waiting on a list already holding work back sends its
+-- first message ahead of the few already in the list (at most its depth):
+-- had the key been waiting when those were released, it would have gone
+-- first. It goes at the end consumers take from (kombu pops from the right),
+-- and only while the list holds no more than its depth, so at most one
+-- message is ever above it.
+local function jump(list, msg)
+  if not holding(list) or redis.call('LLEN', list) > (list_depth(list) or 1) then
+    return false
+  end
+  redis.call('RPUSH', list, msg)
+  return true
+end
+
 local function hold(list, msg)
   local fk = hget(RF.fairness_key) or ''
-  local held = K.fair_held(list, fk)
-  redis.call('RPUSH', held, msg)
   if not redis.call('ZSCORE', K.fair_keys(list), fk) then
+    if jump(list, msg) then msg = nil end
     local clock = tonumber(redis.call('GET', K.fair_clock(list)) or '0')
     local weight = tonumber(hget(RF.fairness_weight) or '1')
-    redis.call('ZADD', K.fair_keys(list), clock - 1 / weight, fk)
+    redis.call('ZADD', K.fair_keys(list), clock - NEWCOMER_STRIDES / weight, fk)
     redis.call('HSET', K.fair_weights(list), fk, weight)
   end
+  if msg then redis.call('RPUSH', K.fair_held(list, fk), msg) end
   if not fair_seen[list] then
     redis.call('SADD', K.fair_lists, list)
     redis.call('SADD', K.levels(queue_of(list)), held_mark(list))
