@@ -12,14 +12,14 @@
 -- the list, under the key '') are held back per key, and released one at a
 -- time by stride scheduling: the key with the lowest pass goes next, and its
 -- pass grows by 1 / weight. A key that had nothing held is a newcomer: its
--- first message goes ahead of the few already in the list (jump), and the
--- key starts two of its own strides (NEWCOMER_STRIDES) before the pass of the
--- last release. A tenant that was idle then starts its first run as soon as a
--- process is free, and three more before the busy key's next turn (one stride
--- after the last release), like a sleeper's bonus in Linux's CFS; but it banks
--- no more credit than that, however long it was idle. Without it, a tenant arriving
--- behind a burst would wait behind the messages already in the list, then
--- twice its idle queue delay.
+-- first message goes ahead of the few already in the list (jump, once the
+-- list holds work back), and the key starts two of its own strides
+-- (NEWCOMER_STRIDES) before the pass of the last release. A tenant that was
+-- idle then starts its first run as soon as a process is free, and three more
+-- before the busy key's next turn (one stride after the last release), like a
+-- sleeper's bonus in Linux's CFS; but it banks no more credit than that,
+-- however long it was idle. Without it, a tenant arriving behind a burst would
+-- wait behind the messages already in the list, then twice its idle delay.
 --
 -- Releases happen when a message is parked, when a worker claims a message of
 -- the list (claim.lua: it has just left the list) and from every worker's
