@@ -30,6 +30,7 @@ from bench.rounds import Ctx
 from bench.workloads import WAIT, percentile
 from orchestrator import Flow, Workflow
 from orchestrator.fields import RUN_FIELDS, step_field, stored
+from orchestrator.messages import priority_lists
 
 STEP_S = 0.005
 PROBES = 20
@@ -105,9 +106,10 @@ def plain_priority(ctx: Ctx, backlog: int) -> list[float]:
             time.sleep(0.002)
         delays.append(float(started) - sent)
         time.sleep(0.1)
-    # Drop what is left of the backlog (kombu's list per priority step): the plain workers
-    # would otherwise go on draining it, on the same cores, through what is measured next.
-    ctx.h.r.delete("plain", *(f"plain\x06\x16{step}" for step in range(1, 10)))
+    # Drop what is left of the backlog (kombu's list per priority step, 0-9 on both sides):
+    # the plain workers would otherwise go on draining it, on the same cores, through what
+    # is measured next.
+    ctx.h.r.delete(*priority_lists("plain"))
     time.sleep(0.5)  # the tasks the plain workers already hold
     return delays
 
