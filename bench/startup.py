@@ -12,7 +12,8 @@ hands the same commands to hyperfine instead, if it is on PATH.
 (an older checkout, say ``git archive <commit> | tar -x -C DIR``) in the same
 rounds, through ``PYTHONPATH``, so before and after meet the same load. The
 ``floor`` row imports only the libraries every command needs (Typer, Rich,
-redis; pydantic-settings only when an ``ORCH_*`` variable needs checking, see
+hiredis, which the read-only commands read Redis with: orchestrator/leanredis.py;
+pydantic-settings only when an ``ORCH_*`` variable needs checking, see
 orchestrator/settings.py): what is left once the orchestrator's own imports
 are out of the way.
 
@@ -53,18 +54,14 @@ def commands(run_id: str) -> dict[str, list[str]]:
         "orch status RUN --json": [orch, "status", run_id, "--json"],
         "import orchestrator": [sys.executable, "-c", "import orchestrator"],
         "celery --help": [sys.executable, "-m", "celery", "--help"],
-        "floor: typer+rich+redis": [sys.executable, "-c", FLOOR],
+        "floor: typer+rich+hiredis": [sys.executable, "-c", FLOOR],
         "python -c pass": [sys.executable, "-c", "pass"],
     }
 
 
-#: What a read-only command imports before its own code: redis-py as cli/_lean.py imports it
-#: (without OpenTelemetry's metrics), Typer and Rich's console and table.
-FLOOR = (
-    "from orchestrator.cli._lean import import_redis_lean\n"
-    "import_redis_lean(['runs'])\n"
-    "import typer, rich.console, rich.table"
-)
+#: What a read-only command imports before its own code: Typer, Rich's console and table,
+#: and hiredis (LeanRedis's parser; no redis-py).
+FLOOR = "import typer, rich.console, rich.table, hiredis"
 
 
 def _with_path(argv: list[str], tree: Path) -> list[str]:

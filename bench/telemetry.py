@@ -32,7 +32,15 @@ QUEUE = "bench-otel"
 METRIC_INTERVAL_MS = "1000"
 
 
+#: Variables the caller may set to measure another configuration (a sampler, say:
+#: ``OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=0.1``).
+CALLER_MAY_SET = ("OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_BSP_")
+
+
 def otel_env(endpoint: str) -> dict[str, str]:
+    """The SDK's configuration on both sides: exporting to the local receiver, and
+    the caller's sampler and batch-processor variables, if set."""
+    chosen = {k: v for k, v in os.environ.items() if k.startswith(CALLER_MAY_SET)}
     return {
         "OTEL_TRACES_EXPORTER": "otlp",
         "OTEL_METRICS_EXPORTER": "otlp",
@@ -41,6 +49,7 @@ def otel_env(endpoint: str) -> dict[str, str]:
         "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
         "OTEL_METRIC_EXPORT_INTERVAL": METRIC_INTERVAL_MS,
         "OTEL_SERVICE_NAME": "bench",
+        **chosen,
     }
 
 
@@ -66,6 +75,8 @@ class Side:
     samples: list[Sample] = field(default_factory=list)
     worker_cpu: list[float] = field(default_factory=list)  # seconds per step
     client_cpu: list[float] = field(default_factory=list)
+    redis_cpu: list[float] = field(default_factory=list)
+    commands: list[float] = field(default_factory=list)  # Redis commands per step
 
     def timed(
         self, h: Harness, workers: Callable[[], float], batch: Callable[[], Batch], steps: int
@@ -75,6 +86,8 @@ class Side:
         self.samples.append(sample)
         self.worker_cpu.append((workers() - w0) / steps)
         self.client_cpu.append(sample.cpu["client"] / steps)
+        self.redis_cpu.append(sample.cpu["redis"] / steps)
+        self.commands.append(sample.commands_per_step())
 
 
 def scenario_t(ctx: Ctx) -> ScenarioResult:
@@ -138,6 +151,9 @@ def scenario_t(ctx: Ctx) -> ScenarioResult:
         "(main and prefork children, export threads included) and of this process (the "
         "producer, and the receiver while it counts)."
     )
+    sampler = {k: v for k, v in otel_env("").items() if k.startswith(CALLER_MAY_SET)}
+    if sampler:
+        res.notes.append(f"set by the caller, on both sides: {sampler}")
     return res
 
 
@@ -150,7 +166,8 @@ def _report(res: ScenarioResult, on: Side, off: Side) -> None:
         plain=[s.rate for s in off.samples],
         target=Target("ratio", ">=", 0.85),
     )
-    for label, pick in (("workers", "worker_cpu"), ("producer", "client_cpu")):
+    picks = (("workers", "worker_cpu"), ("producer", "client_cpu"), ("Redis", "redis_cpu"))
+    for label, pick in picks:
         res.metric(
             f"{label} CPU per step, telemetry on vs off",
             "ms",
@@ -158,3 +175,10 @@ def _report(res: ScenarioResult, on: Side, off: Side) -> None:
             orch=[v * 1000 for v in getattr(on, pick)],
             plain=[v * 1000 for v in getattr(off, pick)],
         )
+    res.metric(
+        "Redis commands per step, telemetry on vs off",
+        "cmds",
+        "lower",
+        orch=on.commands,
+        plain=off.commands,
+    )

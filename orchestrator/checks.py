@@ -16,8 +16,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
-import redis
-
 from orchestrator.errors import (
     HandoffError,
     PayloadTooLargeError,
@@ -26,8 +24,11 @@ from orchestrator.errors import (
     SpecError,
 )
 from orchestrator.keys import Keys
+from orchestrator.redis_errors import out_of_memory_errors, outage_errors
 
 if TYPE_CHECKING:
+    import redis
+
     from orchestrator.spec import Workflow
 
 #: Seconds before a client reads a version's step contracts again while some are missing.
@@ -47,13 +48,13 @@ class reachable:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
     ) -> None:
-        if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+        if isinstance(exc, outage_errors()):
             from orchestrator.connection import redact  # noqa: PLC0415
 
             raise RedisUnavailableError(
                 f"Redis at {redact(self.url)} is unreachable: {exc}"
             ) from None
-        if isinstance(exc, redis.exceptions.OutOfMemoryError):
+        if isinstance(exc, out_of_memory_errors()):
             from orchestrator.connection import redact  # noqa: PLC0415
 
             raise RedisOutOfMemoryError(

@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.checks import DataChecks, encode_value, redis_call
 from orchestrator.clock import redis_now
-from orchestrator.connection import connect, resolve_url
+from orchestrator.connection import connect, connect_reads, resolve_url
 from orchestrator.contracts import warn_unchecked
 from orchestrator.errors import (
     NotFoundError,
     OrchestratorError,
+    ReadOnlyClientError,
     WorkflowConflictError,
 )
 from orchestrator.keys import Keys
@@ -29,7 +30,10 @@ from orchestrator.states import RunState
 from orchestrator.store.reads import RunReader
 
 if TYPE_CHECKING:
+    import redis
+
     from orchestrator.compiler import Plan
+    from orchestrator.leanredis import Conn
     from orchestrator.reporting import Reporter
     from orchestrator.schedules import Schedules
     from orchestrator.spec import Workflow
@@ -39,7 +43,13 @@ __all__ = ["TERMINAL", "Client", "Run"]
 
 
 class Client(Reports):
-    """Connects to the orchestrator's Redis (``ORCH_REDIS_URL``, else the embedded one)."""
+    """Connects to the orchestrator's Redis (``ORCH_REDIS_URL``, else the embedded one).
+
+    ``read_only=True`` is for code that only reads (status, listings,
+    metrics): it connects over ``LeanRedis`` where the URL allows, which
+    spares redis-py's import (what ``orch status`` and ``orch runs`` do), and
+    refuses every write with ``ReadOnlyClientError``.
+    """
 
     def __init__(
         self,
@@ -47,16 +57,35 @@ class Client(Reports):
         *,
         settings: Settings | None = None,
         hooks: Iterable[object] = (),
+        read_only: bool = False,
     ) -> None:
         self.settings = settings or Settings()
         self.url = redis_url or resolve_url(self.settings)
         self.report = _reporter(self.settings.hooks, hooks)
-        self.redis = connect(self.url, self.settings)
+        self.read_only = read_only
+        #: What reads go through: redis-py's client, or LeanRedis for a read-only client.
+        self.conn: Conn = (connect_reads if read_only else connect)(self.url, self.settings)
         self.keys = Keys(self.settings.key_prefix)
-        self.reads = RunReader(self.redis, self.keys)
-        self.checks = DataChecks(self.redis, self.keys, self.url)
+        self.reads = RunReader(self.conn, self.keys)
         self._plans: dict[str, Plan] = {}
         self._registered: dict[str, Workflow] = {}  # the object each plan was made from
+
+    @property
+    def redis(self) -> redis.Redis:
+        """redis-py's client, for writes (a read-only client refuses)."""
+        import redis  # noqa: PLC0415 - loaded already, unless the client is read-only
+
+        if self.read_only or not isinstance(self.conn, redis.Redis):
+            raise ReadOnlyClientError(
+                "this Client was opened with read_only=True and cannot write; "
+                "open one without it to submit, signal, cancel or register"
+            )
+        return self.conn
+
+    @cached_property
+    def checks(self) -> DataChecks:
+        """What is checked before a write (the contracts it has read, per version)."""
+        return DataChecks(self.redis, self.keys, self.url)
 
     @cached_property
     def store(self) -> RunStore:
@@ -79,7 +108,7 @@ class Client(Reports):
         return Schedules(self)
 
     def close(self) -> None:
-        self.redis.close()
+        self.conn.close()
 
     def __enter__(self) -> Client:
         return self

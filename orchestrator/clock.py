@@ -8,10 +8,13 @@ by its clock's error: a client 2 h fast calls a 1-second-old run "stuck for
 
 from __future__ import annotations
 
-import redis
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from orchestrator.leanredis import Conn
 
 
-def redis_now(client: redis.Redis) -> float:
+def redis_now(client: Conn) -> float:
     """Seconds since the epoch by the Redis server's clock."""
     seconds, micros = client.time()
     return float(seconds) + float(micros) / 1_000_000

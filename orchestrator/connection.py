@@ -10,50 +10,47 @@ Every entry point goes through ``connect``, which says who calls:
   connection) is retried once at once.
 - ``worker`` (a worker's start-up check) and ``worker-process`` (the Redis
   client of a worker process): a stall is noticed within the same timeout and
-  logged at once, but the call is retried for ``WORKER_PATIENCE`` seconds
+  logged at once, but the call is retried for ``stalls.WORKER_PATIENCE`` seconds
   before it fails, since a worker has work in hand and a Redis restart or
   failover usually passes.
 
 All but ``worker-process`` also refuse a Redis that may evict keys (see
 ``redis_checks``); a worker's processes rely on the check made at its start.
+
+A read-only ``Client`` (``orch status``, ``orch runs``, ``orch queues``)
+connects through ``connect_reads`` instead: the same checks and the same
+bounded waits as a ``client``'s, over ``LeanRedis`` where it serves the URL,
+so that those commands never import redis-py (``leanredis``).
 """
 
 from __future__ import annotations
 
-import logging
 import math
-import time
-from collections.abc import Callable
-from typing import Any, Literal, TypeVar
-
-import redis
-from redis.backoff import ExponentialBackoff, NoBackoff
-from redis.retry import Retry
+from typing import TYPE_CHECKING, Any, Literal
 
 from orchestrator.embedded import find_running
 from orchestrator.errors import OrchestratorError, RedisUnavailableError
 from orchestrator.redis_checks import check_eviction_policy
 from orchestrator.settings import Settings
 
-log = logging.getLogger("orchestrator.redis")
-T = TypeVar("T")
+if TYPE_CHECKING:
+    import redis
+
+    from orchestrator.leanredis import LeanRedis
 
 Caller = Literal["client", "dev", "worker", "worker-process"]
-
-#: Seconds a worker's Redis call keeps retrying through a stall before it fails.
-WORKER_PATIENCE = 20.0
 
 SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 def check_url(url: str, *, source: str = "the Redis URL") -> str:
     """Refuse, in one line (exit 2), a URL that redis-py cannot connect with."""
-    from redis.connection import parse_url  # noqa: PLC0415
-
     problem = None
     if not url.startswith(SCHEMES):
         problem = f"it must start with {', '.join(SCHEMES)}"
-    else:
+    elif _lean(url, 1.0) is None:  # LeanRedis parses the plain ones, without redis-py
+        from redis.connection import parse_url  # noqa: PLC0415
+
         try:
             parse_url(url)  # type: ignore[no-untyped-call]
         except ValueError as exc:
@@ -80,6 +77,8 @@ def resolve_url(settings: Settings) -> str:
 
 def connect(url: str, settings: Settings, *, who: Caller = "client") -> redis.Redis:
     """A client with the waits ``who`` needs; checks that Redis answers and never evicts."""
+    import redis  # noqa: PLC0415 - the quick commands connect with connect_reads instead
+
     check_url(url)
     client = redis.Redis.from_url(url, **_options(url, settings, who))
     try:
@@ -95,7 +94,43 @@ def connect(url: str, settings: Settings, *, who: Caller = "client") -> redis.Re
     return client
 
 
+def connect_reads(url: str, settings: Settings) -> LeanRedis | redis.Redis:
+    """A client for the quick read-only commands: ``LeanRedis`` where it can serve the URL.
+
+    Same checks and waits as ``connect(url, settings)`` (a client's): Redis must
+    answer within ``ORCH_CONNECT_TIMEOUT`` and must never evict.
+    """
+    lean = _lean(url, settings.connect_timeout)
+    if lean is None:
+        return connect(url, settings)
+    try:
+        lean.ping()
+        check_eviction_policy(lean, redact(url), settings, who="client")
+    except BaseException:
+        lean.close()
+        raise
+    return lean
+
+
+def _lean(url: str, timeout: float) -> LeanRedis | None:
+    """A ``LeanRedis`` for ``url``, or None: it needs redis-py, or hiredis is absent."""
+    try:
+        from orchestrator.leanredis import LeanRedis  # noqa: PLC0415 - needs hiredis (CPython)
+    except ImportError:
+        return None
+    try:
+        return LeanRedis.from_url(url, timeout=timeout, where=redact(url))
+    except ValueError:  # malformed (a port out of range): redis-py's check words it
+        return None
+
+
 def _options(url: str, settings: Settings, who: Caller) -> dict[str, Any]:
+    import redis  # noqa: PLC0415
+    from redis.backoff import ExponentialBackoff, NoBackoff  # noqa: PLC0415
+    from redis.retry import Retry  # noqa: PLC0415
+
+    from orchestrator.stalls import WORKER_PATIENCE, StallLoggingRetry  # noqa: PLC0415
+
     timeout = settings.connect_timeout
     retry: Retry
     if who in ("worker", "worker-process"):
@@ -109,53 +144,6 @@ def _options(url: str, settings: Settings, who: Caller) -> dict[str, Any]:
         "retry": retry,
         "health_check_interval": 30,
     }
-
-
-class StallLoggingRetry(Retry):
-    """Retry a worker's Redis call through a stall, saying so when it starts and ends.
-
-    Without this a worker whose Redis froze said nothing until its patience ran
-    out. Each connection gets its own copy (redis-py copies the retry object).
-    """
-
-    def __init__(self, backoff: ExponentialBackoff, retries: int, where: str) -> None:
-        super().__init__(backoff, retries)
-        self.where = where
-
-    def call_with_retry(
-        self, do: Callable[[], T], fail: Callable[..., Any], *args: Any, **kwargs: Any
-    ) -> T:
-        first: list[float] = []
-
-        def noted(error: Exception, *count: int) -> Any:
-            if not first:
-                first.append(time.monotonic())
-                log.warning(
-                    "Redis at %s did not answer (%s: %s); retrying for about %gs",
-                    self.where,
-                    type(error).__name__,
-                    error,
-                    WORKER_PATIENCE,
-                )
-            return fail(error, *count)
-
-        try:
-            result = super().call_with_retry(do, noted, *args, **kwargs)
-        except (redis.ConnectionError, redis.TimeoutError, TimeoutError) as exc:
-            if first:
-                took = time.monotonic() - first[0]
-                log.error("Redis at %s: gave up after %.1fs: %s", self.where, took, exc)
-            raise
-        except Exception:  # Redis answered, with an error (NOSCRIPT, say): the stall is over
-            self._answered(first)
-            raise
-        self._answered(first)
-        return result
-
-    def _answered(self, first: list[float]) -> None:
-        if first:
-            took = time.monotonic() - first[0]
-            log.warning("Redis at %s answered again, %.1fs after it first failed", self.where, took)
 
 
 def redact(url: str) -> str:

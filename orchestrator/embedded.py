@@ -27,9 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-import redis
-
-from orchestrator.errors import RedisUnavailableError
+from orchestrator.errors import OrchestratorError, RedisUnavailableError
+from orchestrator.redis_errors import ResponseError
 
 STATE_FILE = "redis.json"
 
@@ -55,6 +54,25 @@ def free_port() -> int:
 
 
 def _alive(url: str, timeout: float = 1.0) -> bool:
+    """Whether a server answers at ``url`` (our own URL: loopback, no options)."""
+    try:
+        from orchestrator.leanredis import LeanRedis  # noqa: PLC0415 - spares the quick commands
+    except ImportError:  # no hiredis: redis-py
+        return _alive_by_redis_py(url, timeout)
+    client = LeanRedis.from_url(url, timeout=timeout, where=url)
+    if client is None:
+        return _alive_by_redis_py(url, timeout)
+    try:
+        return bool(client.ping())
+    except (OrchestratorError, ResponseError):
+        return False
+    finally:
+        client.close()
+
+
+def _alive_by_redis_py(url: str, timeout: float) -> bool:
+    import redis  # noqa: PLC0415
+
     client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
     try:
         return bool(client.ping())
@@ -220,6 +238,8 @@ class EmbeddedRedis:
 
     def _shutdown(self, timeout: float = 10.0) -> None:
         """Stop an adopted server, which is not our child: ask it to shut down (AOF kept)."""
+        import redis  # noqa: PLC0415
+
         client = redis.Redis.from_url(self.url, socket_connect_timeout=1.0, socket_timeout=5.0)
         try:
             client.shutdown()

@@ -20,12 +20,15 @@ import json
 import re
 import secrets
 from dataclasses import dataclass
-from typing import cast
-
-import redis
+from typing import TYPE_CHECKING, cast
 
 from orchestrator.errors import NotFoundError, RunLostError
 from orchestrator.keys import Keys
+
+if TYPE_CHECKING:
+    import redis
+
+    from orchestrator.leanredis import Conn
 
 _RUN_ID = re.compile(r"^([0-9a-f]{6})-[0-9a-f]{16}$")
 
@@ -72,7 +75,7 @@ def _parse(raw: bytes | str | None) -> Epoch | None:
     return Epoch(str(doc["id"]), float(doc["since"]))
 
 
-def current(client: redis.Redis, keys: Keys) -> Epoch:
+def current(client: Conn, keys: Keys) -> Epoch:
     """This Redis's epoch, begun now (by whoever comes first) if it has none."""
     found = _parse(cast(bytes | None, client.get(keys.epoch)))
     if found is not None:
@@ -83,7 +86,7 @@ def current(client: redis.Redis, keys: Keys) -> Epoch:
     return _parse(cast(bytes | None, client.get(keys.epoch))) or fresh
 
 
-def lost(client: redis.Redis, keys: Keys) -> dict[str, dict[str, object]]:
+def lost(client: Conn, keys: Keys) -> dict[str, dict[str, object]]:
     """Epochs whose loss some process noticed: id -> {noticed, by, now}."""
     raw = cast(dict[bytes, bytes], client.hgetall(keys.lost_epochs))
     return {k.decode(): json.loads(v) for k, v in raw.items()}
@@ -116,7 +119,7 @@ class EpochWatch:
         return Loss(old, now)
 
 
-def missing_run(client: redis.Redis, keys: Keys, run_id: str) -> NotFoundError:
+def missing_run(client: Conn, keys: Keys, run_id: str) -> NotFoundError:
     """What to raise for a run id this Redis does not hold: lost with the data, or not found."""
     made_in = epoch_of(run_id)
     if made_in is not None:

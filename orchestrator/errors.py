@@ -88,6 +88,10 @@ class RedisPolicyError(OrchestratorError):
     exit_code = EXIT_USAGE
 
 
+class ReadOnlyClientError(OrchestratorError):
+    """A write through a ``Client(read_only=True)``, which connects for reading only."""
+
+
 class RunTimeoutError(OrchestratorError):
     """`Run.wait` gave up before the run reached a terminal state."""
 

@@ -15,12 +15,14 @@ read, and start-up goes on with a warning, logged once per process and server.
 from __future__ import annotations
 
 import logging
-from typing import Literal
-
-import redis
+from typing import TYPE_CHECKING, Literal
 
 from orchestrator.errors import RedisPolicyError
+from orchestrator.redis_errors import response_errors
 from orchestrator.settings import Settings
+
+if TYPE_CHECKING:
+    from orchestrator.leanredis import Conn
 
 log = logging.getLogger("orchestrator.redis")
 
@@ -42,18 +44,18 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def eviction_policy(client: redis.Redis) -> str | None:
+def eviction_policy(client: Conn) -> str | None:
     """The server's ``maxmemory-policy``, or None when ``CONFIG`` is renamed or denied."""
     try:
         reply = client.config_get("maxmemory-policy")
-    except redis.ResponseError:  # unknown command (renamed) or NOPERM (ACL)
+    except response_errors():  # unknown command (renamed) or NOPERM (ACL)
         return None
     found = {_text(k): _text(v) for k, v in dict(reply).items()}
     return found.get("maxmemory-policy")
 
 
 def check_eviction_policy(
-    client: redis.Redis, where: str, settings: Settings, *, who: Checker
+    client: Conn, where: str, settings: Settings, *, who: Checker
 ) -> str | None:
     """Raise ``RedisPolicyError`` unless the server at ``where`` never evicts.
 

@@ -14,9 +14,8 @@ from orchestrator.checks import redis_call
 from orchestrator.errors import NotFoundError
 
 if TYPE_CHECKING:
-    import redis
-
     from orchestrator.keys import Keys
+    from orchestrator.leanredis import Conn
     from orchestrator.scorecard.model import Scorecard
     from orchestrator.settings import Settings
     from orchestrator.spec import Workflow
@@ -27,7 +26,7 @@ class Reports:
     """The read-only reports of a ``Client`` (which provides the attributes below)."""
 
     url: str
-    redis: redis.Redis
+    conn: Conn
     keys: Keys
     settings: Settings
     reads: RunReader
@@ -43,7 +42,7 @@ class Reports:
         from orchestrator.epoch import lost  # noqa: PLC0415
 
         out = []
-        for old, note in sorted(lost(self.redis, self.keys).items(), key=lambda kv: str(kv[1])):
+        for old, note in sorted(lost(self.conn, self.keys).items(), key=lambda kv: str(kv[1])):
             when = datetime.fromtimestamp(float(str(note["noticed"])), UTC)
             out.append(
                 f"Redis lost its data: epoch {old} is gone with its runs "

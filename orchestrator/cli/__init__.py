@@ -67,10 +67,10 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _is_redis_outage(exc: Exception) -> bool:
-    """Checked only once a command failed, so that `orch --help` never imports redis."""
-    import redis  # noqa: PLC0415
+    """Checked only once a command failed (redis-py's errors only if it was imported)."""
+    from orchestrator.redis_errors import outage_errors  # noqa: PLC0415
 
-    return isinstance(exc, redis.ConnectionError | redis.TimeoutError)
+    return isinstance(exc, outage_errors())
 
 
 def _settings_error(exc: Exception) -> str | None:

@@ -1,5 +1,4 @@
-"""The quick commands start lean: only their own command module, and redis-py
-without the OpenTelemetry metrics SDK.
+"""The quick commands start lean: only their own command module, and no redis-py.
 
 ``orch status`` and ``orch runs`` are what people and scripts call most, so
 they are held to 0.35 s from process start (docs/BENCHMARKS.md). Two costs
@@ -9,22 +8,27 @@ there are not the orchestrator's own:
   evaluating their annotations: about 20 ms for all of them. A quick command
   loads only the module that registers it (``QUICK``), so only that module's
   commands are built. Every other command, and ``orch --help``, loads them all.
-- From redis-py 7.2 on, ``import redis`` tries to import OpenTelemetry's
-  metrics API and SDK (``OTEL_METRICS``) for redis-py's own opt-in client
-  metrics. Where the SDK is installed (beside the orchestrator's telemetry)
-  that costs more than the rest of ``orch status`` together, and the API
-  alone still costs about 20 ms (it reads package metadata). The read-only
-  commands (``READ_ONLY``) run no user code and never turn those metrics on,
-  so for them redis-py is imported while those modules are marked absent
-  (``sys.modules[name] = None`` makes their import raise ImportError, which
-  redis-py handles). The marks are removed at once, so anything imported
-  later finds OpenTelemetry as usual. Every other command imports redis-py
-  untouched.
+- redis-py's import costs 80-100 ms, so the read-only commands (``READ_ONLY``)
+  open a read-only ``Client``, which reads over ``LeanRedis`` (leanredis.py)
+  wherever it can serve the URL: ``redis://`` or ``unix://`` without options.
+- For other URLs (``rediss://``, options) they import redis-py after all, and
+  there a second cost applies. From redis-py 7.2 on, ``import redis`` tries
+  to import OpenTelemetry's metrics API and SDK (``OTEL_METRICS``) for
+  redis-py's own opt-in client metrics. Where the SDK is installed (beside
+  the orchestrator's telemetry) that costs more than the rest of ``orch
+  status`` together, and the API alone still costs about 20 ms (it reads
+  package metadata). The read-only commands run no user code and never turn
+  those metrics on, so for them redis-py is imported while those modules are
+  marked absent (``sys.modules[name] = None`` makes their import raise
+  ImportError, which redis-py handles). The marks are removed at once, so
+  anything imported later finds OpenTelemetry as usual. Every other command
+  imports redis-py untouched.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 #: Every module that registers commands on the app.
@@ -50,9 +54,17 @@ def load_commands(argv: list[str]) -> None:
         importlib.import_module(f"orchestrator.cli.{name}")
 
 
+def needs_redis_py(url: str) -> bool:
+    """Whether a read-only client would fall back to redis-py for ``url`` (unset: the
+    embedded server's, which ``LeanRedis`` serves)."""
+    return url.startswith("rediss:") or "?" in url
+
+
 def import_redis_lean(argv: list[str]) -> None:
-    """For a read-only command, import redis-py before anything else can, OpenTelemetry-free."""
+    """For a read-only command that will need redis-py, import it first, OpenTelemetry-free."""
     if command_of(argv) not in READ_ONLY or "redis" in sys.modules:
+        return
+    if not needs_redis_py(os.environ.get("ORCH_REDIS_URL", "")):
         return
     if any(name in sys.modules for name in OTEL_METRICS):
         return

@@ -16,7 +16,7 @@ def queues(as_json: AsJson = False) -> None:
     """Depth and oldest item's age per queue, priority and fairness key; runs not yet started."""
     from orchestrator.cli._run import _client  # noqa: PLC0415
 
-    with _client() as client:
+    with _client(read_only=True) as client:
         doc = client.queues()
     if as_json:
         print_json(doc)

@@ -119,10 +119,11 @@ def run_tree(doc: dict[str, Any]) -> Tree:
     return tree
 
 
-def _client() -> Client:
+def _client(*, read_only: bool = False) -> Client:
+    """A client; a read-only one for the quick commands (no redis-py import: leanredis.py)."""
     from orchestrator.client import Client  # noqa: PLC0415 - Redis and the store, on demand
 
-    return Client()
+    return Client(read_only=read_only)
 
 
 def _run_state(text: str) -> str:
@@ -219,7 +220,7 @@ def status(
     as_json: AsJson = False,
 ) -> None:
     """Show a run: its state, every step's state, attempts and timings, and its child runs."""
-    with _client() as client:
+    with _client(read_only=not watch) as client:  # --watch waits on end-of-run notices
         run = client.run(run_id)
         doc = run.tree() if tree else run.status()
         if watch and not as_json:
@@ -271,7 +272,7 @@ def runs(
     """List recent runs, newest first, with version, state and duration."""
     if state is not None:
         state = _run_state(state)
-    with _client() as client:
+    with _client(read_only=True) as client:
         after = stuck_after if stuck else None
         docs = client.runs(
             limit=limit,

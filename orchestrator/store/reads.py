@@ -12,8 +12,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
-import redis
-
 from orchestrator.clock import redis_now
 from orchestrator.epoch import missing_run
 from orchestrator.errors import NotFoundError
@@ -25,6 +23,7 @@ from orchestrator.store.scores import KEEP_HOURS, ScoreReader
 from orchestrator.store.wire import MESSAGE, META, UNDO_MESSAGE, context, split_plan, text
 
 if TYPE_CHECKING:
+    from orchestrator.leanredis import Conn
     from orchestrator.scorecard.figures import Shape
     from orchestrator.spec import Workflow
     from orchestrator.store.engine import Attempt
@@ -38,7 +37,7 @@ PARSED_KEPT = 256
 
 
 class RunReader:
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+    def __init__(self, client: Conn, keys: Keys) -> None:
         self.redis = client
         self.keys = keys
         self.scores = ScoreReader(client, keys)
@@ -208,9 +207,16 @@ class RunReader:
         return {q for q, live in zip(queues, pipe.execute(), strict=True) if live}
 
     def end_notices(self, run_id: str, deadline: float | None) -> Iterator[None]:
-        """Yield once at once, then on each end-of-run notice or every second."""
+        """Yield once at once, then on each end-of-run notice or every second.
+
+        ``LeanRedis`` has no pub/sub (the quick commands never wait): with it,
+        this yields every second.
+        """
         # Typed in redis 8, untyped before: through a Callable, mypy is content with either.
-        open_pubsub: Callable[..., Any] = self.redis.pubsub
+        open_pubsub: Callable[..., Any] | None = getattr(self.redis, "pubsub", None)
+        if open_pubsub is None:
+            yield from _every_second(deadline)
+            return
         pubsub = open_pubsub(ignore_subscribe_messages=True)
         try:
             pubsub.subscribe(self.keys.done_channel(run_id))
@@ -259,3 +265,10 @@ class RunReader:
     def illegal_transitions(self) -> dict[str, int]:
         raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.illegal))
         return {k.decode(): int(v) for k, v in raw.items()}
+
+
+def _every_second(deadline: float | None) -> Iterator[None]:
+    yield None
+    while deadline is None or time.monotonic() < deadline:
+        time.sleep(1.0 if deadline is None else min(1.0, max(0.0, deadline - time.monotonic())))
+        yield None

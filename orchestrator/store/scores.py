@@ -9,13 +9,14 @@ and no count is ever read twice.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import cast
-
-import redis
+from typing import TYPE_CHECKING, cast
 
 from orchestrator.clock import redis_now
 from orchestrator.keys import Keys
 from orchestrator.store.wire import text
+
+if TYPE_CHECKING:
+    from orchestrator.leanredis import Conn
 
 #: How long minute and hour buckets are kept (seconds); rollup.lua gets them too.
 KEEP_MINUTES = 6 * 3600
@@ -31,7 +32,7 @@ def add(into: Counts, counts: Counts) -> Counts:
 
 
 class ScoreReader:
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+    def __init__(self, client: Conn, keys: Keys) -> None:
         self.redis = client
         self.keys = keys
 

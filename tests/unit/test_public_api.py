@@ -27,6 +27,7 @@ PUBLIC_API = [
     "OrchestratorError",
     "PayloadTooLargeError",
     "Plan",
+    "ReadOnlyClientError",
     "RedisOutOfMemoryError",
     "RedisPolicyError",
     "RedisUnavailableError",
@@ -181,16 +182,25 @@ def test_each_quick_command_is_registered_by_the_module_named_for_it() -> None:
 
 
 def test_a_lean_redis_import_leaves_the_sdk_importable_and_other_commands_alone() -> None:
-    """The SDK is kept out of redis-py's import only, and only for the read-only commands."""
-    lean = "from orchestrator.cli._lean import import_redis_lean\nimport_redis_lean({args})\n"
-    after = modules_after(lean.format(args="['status', 'x']") + "import opentelemetry.sdk.metrics")
+    """Where a read-only command needs redis-py (a rediss:// URL, which LeanRedis does not
+    serve), the SDK is kept out of redis-py's import only, and only for that command."""
+    lean = (
+        "import os\nos.environ['ORCH_REDIS_URL'] = {url!r}\n"
+        "from orchestrator.cli._lean import import_redis_lean\nimport_redis_lean({args})\n"
+    )
+    tls = "rediss://localhost:6380/0"
+    after = modules_after(
+        lean.format(url=tls, args="['status', 'x']") + "import opentelemetry.sdk.metrics"
+    )
     assert {"redis", "opentelemetry.sdk.metrics"} <= after, "imported later, the SDK is there"
-    skipped = modules_after(lean.format(args="['runs', '--json']"))
+    skipped = modules_after(lean.format(url=tls, args="['runs', '--json']"))
     assert "redis" in skipped and not skipped & set(OTEL_METRICS)
-    api = modules_after(lean.format(args="['runs']") + "import opentelemetry.metrics")
+    api = modules_after(lean.format(url=tls, args="['runs']") + "import opentelemetry.metrics")
     assert "opentelemetry.metrics" in api, "imported later, the API is there too"
-    untouched = modules_after(lean.format(args="['worker', '-Q', 'x']") + "import redis")
+    untouched = modules_after(lean.format(url=tls, args="['worker', '-Q', 'x']") + "import redis")
     assert "opentelemetry.sdk.metrics" in untouched, "a worker's redis-py is imported as usual"
+    plain = modules_after(lean.format(url="redis://localhost:6379/0", args="['status', 'x']"))
+    assert "redis" not in plain, "LeanRedis serves a plain URL: redis-py is not imported"
 
 
 @pytest.mark.integration
@@ -202,14 +212,15 @@ def test_orch_status_and_runs_read_redis_without_the_compiler(client: Any, wf_na
     for args in (["status", run.id, "--json"], ["runs", "--json"], ["status", run.id]):
         code = f"import os\nos.environ['ORCH_REDIS_URL'] = {client.url!r}\n"
         loaded = modules_after(code + RUN_ORCH.format(args=args))
-        assert "orchestrator.client" in loaded and "redis" in loaded, "the command really ran"
+        assert {"orchestrator.client", "orchestrator.leanredis"} <= loaded, "the command ran"
+        assert not loaded & {"redis", "asyncio", "ssl"}, "read over LeanRedis, not redis-py"
         assert not loaded & {"celery", "kombu", "orchestrator.compiler"}
         assert not loaded & {"orchestrator.store.engine", "orchestrator.store.scripts"}
         assert not loaded & {"orchestrator.spec", "orchestrator.graph", "yaml"}
         assert not loaded & SERVER, "no command but serve/dev/demo loads the HTTP stack"
         assert "pydantic_settings" not in loaded, "ORCH_REDIS_URL alone needs no checking"
         assert "pydantic" not in loaded, "typer 0.29 would load it for every option (pyproject)"
-        assert not loaded & set(OTEL_METRICS), "redis-py imported lean (cli/_lean.py)"
+        assert not loaded & set(OTEL_METRICS), "no OpenTelemetry either (cli/_lean.py)"
         assert "orchestrator.cli._spec" not in loaded, "only the quick command's own module"
         if "--json" in args:
             assert "rich.console" not in loaded, "JSON output needs no Rich"
