@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -117,6 +118,31 @@ def test_quick_run_writes_a_well_formed_report(tmp_path: Path) -> None:
     telemetry = doc["scenarios"]["t"]["details"]
     assert telemetry["spans_received"] == telemetry["spans_expected"], "a span per attempt and run"
     assert telemetry["otlp_requests"]["/v1/metrics"] >= 1
+
+
+HOOKCOST = [sys.executable, "-m", "bench.hookcost"]
+
+
+def test_hookcost_runs_every_configuration_and_exports_what_it_says(tmp_path: Path) -> None:
+    """``python -m bench.hookcost``: each configuration's chains succeed (the child checks),
+    and the traced one's spans, one per attempt and per run, all reach the receiver."""
+    mark = uuid.uuid4().hex
+    proc = subprocess.run(
+        [*HOOKCOST, "--runs", "3", "--rounds", "1", "--only", "none,hook,otel-all"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=bench_env(mark, tmp_path),
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {line.split()[0]: line.split()[1:] for line in proc.stdout.splitlines()[2:5]}
+    assert set(rows) == {"none", "hook", "otel-all"}, proc.stdout
+    assert all(float(found[i]) > 0 for found in rows.values() for i in (0, 1, 3)), proc.stdout
+    received, expected = re.findall(r"spans received: (\d+); (\d+)", proc.stdout)[0]
+    assert int(received) == int(expected) == (3 + 20) * 11, proc.stdout
+    assert wait_gone(mark) == [], "processes started by the benchmark outlived it"
 
 
 def test_ctrl_c_stops_everything_it_started(tmp_path: Path) -> None:
