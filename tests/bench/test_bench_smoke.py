@@ -64,25 +64,25 @@ def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def test_quick_run_writes_a_well_formed_report(tmp_path: Path) -> None:
-    mark = uuid.uuid4().hex
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench",
-            "--quick",
-            "--only",
-            "e,g,t",
-            "--out",
-            str(tmp_path / "out"),
-        ],
+def finished(argv: list[str], mark: str, tmp: Path) -> subprocess.CompletedProcess[str]:
+    """``argv`` run to its end from the checkout, in the benchmark's environment."""
+    return subprocess.run(
+        argv,
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env=bench_env(mark, tmp_path),
+        env=bench_env(mark, tmp),
         timeout=120,
         check=False,
+    )
+
+
+def test_quick_run_writes_a_well_formed_report(tmp_path: Path) -> None:
+    mark = uuid.uuid4().hex
+    proc = finished(
+        [sys.executable, "-m", "bench", "--quick", "--only", "e,g,t", "--out", f"{tmp_path}/out"],
+        mark,
+        tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "orch median" in proc.stdout, "the Rich table was not printed"
@@ -127,15 +127,8 @@ def test_hookcost_runs_every_configuration_and_exports_what_it_says(tmp_path: Pa
     """``python -m bench.hookcost``: each configuration's chains succeed (the child checks),
     and the traced one's spans, one per attempt and per run, all reach the receiver."""
     mark = uuid.uuid4().hex
-    proc = subprocess.run(
-        [*HOOKCOST, "--runs", "3", "--rounds", "1", "--only", "none,hook,otel-all"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=bench_env(mark, tmp_path),
-        timeout=120,
-        check=False,
-    )
+    argv = [*HOOKCOST, "--runs", "3", "--rounds", "1", "--only", "none,hook,otel-all"]
+    proc = finished(argv, mark, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = {line.split()[0]: line.split()[1:] for line in proc.stdout.splitlines()[2:5]}
     assert set(rows) == {"none", "hook", "otel-all"}, proc.stdout
