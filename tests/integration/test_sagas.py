@@ -583,7 +583,7 @@ def test_a_run_that_compensated_nothing_ends_failed(
     wf = (
         Flow(wf_name, 1)
         .step("s0", f"{C}:fails_late", compensate=undo_of("s0"))
-        .step("s1", f"{C}:boom")
+        .step("s1", f"{C}:boom_once_s0_runs")
         .build()
     )
     run = client.submit(wf, {"late_delay": 1.0})

@@ -83,6 +83,18 @@ def boom(ctx: StepContext, **_: Any) -> None:
 
 
 @step
+def boom_once_s0_runs(ctx: StepContext, **_: Any) -> None:
+    """Fails for good, but only once its sibling ``s0`` has started (at most 10 s later), so
+    that ``s0`` is surely running when this fails the run, however busy the workers are."""
+    r = _redis()
+    _note_start(r, ctx)
+    deadline = time.monotonic() + 10.0
+    while not r.hget(f"sagac:exec:{ctx.run_id}", "s0") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    raise NonRetryableError(f"{ctx.step} cannot go on")
+
+
+@step
 def fails_late(ctx: StepContext, late_delay: float = 0.7, **_: Any) -> None:
     """Runs a while, then fails for good: still running when a sibling fails the run."""
     _note_start(_redis(), ctx)
