@@ -48,7 +48,7 @@ def check_url(url: str, *, source: str = "the Redis URL") -> str:
     problem = None
     if not url.startswith(SCHEMES):
         problem = f"it must start with {', '.join(SCHEMES)}"
-    elif _lean(url, 1.0) is None:  # LeanRedis parses the plain ones, without redis-py
+    elif lean_client(url, 1.0) is None:  # LeanRedis parses the plain ones, without redis-py
         from redis.connection import parse_url  # noqa: PLC0415
 
         try:
@@ -100,7 +100,7 @@ def connect_reads(url: str, settings: Settings) -> LeanRedis | redis.Redis:
     Same checks and waits as ``connect(url, settings)`` (a client's): Redis must
     answer within ``ORCH_CONNECT_TIMEOUT`` and must never evict.
     """
-    lean = _lean(url, settings.connect_timeout)
+    lean = lean_client(url, settings.connect_timeout)
     if lean is None:
         return connect(url, settings)
     try:
@@ -112,7 +112,7 @@ def connect_reads(url: str, settings: Settings) -> LeanRedis | redis.Redis:
     return lean
 
 
-def _lean(url: str, timeout: float) -> LeanRedis | None:
+def lean_client(url: str, timeout: float) -> LeanRedis | None:
     """A ``LeanRedis`` for ``url``, or None: it needs redis-py, or hiredis is absent."""
     try:
         from orchestrator.leanredis import LeanRedis  # noqa: PLC0415 - needs hiredis (CPython)

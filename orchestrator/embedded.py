@@ -55,12 +55,10 @@ def free_port() -> int:
 
 def _alive(url: str, timeout: float = 1.0) -> bool:
     """Whether a server answers at ``url`` (our own URL: loopback, no options)."""
-    try:
-        from orchestrator.leanredis import LeanRedis  # noqa: PLC0415 - spares the quick commands
-    except ImportError:  # no hiredis: redis-py
-        return _alive_by_redis_py(url, timeout)
-    client = LeanRedis.from_url(url, timeout=timeout, where=url)
-    if client is None:
+    from orchestrator.connection import lean_client  # noqa: PLC0415 - it imports this module
+
+    client = lean_client(url, timeout)  # spares the quick commands redis-py's import
+    if client is None:  # no hiredis
         return _alive_by_redis_py(url, timeout)
     try:
         return bool(client.ping())

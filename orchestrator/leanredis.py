@@ -261,9 +261,7 @@ class LeanRedis(Commands):
             return self._sock
         try:
             sock = self._open()
-        except TimeoutError as exc:
-            raise self._unreachable(exc) from None
-        except OSError as exc:
+        except OSError as exc:  # refused, unresolvable, or timed out (a TimeoutError)
             raise self._unreachable(exc) from None
         self._sock, self._reader = sock, hiredis.Reader()
         hello: list[tuple[Arg, ...]] = [("AUTH", *self.auth)] if self.auth else []

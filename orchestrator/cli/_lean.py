@@ -57,7 +57,9 @@ def load_commands(argv: list[str]) -> None:
 def needs_redis_py(url: str) -> bool:
     """Whether a read-only client would fall back to redis-py for ``url`` (unset: the
     embedded server's, which ``LeanRedis`` serves)."""
-    return url.startswith("rediss:") or "?" in url
+    from orchestrator.connection import lean_client  # noqa: PLC0415
+
+    return bool(url) and lean_client(url, 1.0) is None
 
 
 def import_redis_lean(argv: list[str]) -> None:

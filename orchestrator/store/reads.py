@@ -222,8 +222,7 @@ class RunReader:
             pubsub.subscribe(self.keys.done_channel(run_id))
             yield None
             while deadline is None or time.monotonic() < deadline:
-                left = 1.0 if deadline is None else min(1.0, max(0.0, deadline - time.monotonic()))
-                pubsub.get_message(timeout=left)
+                pubsub.get_message(timeout=_next_wait(deadline))
                 yield None
         finally:
             pubsub.close()
@@ -270,5 +269,10 @@ class RunReader:
 def _every_second(deadline: float | None) -> Iterator[None]:
     yield None
     while deadline is None or time.monotonic() < deadline:
-        time.sleep(1.0 if deadline is None else min(1.0, max(0.0, deadline - time.monotonic())))
+        time.sleep(_next_wait(deadline))
         yield None
+
+
+def _next_wait(deadline: float | None) -> float:
+    """A second, or what is left before ``deadline`` if less."""
+    return 1.0 if deadline is None else min(1.0, max(0.0, deadline - time.monotonic()))
