@@ -76,7 +76,7 @@ def child(config: str, url: str, runs: int) -> dict[str, Any]:
     from orchestrator.hooks import HookChain, Hooks
     from orchestrator.keys import Keys
     from orchestrator.messages import priority_lists
-    from orchestrator.store import RunStore
+    from orchestrator.store import Observe, RunStore
     from workers.runtime import StepRuntime
 
     class Noop(Hooks):
@@ -95,7 +95,11 @@ def child(config: str, url: str, runs: int) -> dict[str, Any]:
     client = Client(url, hooks=hooks)  # submits carry the run's trace, as a producer's do
     r = redis.Redis.from_url(url)
     store = RunStore(
-        r, Keys(client.settings.key_prefix), run_ttl=600, max_payload=1 << 20, observe=bool(chain)
+        r,
+        Keys(client.settings.key_prefix),
+        run_ttl=600,
+        max_payload=1 << 20,
+        observe=Observe.EVENTS if chain else Observe.NOTHING,
     )
     runtime = StepRuntime(store, runner_slice=5.0, hooks=chain)
 

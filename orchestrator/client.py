@@ -90,14 +90,14 @@ class Client(Reports):
     @cached_property
     def store(self) -> RunStore:
         """The run store with its engine, made on first write (it loads the scripts)."""
-        from orchestrator.store import RunStore  # noqa: PLC0415
+        from orchestrator.store import Observe, RunStore  # noqa: PLC0415
 
         return RunStore(
             self.redis,
             self.keys,
             run_ttl=self.settings.run_ttl,
             max_payload=self.settings.max_payload_bytes,
-            observe=self.report is not None,
+            observe=Observe.EVENTS if self.report is not None else Observe.NOTHING,
         )
 
     @cached_property

@@ -205,13 +205,23 @@ class HookChain:
         return merged
 
     def _receivers(self, name: str) -> tuple[tuple[object, Callable[..., Any]], ...]:
-        """The hooks' bound methods for one event type, looked up once."""
+        """The hooks' bound methods for one event type, looked up once.
+
+        A :class:`Hooks` subclass receives only the events it overrides: the
+        no-op it inherits is not called, and an event no hook overrides is
+        not even built (``wants``).
+        """
         found = self._methods.get(name)
         if found is None:
             pairs = ((hook, getattr(hook, name, None)) for hook in self._hooks)
-            found = tuple((hook, method) for hook, method in pairs if method is not None)
+            found = tuple((hook, m) for hook, m in pairs if m is not None and _own(m, name))
             self._methods[name] = found
         return found
+
+
+def _own(method: Callable[..., Any], name: str) -> bool:
+    """Whether ``method`` is not the do-nothing one a hook inherits from :class:`Hooks`."""
+    return getattr(method, "__func__", None) is not getattr(Hooks, name, None)
 
 
 def _name_of(hook: object) -> str:

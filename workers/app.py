@@ -23,7 +23,7 @@ from orchestrator.hooks import HookChain, load_hooks
 from orchestrator.keys import Keys
 from orchestrator.messages import KOMBU_PRIORITY_STEPS
 from orchestrator.settings import Settings
-from orchestrator.store import RunStore
+from orchestrator.store import Observe, RunStore
 from workers.flower import LaneTaskEvents
 from workers.runtime import StepRuntime
 from workers.startup import install_start_checks
@@ -140,7 +140,7 @@ class _RuntimeHolder:
                 run_ttl=self.settings.run_ttl,
                 max_payload=self.settings.max_payload_bytes,
                 lease_seconds=self.settings.lease_seconds,
-                observe=bool(hooks),
+                observe=Observe.EVENTS if hooks else Observe.NOTHING,
             )
             self._runtime = StepRuntime(
                 store,

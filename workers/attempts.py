@@ -66,17 +66,31 @@ def describe(outcome: object) -> str:
 
 
 class AttemptReport(Reporter):
+    """The hook events of a worker's attempts.
+
+    Each step of a chain passes through here several times, so an event no
+    hook receives is not built, and a reply with no decisions (a plain step,
+    with ``Observe.EVENTS``) costs one test.
+    """
+
+    def __init__(self, chain: h.HookChain) -> None:
+        super().__init__(chain)
+        self._claims = chain.wants(h.StepClaimed.hook)
+        self._starts = chain.wants(h.AttemptStarted.hook)
+        self._ends = chain.wants(h.AttemptFinished.hook)
+
     def claimed(
         self, plan: Plan, attempt: Attempt, claim: o.Claim, worker: str, by_lane: bool, waits: Waits
     ) -> None:
-        if not self.chain:
+        if claim.decisions:
+            self.noted(attempt, claim.decisions, waits, _context_of(claim))
+        if not self._claims:
             return
-        self.noted(attempt, claim.decisions, waits, _context_of(claim))
         admission, wait, number = _admission(claim)
-        if admission is None or not self.chain.wants(h.StepClaimed.hook):
+        if admission is None:
             return
         name, version = plan.workflow, plan.version
-        self.emit(
+        self.chain.emit(
             h.StepClaimed(
                 run_id=attempt.run_id,
                 workflow=name,
@@ -94,9 +108,9 @@ class AttemptReport(Reporter):
         )
 
     def started(self, call: Call) -> None:
-        if not self.chain:
+        if not self._starts:
             return
-        self.emit(
+        self.chain.emit(
             h.AttemptStarted(
                 **_identity(call),
                 queue=call.plan.steps[call.ctx.step].queue,
@@ -114,10 +128,21 @@ class AttemptReport(Reporter):
         exception: BaseException | None = None,
         fallback: bool = False,
     ) -> None:
-        if not self.chain:
-            return
+        if self._ends:
+            self._finished(call, outcome, error, exception, fallback)
+        if outcome.decisions:  # after the attempt's end: the run's end among them, say
+            self.noted(call.attempt, outcome.decisions, waits, call.inputs.context)
+
+    def _finished(
+        self,
+        call: Call,
+        outcome: o.Recording,
+        error: dict[str, Any] | None,
+        exception: BaseException | None,
+        fallback: bool,
+    ) -> None:
         plan = call.plan.steps[call.ctx.step]
-        self.emit(
+        self.chain.emit(
             h.AttemptFinished(
                 **_identity(call),
                 queue=plan.queue,
@@ -131,7 +156,6 @@ class AttemptReport(Reporter):
                 upstreams=plan.upstreams,
             )
         )
-        self.noted(call.attempt, outcome.decisions, waits, call.inputs.context)
 
     def compensation_started(
         self, attempt: Attempt, plan: Plan, ctx: StepContext, inputs: o.Inputs
@@ -212,6 +236,8 @@ def _breaker(call: Call, outcome: o.Recording) -> str | None:
     """The breaker state the attempt met (open) or left (what its outcome moved it to)."""
     if call.inputs.mode in (o.Mode.OPEN, o.Mode.FALLBACK):
         return h.BreakerState.OPEN
+    if not outcome.decisions:
+        return None
     moved = [
         d.state
         for d in outcome.decisions

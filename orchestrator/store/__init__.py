@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from orchestrator.keys import Keys
     from orchestrator.store.engine import Attempt, Engine, Lane, new_token, token_owner
+    from orchestrator.store.inputs import Observe
     from orchestrator.store.reads import RunReader
     from orchestrator.store.upkeep import Upkeep
 
@@ -28,6 +29,7 @@ __all__ = [
     "Attempt",
     "Engine",
     "Lane",
+    "Observe",
     "RunReader",
     "RunStore",
     "Upkeep",
@@ -40,6 +42,7 @@ _HOMES = {
     "Attempt": "engine",
     "Engine": "engine",
     "Lane": "engine",
+    "Observe": "inputs",
     "new_token": "engine",
     "token_owner": "engine",
     "RunReader": "reads",
@@ -67,9 +70,10 @@ class RunStore:
         run_ttl: int,
         max_payload: int,
         lease_seconds: float = 10.0,
-        observe: bool = False,
+        observe: Observe | None = None,
     ) -> None:
         from orchestrator.store.engine import Engine  # noqa: PLC0415
+        from orchestrator.store.inputs import Observe  # noqa: PLC0415
         from orchestrator.store.reads import RunReader  # noqa: PLC0415
         from orchestrator.store.upkeep import Upkeep  # noqa: PLC0415
 
@@ -80,7 +84,7 @@ class RunStore:
             run_ttl=run_ttl,
             max_payload=max_payload,
             lease_seconds=lease_seconds,
-            observe=observe,
+            observe=observe or Observe.NOTHING,
         )
         self.reads = RunReader(client, keys)
         self.scores = self.reads.scores

@@ -120,14 +120,16 @@ class Engine:
         run_ttl: int,
         max_payload: int,
         lease_seconds: float = 10.0,
-        observe: bool = False,
+        observe: i.Observe = i.Observe.NOTHING,
     ) -> None:
         self.redis = client
         self.keys = keys
         self.max_payload = max_payload
         self.lease_seconds = lease_seconds
-        #: Ask the scripts for their decisions (hooks are listening).
+        #: Which decisions the scripts answer with (hooks are listening, or a test).
         self.observe = observe
+        #: Whether replies carry the attempt's times and context (replies.inputs).
+        self.observed = observe is not i.Observe.NOTHING
         self.scripts = Scripts(client, keys.prefix, run_ttl)
         self._records: dict[str, dict[str, bytes]] = {}
         self._infos_made: dict[tuple[str, str, bool], bytes] = {}
@@ -180,11 +182,11 @@ class Engine:
         return found
 
     def _call(self, args: i.ScriptArgs, run_id: str, infos: bytes = b"") -> Any:
-        return self.scripts.engine(args, run_id, infos, self.observe)
+        return self.scripts.engine(args, run_id, infos, self.observe.value)
 
     def queue(self, pipe: redis.client.Pipeline, args: i.ScriptArgs, run_id: str) -> None:
         """Queue a call made by ``*_args`` (``submit_args``) on ``pipe``."""
-        self.scripts.engine(args, run_id, b"", self.observe, pipe=pipe)
+        self.scripts.engine(args, run_id, b"", self.observe.value, pipe=pipe)
 
     # -- runs -----------------------------------------------------------------
 
@@ -257,7 +259,7 @@ class Engine:
             gate_open=gate_open,
         )
         infos = self._infos(attempt.ref, attempt.step, downstream=False)
-        return replies.claim(self._call(args, attempt.run_id, infos), self.observe)
+        return replies.claim(self._call(args, attempt.run_id, infos), self.observed)
 
     def complete(
         self,
@@ -288,7 +290,7 @@ class Engine:
         )
         infos = self._infos(attempt.ref, attempt.step, downstream=True)
         raw = self._call(args, attempt.run_id, infos)
-        return replies.recording(raw, str(lane_args.get("lane_token", "")), self.observe)
+        return replies.recording(raw, str(lane_args.get("lane_token", "")), self.observed)
 
     def fail(
         self,
@@ -318,7 +320,7 @@ class Engine:
         )
         infos = self._infos(attempt.ref, attempt.step, downstream=False)
         raw = self._call(args, attempt.run_id, infos)
-        outcome = replies.recording(raw, str(lane_args.get("lane_token", "")), self.observe)
+        outcome = replies.recording(raw, str(lane_args.get("lane_token", "")), self.observed)
         if isinstance(outcome, o.Recorded) and outcome.retry_in is None:
             return dataclasses.replace(outcome, failed=True)
         return outcome
@@ -363,7 +365,7 @@ class Engine:
             step=attempt.step, token=attempt.token, worker=worker, lease=self.lease_seconds
         )
         infos = self._infos(attempt.ref, attempt.step, downstream=False)
-        return replies.undo_claim(self._call(args, attempt.run_id, infos), self.observe)
+        return replies.undo_claim(self._call(args, attempt.run_id, infos), self.observed)
 
     def undo_done(
         self,

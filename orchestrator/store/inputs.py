@@ -5,20 +5,38 @@ rendered into the Lua (``lua_args``) as a list of names, so a script reads
 ``A.token`` rather than ``ARGV[7]``, and adding an argument is a one-line
 change on each side that cannot fall out of step. Engine scripts (those that
 change a run) get a common header first: prefix, run id, TTL, the plan records
-the caller holds, and whether the caller wants this call's decisions back
-(``observe``). Plain scripts get the prefix alone before their own fields.
+the caller holds, and which of this call's decisions the caller wants back
+(``observe``, an :class:`Observe`). Plain scripts get the prefix alone before
+their own fields.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, ClassVar
 
 #: The header of every engine script, ARGV[1..5].
 ENGINE_HEADER = ("prefix", "run", "ttl", "infos", "observe")
 #: The header of every plain script, ARGV[1].
 PLAIN_HEADER = ("prefix",)
+
+
+class Observe(StrEnum):
+    """Which decisions an engine call answers with, besides recording them all in the history.
+
+    Every decision costs the worker a parse, and most of a step's are plain
+    moves (PENDING to QUEUED to RUNNING to SUCCEEDED) that no hook hears of.
+    So a worker whose hooks listen asks for ``EVENTS``: the decisions that
+    ``reporting`` can word as an event (a run's end, a retry, a wait begun or
+    ended, a breaker's move, a refused retry, a compensation note), plus the
+    attempt's times and carried context. The engine tests ask for ``ALL``.
+    """
+
+    NOTHING = ""  # no hook listens: no decisions, no times
+    EVENTS = "events"  # what hooks can hear of (scripts/lib/run.lua ``tells``)
+    ALL = "all"  # every decision, plain moves too
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,7 +10,9 @@ the typed values of ``outcomes``; no other module indexes a reply.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
 from orchestrator.resilience.decision import Veto
@@ -109,11 +111,21 @@ def inputs(payload: Sequence[Any], observed: bool) -> o.Inputs:
         upstream_json=upstream,
         queued_at=_number(payload[3]),
         started_at=_number(payload[4]),
-        context=context(payload[5]),
+        context=dict(_context(payload[5])),
     )
 
 
 _MODES = {m.value.encode(): m for m in o.Mode}
+
+
+@lru_cache(maxsize=1024)
+def _context(raw: bytes | None) -> Mapping[str, str]:
+    """A run's carried context, parsed once per run and process (every attempt brings it).
+
+    Each attempt gets its own copy of the one parse (a dict copy costs a
+    tenth of a parse), so a hook that changes its copy changes no other.
+    """
+    return MappingProxyType(context(raw))
 
 
 def claim(raw: Sequence[Any], observed: bool) -> o.Claim:

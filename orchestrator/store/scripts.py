@@ -108,7 +108,7 @@ class Scripts:
         args: ScriptArgs,
         run_id: str,
         infos: bytes = b"",
-        observe: bool = False,
+        observe: str = "",
         *,
         pipe: redis.client.Pipeline | None = None,
     ) -> Any:
@@ -117,7 +117,7 @@ class Scripts:
         On a ``pipe`` the call is queued by SHA alone (``execute`` replies, a NoScriptError
         for a script Redis has lost: then call it again without a pipe, which loads it).
         """
-        header: list[Any] = [self.prefix, run_id, self.run_ttl, infos, "1" if observe else ""]
+        header: list[Any] = [self.prefix, run_id, self.run_ttl, infos, observe]
         script = self._loaded[args.script]
         if pipe is not None:
             return pipe.evalsha(script.sha, 0, *header, *args.argv())

@@ -21,7 +21,7 @@ from orchestrator.compiler import Plan, compile_plan
 from orchestrator.keys import Keys
 from orchestrator.messages import priority_lists
 from orchestrator.spec import Workflow
-from orchestrator.store import Attempt, RunStore, new_token
+from orchestrator.store import Attempt, Observe, RunStore, new_token
 from orchestrator.store import outcomes as o
 
 T = TypeVar("T")
@@ -79,7 +79,7 @@ class Rig:
             run_ttl=60,
             max_payload=1 << 20,
             lease_seconds=lease_seconds,
-            observe=True,
+            observe=Observe.ALL,
         )
 
     def close(self) -> None:

@@ -195,6 +195,25 @@ def test_wants_says_whether_any_hook_receives_an_event_method() -> None:
     assert not HookChain().wants("on_run_finished")
 
 
+def test_a_subclass_receives_only_the_events_it_overrides() -> None:
+    class Finishes(Hooks):
+        def __init__(self) -> None:
+            self.seen: list[RunEvent] = []
+
+        def on_attempt_finished(self, event: AttemptFinished) -> None:
+            self.seen.append(event)
+
+    hook = Finishes()
+    chain = HookChain([hook])
+    assert chain.wants("on_attempt_finished")
+    assert not chain.wants("on_attempt_started"), "an inherited no-op is not a receiver"
+    assert not chain.wants("propagate") and chain.propagate() == {}
+    assert not HookChain([Hooks()]).wants("on_run_finished")
+    chain.emit(sample_event(AttemptFinished))
+    chain.emit(sample_event(StepClaimed, admission=Admission.RUN))
+    assert [type(e) for e in hook.seen] == [AttemptFinished]
+
+
 def test_events_are_frozen_and_keyword_only() -> None:
     event = sample_event(StepClaimed, admission=Admission.WAIT_RATE, wait=1.5)
     with pytest.raises(dataclasses.FrozenInstanceError):

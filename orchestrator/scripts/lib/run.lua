@@ -12,14 +12,17 @@
 -- Engine scripts open the run named by A.run; promote.lua opens each run it
 -- touches in turn.
 local RUN, RK, EK
-local sets, seen, events = {}, {}, {}
-local OBSERVE = A.observe == '1'
+local sets, seen, events, told = {}, {}, {}, {}
+-- What the caller wants back (inputs.py Observe): '' nothing, 'events' the
+-- decisions a hook can hear of (tells), 'all' every one.
+local OBSERVE = (A.observe or '') ~= ''
+local TELL_ALL = A.observe == 'all'
 local infos = (A.infos or '') ~= '' and cjson.decode(A.infos) or {}
 local PK, META
 
 local function open_run(id)
   RUN, RK, EK = id, K.run(id), K.events(id)
-  sets, seen, events = {}, {}, {}
+  sets, seen, events, told = {}, {}, {}, {}
 end
 if A.run then open_run(A.run) end
 -- The run being created (submit.lua) has no hash yet: its fields read as
@@ -125,16 +128,6 @@ local function preload(steps, which)
   end
 end
 
--- Append a decision to the run's history (and to this call's reply, when observed).
-local function event(ev)
-  ev.t = NOW
-  events[#events + 1] = cjson.encode(ev)
-end
--- This call's decisions for the reply: a JSON list, or '' when nobody asked.
-local function notes()
-  if not OBSERVE or #events == 0 then return '' end
-  return '[' .. table.concat(events, ',') .. ']'
-end
 
 local function illegal(kind, from, to)
   redis.call('HINCRBY', K.illegal, kind .. ':' .. from .. '>' .. to, 1)
@@ -154,6 +147,27 @@ local function allowed(moves, kind, from, to)
 end
 -- A state the run never leaves: no move of the engine's starts from it.
 local function terminal(run_state_) return not string.find(MOVES, '|run:' .. run_state_ .. '>', 1, true) end
+-- Whether a hook can hear of decision ev (reporting.py words it as an event):
+-- every decision but a step's plain move (one neither into nor out of a wait,
+-- nor a retry) and a run's move to a state it will leave again.
+local function tells(ev)
+  if ev.to == nil then return true end
+  if ev.step == nil then return terminal(ev.to) end
+  return ev.from == 'WAITING' or ev.to == 'WAITING' or ev.delay ~= nil
+end
+-- Append a decision to the run's history (and to this call's reply, as the caller asked).
+local function event(ev)
+  ev.t = NOW
+  local line = cjson.encode(ev)
+  events[#events + 1] = line
+  if OBSERVE and (TELL_ALL or tells(ev)) then told[#told + 1] = line end
+end
+-- This call's decisions for the reply: a JSON list, or '' when it has none to tell.
+local function notes()
+  if #told == 0 then return '' end
+  return '[' .. table.concat(told, ',') .. ']'
+end
+
 -- Where the operator's table reopens `from` to, or nil.
 local function reopening(kind, from)
   return string.match(REOPENS, '|' .. kind .. ':' .. from .. '>([%u_]+)|')
