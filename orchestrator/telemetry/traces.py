@@ -10,7 +10,11 @@ The tree of one run, wherever its parts ran::
 
 An attempt span is started at ``on_attempt_started`` and made current while
 the step's code runs, so spans the step opens (an HTTP or LLM client's) are
-its children; it ends at ``on_attempt_finished``, in the same process. A wait
+its children; it ends at ``on_attempt_finished``, in the same process. An
+attempt of a run that was not sampled, under one of the SDK's standard
+parent-based samplers (which drop every span under an unsampled parent), is
+not even started: the run's context is made current instead, so the step's
+own spans follow the run's decision too. A wait
 begins in one process and ends in another, so its span is emitted at its end,
 starting ``waited`` seconds earlier (the engine measures the wait). The run
 span is emitted by whichever process ends the run, with the id and start
@@ -20,6 +24,7 @@ chosen at submit (``carrier``, ``ids``).
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import OrderedDict
 from contextvars import Token
@@ -49,6 +54,14 @@ MAX_RUNS = 1024
 _FAILED = frozenset({h.Outcome.FAILED, h.Outcome.RETRYING})
 _UNDO_FAILED = frozenset({h.CompensationOutcome.FAILED, h.CompensationOutcome.RETRYING})
 _RUN_OK = frozenset({"SUCCEEDED", "CANCELLED"})
+#: How the SDK describes its default sampler and each ``parentbased_*`` one of
+#: ``OTEL_TRACES_SAMPLER``: whatever the root decides, a span whose remote
+#: parent was not sampled is dropped.
+_PARENT_BASED = re.compile(
+    r"ParentBased\{root:(AlwaysOnSampler|AlwaysOffSampler|TraceIdRatioBased\{[^{}]*\}),"
+    r"remoteParentSampled:AlwaysOnSampler,remoteParentNotSampled:AlwaysOffSampler,"
+    r"localParentSampled:AlwaysOnSampler,localParentNotSampled:AlwaysOffSampler\}"
+)
 
 AttemptKey = tuple[str, str, int | None, int]
 
@@ -65,6 +78,16 @@ def _recording(provider: trace.TracerProvider, tracer: trace.Tracer) -> bool:
     return not isinstance(provider, idle) and not isinstance(tracer, trace.NoOpTracer)
 
 
+def _drops_unsampled_runs(tracer: trace.Tracer) -> bool:
+    """Whether ``tracer`` drops every span of a run that was not sampled (see the module doc).
+
+    Only the SDK's standard parent-based samplers are known to; any other
+    sampler (a custom one may sample by step) is asked for every attempt.
+    """
+    describe = getattr(getattr(tracer, "sampler", None), "get_description", None)
+    return describe is not None and _PARENT_BASED.fullmatch(str(describe())) is not None
+
+
 class Traces(h.Hooks):
     """The tracing hook. Without a real tracer provider it is disabled (``enabled`` False).
 
@@ -79,7 +102,8 @@ class Traces(h.Hooks):
         self._ids = install(self._tracer) if self.enabled else None
         if self.enabled:
             pin_resource(self._tracer)
-        self._runs: OrderedDict[str, Context] = OrderedDict()
+        self._skips_unsampled = self.enabled and _drops_unsampled_runs(self._tracer)
+        self._runs: OrderedDict[str, tuple[Context, bool]] = OrderedDict()
         self._open: OrderedDict[tuple[str, ...] | AttemptKey, _Open] = OrderedDict()
         self._names: dict[tuple[str, str], str] = {}
 
@@ -93,12 +117,19 @@ class Traces(h.Hooks):
     # -- attempts ---------------------------------------------------------------------
 
     def on_attempt_started(self, event: h.AttemptStarted) -> None:
+        parent, unsampled = self._run_context(event)
+        if unsampled and self._skips_unsampled:  # the span would be dropped: start none
+            self._hold(_key(event), _Open(trace.INVALID_SPAN, otel_context.attach(parent)))
+            return
         name = self._attempt_name(event)
         kind = _kind(event.lane)
-        self._start(_key(event), name, self._parent(event), _attempt_attributes(event), kind)
+        self._start(_key(event), name, parent, _attempt_attributes(event), kind)
 
     def on_attempt_finished(self, event: h.AttemptFinished) -> None:
         opened = self._open.pop(_key(event), None)
+        if opened is not None and opened.span is trace.INVALID_SPAN:
+            _end(opened)
+            return
         if opened is None:  # its start was not seen here: rebuild it from the duration
             span = self._tracer.start_span(
                 self._attempt_name(event),
@@ -199,13 +230,22 @@ class Traces(h.Hooks):
 
     def _parent(self, event: h.RunEvent) -> Context:
         """The run span as parent (parsed once per run and process)."""
-        parent = self._runs.get(event.run_id)
-        if parent is None:
+        return self._run_context(event)[0]
+
+    def _run_context(self, event: h.RunEvent) -> tuple[Context, bool]:
+        """The run span as parent, and whether the run carries a trace that was not sampled
+        (once per run and process). A run that carries none is a root for the sampler."""
+        found = self._runs.get(event.run_id)
+        if found is None:
             parent = children_context(event.context)
-            self._runs[event.run_id] = parent
+            span = trace.get_current_span(parent).get_span_context()
+            found = self._runs[event.run_id] = (
+                parent,
+                span.is_valid and not span.trace_flags.sampled,
+            )
             if len(self._runs) > MAX_RUNS:
                 self._runs.popitem(last=False)
-        return parent
+        return found
 
     def _start(
         self,
@@ -217,11 +257,14 @@ class Traces(h.Hooks):
     ) -> None:
         """Start a span and make it current until its end is reported."""
         span = self._tracer.start_span(name, context=parent, kind=kind, attributes=attributes)
+        self._hold(key, _Open(span, otel_context.attach(trace.set_span_in_context(span, parent))))
+
+    def _hold(self, key: tuple[str, ...] | AttemptKey, opened: _Open) -> None:
+        """Keep what was made current until the end of ``key`` is reported."""
         stale = self._open.pop(key, None)
         if stale is not None:
             _end(stale, abandoned=True)
-        token = otel_context.attach(trace.set_span_in_context(span, parent))
-        self._open[key] = _Open(span, token)
+        self._open[key] = opened
         while len(self._open) > MAX_OPEN:
             _end(self._open.popitem(last=False)[1], abandoned=True)
 

@@ -14,7 +14,7 @@ from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
 from opentelemetry.trace import SpanKind, StatusCode
 
 from orchestrator import hooks as h
@@ -233,10 +233,28 @@ def test_an_unsampled_producer_trace_records_nothing_downstream() -> None:
         carried = producer.traces().propagate()
     assert int(carried["traceparent"].rsplit("-", 1)[1], 16) & 1 == 0  # not sampled
     hook = worker.traces()
+    outside = trace.get_current_span()
     hook.on_attempt_started(started(carried))
+    current = trace.get_current_span().get_span_context()
+    with worker.tracer_provider.get_tracer("llm").start_as_current_span("llm.call") as call:
+        assert not call.is_recording(), "the step's own spans follow the run's decision"
     hook.on_attempt_finished(finished(carried))
     hook.on_run_finished(run_finished(carried))
     assert worker.spans() == []
+    assert format(current.trace_id, "032x") in carried["traceparent"], "the run's trace"
+    assert not current.trace_flags.sampled
+    assert trace.get_current_span() is outside
+
+
+def test_a_sampler_that_is_not_parent_based_decides_each_attempt_itself() -> None:
+    producer, worker = World(sampler=ALWAYS_OFF), World(sampler=ALWAYS_ON)
+    with producer.tracer_provider.get_tracer("app").start_as_current_span("request"):
+        carried = producer.traces().propagate()
+    hook = worker.traces()
+    hook.on_attempt_started(started(carried))
+    hook.on_attempt_finished(finished(carried))
+    span = worker.span(f"{WF}.fetch")
+    assert format(span.get_span_context().trace_id, "032x") in carried["traceparent"]
 
 
 def test_a_run_without_a_carried_trace_has_step_spans_and_no_run_span() -> None:

@@ -128,7 +128,6 @@ local function preload(steps, which)
   end
 end
 
-
 local function illegal(kind, from, to)
   redis.call('HINCRBY', K.illegal, kind .. ':' .. from .. '>' .. to, 1)
   return false
