@@ -24,7 +24,18 @@ configuration alike; the median and the least of the rounds are shown
 (``vs none`` compares the least). Never part of the
 test suite's timings: the smoke test only checks that it runs.
 
-    python -m bench.hookcost [--runs 100] [--rounds 3] [--only none,hook]
+On a shared VM the CPU figures move by tens of µs from run to run.
+``--instructions`` counts instead: each child runs under valgrind
+(cachegrind, no cache simulation) twice, with ``runs`` and three times as
+many chains, and the difference in instructions, divided by the steps
+between them, is what one step costs with start-up and warm-up cancelled.
+It is the same from run to run to a few hundred instructions, so a change
+worth 1 % shows. Instructions are not time (the SDK's protobuf encoding
+retires more of them per µs than the engine's Python), and valgrind runs
+about 50 times slower, so a counted child exports nothing on the clock:
+spans when a batch of 512 fills, metrics only at exit (``COUNTED_EXPORT``).
+
+    python -m bench.hookcost [--runs 100] [--rounds 3] [--only none,hook] [--instructions]
 """
 
 from __future__ import annotations
@@ -32,6 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -63,12 +75,17 @@ CONFIGS: dict[str, tuple[str, dict[str, str]]] = {
 STEPS = 10
 #: Untimed chains each child runs first.
 WARM = 20
+#: Untimed chains of a counted child: the difference of two counts cancels warm-up anyway.
+COUNTED_WARM = 5
+#: A counted child exports only when a batch fills and at exit: no export on the clock,
+#: which under valgrind would come about 50 times as often per step.
+COUNTED_EXPORT = {"OTEL_METRIC_EXPORT_INTERVAL": "86400000", "OTEL_BSP_SCHEDULE_DELAY": "86400000"}
 #: The configurations that export a span per attempt and per run, of every run.
 TRACED = ("otel-spans", "otel-all")
 
 
-def child(config: str, url: str, runs: int) -> dict[str, Any]:
-    """Run ``runs`` chains (after ``WARM`` untimed) with ``config``'s hooks; CPU per step."""
+def child(config: str, url: str, runs: int, warm: int = WARM) -> dict[str, Any]:
+    """Run ``runs`` chains (after ``warm`` untimed) with ``config``'s hooks; CPU per step."""
     import redis  # the child alone needs the stack
 
     from bench.workloads import chain_flow
@@ -119,7 +136,7 @@ def child(config: str, url: str, runs: int) -> dict[str, Any]:
             raise SystemExit(f"{config}: {len(unfinished)} chains did not succeed")
         return cpu / (n * STEPS) * 1e6, server / (n * STEPS) * 1e6
 
-    batch(WARM)
+    batch(warm)
     python_us, redis_us = batch(runs)
     if kind == "otel":
         from orchestrator.telemetry import sdk
@@ -128,17 +145,40 @@ def child(config: str, url: str, runs: int) -> dict[str, Any]:
     return {"config": config, "python_us": python_us, "redis_us": redis_us}
 
 
-def _run_child(config: str, url: str, sink: str, runs: int) -> dict[str, Any]:
+#: How valgrind runs a child for ``--instructions``: instructions counted, nothing simulated.
+VALGRIND = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
+_IREFS = re.compile(r"I\s+refs:\s+([\d,]+)")
+
+
+def _run_child(
+    config: str, url: str, sink: str, runs: int, *, counted: bool = False
+) -> dict[str, Any]:
+    """One child's figures; ``counted``: run under valgrind, adding its ``instructions``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "ORCH_HOOKS"))}
     env.update(EXPORT, OTEL_EXPORTER_OTLP_ENDPOINT=sink, **CONFIGS[config][1])
     argv = [sys.executable, "-m", "bench.hookcost", "--child", config, "--url", url]
+    if counted:
+        env.update(COUNTED_EXPORT, PYTHONHASHSEED="0")
+        argv = [*VALGRIND, *argv, "--warm", str(COUNTED_WARM)]
     proc = subprocess.run(
         [*argv, "--runs", str(runs)], env=env, capture_output=True, text=True, check=False
     )
     if proc.returncode != 0:
         raise SystemExit(f"{config} failed: {proc.stderr.strip().splitlines()[-1:]}")
     found: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    if counted:
+        irefs = _IREFS.search(proc.stderr)
+        if irefs is None:
+            raise SystemExit(f"{config}: valgrind printed no instruction count")
+        found["instructions"] = int(irefs.group(1).replace(",", ""))
     return found
+
+
+def _instructions(config: str, url: str, sink: str, runs: int) -> float:
+    """Instructions per step: two counted children, ``runs`` and ``3 * runs`` chains."""
+    low = _run_child(config, url, sink, runs, counted=True)["instructions"]
+    high = _run_child(config, url, sink, 3 * runs, counted=True)["instructions"]
+    return float(high - low) / (2 * runs * STEPS)
 
 
 #: The OTLP receiver: says its endpoint, then, once its input closes, how many spans it got.
@@ -170,11 +210,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=100, help="timed chains per configuration")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--only", default=",".join(CONFIGS), help="comma-separated configurations")
+    p.add_argument(
+        "--instructions", action="store_true", help="count instructions per step under valgrind"
+    )
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--url", help=argparse.SUPPRESS)
+    p.add_argument("--warm", type=int, default=WARM, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
-        print(json.dumps(child(args.child, args.url, args.runs)))
+        print(json.dumps(child(args.child, args.url, args.runs, args.warm)))
         return 0
     chosen = [c.strip() for c in args.only.split(",") if c.strip()]
     unknown = [c for c in chosen if c not in CONFIGS]
@@ -183,22 +227,37 @@ def main(argv: list[str] | None = None) -> int:
     from orchestrator.embedded import EmbeddedRedis
 
     results: dict[str, list[dict[str, Any]]] = {c: [] for c in chosen}
+    counts: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="orch-hookcost-") as tmp:
         sink, endpoint = _sink()
         try:
             with EmbeddedRedis(Path(tmp)) as server:
-                for _ in range(args.rounds):
+                for _ in range(0 if args.instructions else args.rounds):
                     for config in chosen:
                         results[config].append(_run_child(config, server.url, endpoint, args.runs))
+                for config in chosen if args.instructions else ():
+                    counts[config] = _instructions(config, server.url, endpoint, args.runs)
             received = _spans_received(sink)
         finally:
             if sink.poll() is None:
                 sink.kill()
                 sink.wait(10)
+    if args.instructions:
+        _print_counts(counts, args.runs)
+        return 0
     _print(results, args.runs, args.rounds)
     every = sum(1 for c in chosen if c in TRACED) * args.rounds * (args.runs + WARM) * (STEPS + 1)
     print(f"spans received: {received}; {every} from the configurations that trace every run")
     return 0
+
+
+def _print_counts(counts: dict[str, float], runs: int) -> None:
+    base = counts.get("none")
+    print(f"instructions per step (valgrind), {runs} and {3 * runs} {STEPS}-step chains")
+    print(f"{'configuration':<16} {'per step':>10} {'vs none':>10}")
+    for config, count in counts.items():
+        extra = f"{count - base:+10.0f}" if base is not None else f"{'':>10}"
+        print(f"{config:<16} {count:10.0f} {extra}")
 
 
 def _print(results: dict[str, list[dict[str, Any]]], runs: int, rounds: int) -> None:

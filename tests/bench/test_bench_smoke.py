@@ -138,6 +138,21 @@ def test_hookcost_runs_every_configuration_and_exports_what_it_says(tmp_path: Pa
     assert wait_gone(mark) == [], "processes started by the benchmark outlived it"
 
 
+def test_hookcost_counts_instructions_under_valgrind(tmp_path: Path) -> None:
+    """``--instructions``: two counted children give a step's instructions (one
+    configuration: valgrind's start-up is most of the test's time)."""
+    mark = uuid.uuid4().hex
+    argv = [*HOOKCOST, "--instructions", "--runs", "2", "--only", "hook"]
+    proc = finished(argv, mark, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("instructions per step (valgrind), 2 and 6"), proc.stdout
+    config, count = lines[2].split()
+    # a step runs thousands of lines of Python: far more than 100k instructions, if counted
+    assert config == "hook" and float(count) > 100_000, proc.stdout
+    assert wait_gone(mark) == [], "processes started by the benchmark outlived it"
+
+
 def test_ctrl_c_stops_everything_it_started(tmp_path: Path) -> None:
     mark = uuid.uuid4().hex
     proc = subprocess.Popen(
