@@ -232,11 +232,13 @@ def main(argv: list[str] | None = None) -> int:
         sink, endpoint = _sink()
         try:
             with EmbeddedRedis(Path(tmp)) as server:
-                for _ in range(0 if args.instructions else args.rounds):
-                    for config in chosen:
-                        results[config].append(_run_child(config, server.url, endpoint, args.runs))
-                for config in chosen if args.instructions else ():
-                    counts[config] = _instructions(config, server.url, endpoint, args.runs)
+                if args.instructions:
+                    counts = {c: _instructions(c, server.url, endpoint, args.runs) for c in chosen}
+                else:
+                    for _ in range(args.rounds):
+                        for config in chosen:
+                            found = _run_child(config, server.url, endpoint, args.runs)
+                            results[config].append(found)
             received = _spans_received(sink)
         finally:
             if sink.poll() is None:

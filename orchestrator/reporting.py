@@ -10,7 +10,7 @@ hook installed every method returns at once: nothing is built.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from orchestrator import hooks as h
@@ -48,29 +48,19 @@ class Reporter:
         self,
         run_id: str,
         ref: str,
-        found: Iterable[o.Decision],
+        found: Sequence[o.Decision],
         waits: Mapping[str, tuple[str, float | None]] | None = None,
         context: Mapping[str, str] | None = None,
     ) -> None:
         """Report what a script decided; ``waits`` gives each wait_for step's signal and timeout."""
-        if not self.chain:
-            return
-        telling = [d for d in found if _may_tell(d)]
-        if not telling:  # a step's plain moves, most of what a script decides, make no event
+        if not self.chain or not found:
             return
         name, version = split_ref(ref)
         at = _Run(run_id, name, version, waits or {}, context or {})
-        for d in telling:
+        for d in found:
             event = at.event_of(d)
             if event is not None:
                 self.chain.emit(event)
-
-
-def _may_tell(d: o.Decision) -> bool:
-    """Whether a decision can make an event: a step's move only to or from a wait, or a retry."""
-    if type(d) is not o.StepMoved:
-        return True
-    return StepState.WAITING in (d.dst, d.src) or d.delay is not None
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ class AttemptReport(Reporter):
 
     Each step of a chain passes through here several times, so an event no
     hook receives is not built, and a reply with no decisions (a plain step,
-    with ``Observe.EVENTS``) costs one test.
+    with ``Observe.EVENTS``) makes none.
     """
 
     def __init__(self, chain: h.HookChain) -> None:
@@ -82,8 +82,7 @@ class AttemptReport(Reporter):
     def claimed(
         self, plan: Plan, attempt: Attempt, claim: o.Claim, worker: str, by_lane: bool, waits: Waits
     ) -> None:
-        if claim.decisions:
-            self.noted(attempt, claim.decisions, waits, _context_of(claim))
+        self.noted(attempt, claim.decisions, waits, _context_of(claim))
         if not self._claims:
             return
         admission, wait, number = _admission(claim)
@@ -130,8 +129,8 @@ class AttemptReport(Reporter):
     ) -> None:
         if self._ends:
             self._finished(call, outcome, error, exception, fallback)
-        if outcome.decisions:  # after the attempt's end: the run's end among them, say
-            self.noted(call.attempt, outcome.decisions, waits, call.inputs.context)
+        # after the attempt's end: the run's end may be among them
+        self.noted(call.attempt, outcome.decisions, waits, call.inputs.context)
 
     def _finished(
         self,
@@ -236,8 +235,6 @@ def _breaker(call: Call, outcome: o.Recording) -> str | None:
     """The breaker state the attempt met (open) or left (what its outcome moved it to)."""
     if call.inputs.mode in (o.Mode.OPEN, o.Mode.FALLBACK):
         return h.BreakerState.OPEN
-    if not outcome.decisions:
-        return None
     moved = [
         d.state
         for d in outcome.decisions
