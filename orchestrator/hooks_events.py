@@ -3,15 +3,19 @@
 Events are frozen, so one event object can be handed to every hook without one
 hook's change leaking into the next. Each event class names the ``Hooks``
 method that receives it (its ``hook`` class variable), so dispatch is a lookup,
-not a chain of type tests. Import them from ``orchestrator.hooks``.
+not a chain of type tests. An observed worker builds two events on every
+attempt, so each class's ``__init__`` sets its fields in one step
+(``_set_at_once``). Import them from ``orchestrator.hooks``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar
+
+_E = TypeVar("_E")
 
 
 class Admission(StrEnum):
@@ -59,7 +63,40 @@ class CompensationOutcome(StrEnum):
 # --- events ------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+def _set_at_once(cls: type[_E]) -> type[_E]:
+    """Give a frozen event dataclass an ``__init__`` that sets all its fields in one step.
+
+    A frozen dataclass's own ``__init__`` sets each field through
+    ``object.__setattr__``, about 0.2 µs a field, and an observed worker builds
+    an ``AttemptStarted`` (12 fields) and an ``AttemptFinished`` (19) on every
+    attempt. This ``__init__`` takes the same keyword-only arguments with the
+    same defaults and fills the instance's ``__dict__`` with one update, in a
+    fifth of the time. Assigning a field afterwards still raises
+    ``FrozenInstanceError``: the class's ``__setattr__`` is the dataclass's.
+    """
+    scope: dict[str, Any] = {"MISSING": MISSING}
+    params, lines = [], []
+    for f in fields(cls):  # type: ignore[arg-type]  # a dataclass, checked by fields()
+        if f.default is not MISSING:
+            scope[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+        elif f.default_factory is not MISSING:
+            scope[f"_factory_{f.name}"] = f.default_factory
+            params.append(f"{f.name}=MISSING")
+            lines.append(f"    if {f.name} is MISSING:\n        {f.name} = _factory_{f.name}()")
+        else:
+            params.append(f.name)
+    values = ", ".join(f"{f.name!r}: {f.name}" for f in fields(cls))  # type: ignore[arg-type]
+    lines.append(f"    self.__dict__.update({{{values}}})")
+    exec(f"def __init__(self, *, {', '.join(params)}):\n" + "\n".join(lines), scope)
+    init: Callable[..., None] = scope["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    setattr(cls, "__init__", init)  # noqa: B010  # replacing the generated one
+    return cls
+
+
+@_set_at_once
+@dataclass(frozen=True, kw_only=True)
 class RunEvent:
     """Identity of the run an event belongs to; the base of every event."""
 
@@ -74,14 +111,16 @@ class RunEvent:
     context: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@_set_at_once
+@dataclass(frozen=True, kw_only=True)
 class StepEvent(RunEvent):
     """An event about one step of a run."""
 
     step: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@_set_at_once
+@dataclass(frozen=True, kw_only=True)
 class AttemptEvent(StepEvent):
     """An event about one attempt of a step, on the worker that holds it.
 
@@ -98,7 +137,8 @@ class AttemptEvent(StepEvent):
     dependency: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@_set_at_once
+@dataclass(frozen=True, kw_only=True)
 class RunSubmitted(RunEvent):
     """Producer, after a submit. ``created`` is False when ``key`` found an existing run."""
 
@@ -108,7 +148,8 @@ class RunSubmitted(RunEvent):
     created: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@_set_at_once
+@dataclass(frozen=True, kw_only=True)
 class StepClaimed(AttemptEvent):
     """Worker, after the engine decided whether a claimed step may run.
 
@@ -122,7 +163,8 @@ class StepClaimed(AttemptEvent):
     wait: float = 0.0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@_set_at_once
+@dataclass(frozen=True, kw_only=True)
 class AttemptStarted(AttemptEvent):
     """Worker, just before the step's code runs.
 
@@ -135,7 +177,8 @@ class AttemptStarted(AttemptEvent):
     queue_delay: float | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@_set_at_once
+@dataclass(frozen=True, kw_only=True)
 class AttemptFinished(AttemptEvent):
     """Worker, once the attempt's outcome (an :class:`Outcome`) is recorded.
 
@@ -161,7 +204,8 @@ class AttemptFinished(AttemptEvent):
     upstreams: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@_set_at_once
+@dataclass(frozen=True, kw_only=True)
 class RetryScheduled(StepEvent):
     """Worker, when a failed attempt will be retried after ``delay`` seconds."""
 
@@ -173,7 +217,8 @@ class RetryScheduled(StepEvent):
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@_set_at_once
+@dataclass(frozen=True, kw_only=True)
 class BudgetDenied(StepEvent):
     """Worker, when the retry budget of ``dependency`` refused a retry."""
 
@@ -182,7 +227,8 @@ class BudgetDenied(StepEvent):
     dependency: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@_set_at_once
+@dataclass(frozen=True, kw_only=True)
 class BreakerChanged(StepEvent):
     """Worker, when the circuit breaker of ``dependency`` moved to ``state`` (a BreakerState).
 
@@ -195,7 +241,8 @@ class BreakerChanged(StepEvent):
     state: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@_set_at_once
+@dataclass(frozen=True, kw_only=True)
 class WaitStarted(StepEvent):
     """Worker, when a ``wait_for`` step starts waiting for ``signal`` (``timeout`` seconds),
     or a sleep step starts sleeping (``signal`` empty)."""
@@ -206,7 +253,8 @@ class WaitStarted(StepEvent):
     timeout: float | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@_set_at_once
+@dataclass(frozen=True, kw_only=True)
 class WaitEnded(StepEvent):
     """Where the wait ended (signal or timeout sweep); ``outcome`` is a WaitOutcome.
 
@@ -220,7 +268,8 @@ class WaitEnded(StepEvent):
     waited: float | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@_set_at_once
+@dataclass(frozen=True, kw_only=True)
 class CompensationStarted(StepEvent):
     """Worker, just before a step's compensation runs."""
 
@@ -230,7 +279,8 @@ class CompensationStarted(StepEvent):
     worker: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@_set_at_once
+@dataclass(frozen=True, kw_only=True)
 class CompensationFinished(StepEvent):
     """Worker, once a compensation attempt's outcome (a CompensationOutcome) is recorded."""
 
@@ -242,7 +292,8 @@ class CompensationFinished(StepEvent):
     error: str | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@_set_at_once
+@dataclass(frozen=True, kw_only=True)
 class RunFinished(RunEvent):
     """Wherever the engine call that ended the run was made; ``state`` is the final RunState."""
 

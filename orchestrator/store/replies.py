@@ -104,14 +104,15 @@ def inputs(payload: Sequence[Any], observed: bool) -> o.Inputs:
     mode = _MODES.get(payload[2]) or o.Mode(text(payload[2]))
     if not observed:
         return o.Inputs(int(payload[0]), text(payload[1]), mode, upstream)
-    return o.Inputs(
-        attempt=int(payload[0]),
-        input_json=text(payload[1]),
-        mode=mode,
-        upstream_json=upstream,
-        queued_at=_number(payload[3]),
-        started_at=_number(payload[4]),
-        context=dict(_context(payload[5])),
+    queued, started = payload[3], payload[4]
+    return o.Inputs(  # positional: every attempt of an observed worker comes through here
+        int(payload[0]),
+        text(payload[1]),
+        mode,
+        upstream,
+        float(queued) if queued else None,
+        float(started) if started else None,
+        dict(_context(payload[5])),
     )
 
 

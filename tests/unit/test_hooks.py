@@ -214,6 +214,45 @@ def test_a_subclass_receives_only_the_events_it_overrides() -> None:
     assert [type(e) for e in hook.seen] == [AttemptFinished]
 
 
+def _event_types(cls: type[RunEvent] = RunEvent) -> list[type[RunEvent]]:
+    found = [cls]
+    for sub in cls.__subclasses__():
+        found += _event_types(sub)
+    return found
+
+
+@pytest.mark.parametrize("cls", _event_types(), ids=lambda c: c.__name__)
+def test_each_event_init_sets_every_field_as_the_dataclass_would(cls: type[RunEvent]) -> None:
+    """Events set their fields in one step (hooks_events._set_at_once); nothing else changes."""
+    fields = dataclasses.fields(cls)
+    event = sample_event(cls)
+    given = {f.name: getattr(sample_event(cls), f.name) for f in fields}
+    assert {f.name: getattr(event, f.name) for f in fields} == given
+    assert set(vars(event)) == {f.name for f in fields}, "no field missing, nothing extra"
+    required = {n: v for n, v in given.items() if _required(cls, n)}
+    bare, other = cls(**required), cls(**required)
+    for f in fields:
+        if f.default is not dataclasses.MISSING:
+            assert getattr(bare, f.name) == f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            assert getattr(bare, f.name) == f.default_factory()
+            assert getattr(bare, f.name) is not getattr(other, f.name), "a fresh one each time"
+    with pytest.raises(TypeError, match="missing"):
+        cls(**dict(list(required.items())[1:]))
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        cls(**required, surplus=1)
+    with pytest.raises(TypeError, match="positional"):
+        cls(*required.values())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(event, fields[0].name, "changed")
+    assert event == cls(**given) and repr(event).startswith(f"{cls.__name__}(run_id=")
+
+
+def _required(cls: type[RunEvent], name: str) -> bool:
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
 def test_events_are_frozen_and_keyword_only() -> None:
     event = sample_event(StepClaimed, admission=Admission.WAIT_RATE, wait=1.5)
     with pytest.raises(dataclasses.FrozenInstanceError):
