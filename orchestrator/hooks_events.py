@@ -74,6 +74,10 @@ def _set_at_once(cls: type[_E]) -> type[_E]:
     fifth of the time. Assigning a field afterwards still raises
     ``FrozenInstanceError``: the class's ``__setattr__`` is the dataclass's.
     """
+    unsupported = [f.name for f in fields(cls) if not f.init]  # type: ignore[arg-type]
+    if unsupported or hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__}: _set_at_once supports neither init=False fields "
+                        f"({', '.join(unsupported) or 'none here'}) nor __post_init__")  # fmt: skip
     scope: dict[str, Any] = {"MISSING": MISSING}
     params, lines = [], []
     for f in fields(cls):  # type: ignore[arg-type]  # a dataclass, checked by fields()

@@ -248,6 +248,25 @@ def test_each_event_init_sets_every_field_as_the_dataclass_would(cls: type[RunEv
     assert event == cls(**given) and repr(event).startswith(f"{cls.__name__}(run_id=")
 
 
+def test_an_event_init_refuses_what_it_would_silently_skip() -> None:
+    """``_set_at_once`` writes the fields' values in one step: a field the generated init
+    would compute (``init=False``) or a ``__post_init__`` would be skipped, so it refuses."""
+    from orchestrator.hooks_events import _set_at_once
+
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class Computed(RunFinished):
+        extra: int = dataclasses.field(default=0, init=False)
+
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class Checked(RunFinished):
+        def __post_init__(self) -> None:
+            pass
+
+    for cls in (Computed, Checked):
+        with pytest.raises(TypeError, match="_set_at_once supports neither"):
+            _set_at_once(cls)
+
+
 def _required(cls: type[RunEvent], name: str) -> bool:
     f = next(f for f in dataclasses.fields(cls) if f.name == name)
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
