@@ -70,8 +70,8 @@ def _set_at_once(cls: type[_E]) -> type[_E]:
     ``object.__setattr__``, about 0.2 µs a field, and an observed worker builds
     an ``AttemptStarted`` (12 fields) and an ``AttemptFinished`` (19) on every
     attempt. This ``__init__`` takes the same keyword-only arguments with the
-    same defaults and fills the instance's ``__dict__`` with one update, in a
-    fifth of the time. Assigning a field afterwards still raises
+    same defaults and fills the instance's ``__dict__`` with one update, in half
+    the time. Assigning a field afterwards still raises
     ``FrozenInstanceError``: the class's ``__setattr__`` is the dataclass's.
     """
     unsupported = [f.name for f in fields(cls) if not f.init]  # type: ignore[arg-type]

@@ -109,21 +109,11 @@ class AttemptReport(Reporter):
     def started(self, call: Call) -> None:
         if not self._starts:
             return
-        ctx, attempt, inputs = call.ctx, call.attempt, call.inputs
         self.chain.emit(
-            h.AttemptStarted(  # the identity spelled out: ** of a dict costs more than the event
-                run_id=attempt.run_id,
-                workflow=call.workflow.name,
-                version=call.workflow.version,
-                context=inputs.context,
-                step=ctx.step,
-                index=ctx.index,
-                attempt=ctx.attempt,
-                worker=ctx.worker,
-                lane=call.by_lane,
-                dependency=attempt.dependency,
-                queue=call.plan.steps[ctx.step].queue,
-                queue_delay=inputs.queue_delay,
+            h.AttemptStarted(
+                **_identity(call),
+                queue=call.plan.steps[call.ctx.step].queue,
+                queue_delay=call.inputs.queue_delay,
             )
         )
 
@@ -150,24 +140,14 @@ class AttemptReport(Reporter):
         exception: BaseException | None,
         fallback: bool,
     ) -> None:
-        ctx, attempt, inputs = call.ctx, call.attempt, call.inputs
-        plan = call.plan.steps[ctx.step]
+        plan = call.plan.steps[call.ctx.step]
         self.chain.emit(
             h.AttemptFinished(
-                run_id=attempt.run_id,
-                workflow=call.workflow.name,
-                version=call.workflow.version,
-                context=inputs.context,
-                step=ctx.step,
-                index=ctx.index,
-                attempt=ctx.attempt,
-                worker=ctx.worker,
-                lane=call.by_lane,
-                dependency=attempt.dependency,
+                **_identity(call),
                 queue=plan.queue,
                 outcome=_outcome(outcome, failed=error is not None, fallback=fallback),
                 duration=time.monotonic() - call.started,
-                queue_delay=inputs.queue_delay,
+                queue_delay=call.inputs.queue_delay,
                 error=None if error is None else f"{error['type']}: {error['message']}",
                 exception=exception,
                 retry_delay=outcome.retry_in if isinstance(outcome, o.Recorded) else None,
@@ -234,6 +214,21 @@ class AttemptReport(Reporter):
 
 def _context_of(claim: o.Claim) -> Mapping[str, str]:
     return claim.inputs.context if isinstance(claim, o.Run) else {}
+
+
+def _identity(call: Call) -> dict[str, Any]:
+    return {
+        "run_id": call.attempt.run_id,
+        "workflow": call.workflow.name,
+        "version": call.workflow.version,
+        "context": call.inputs.context,
+        "step": call.ctx.step,
+        "index": call.ctx.index,
+        "attempt": call.ctx.attempt,
+        "worker": call.ctx.worker,
+        "lane": call.by_lane,
+        "dependency": call.attempt.dependency,
+    }
 
 
 def _breaker(call: Call, outcome: o.Recording) -> str | None:

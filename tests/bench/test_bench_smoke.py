@@ -155,8 +155,11 @@ def test_hookcost_counts_instructions_under_valgrind(tmp_path: Path) -> None:
 
 def test_ctrl_c_stops_everything_it_started(tmp_path: Path) -> None:
     mark = uuid.uuid4().hex
+    # Rounds enough that scenario a is still running when Ctrl-C comes, however fast the
+    # machine: one quick round can end before the signal is sent.
+    argv = ["--quick", "--rounds", "1000", "--only", "a", "--out", str(tmp_path / "out")]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench", "--quick", "--only", "a", "--out", str(tmp_path / "out")],
+        [sys.executable, "-m", "bench", *argv],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
