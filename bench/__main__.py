@@ -84,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console(stderr=True)
     signal.signal(signal.SIGTERM, _terminate)
+    # Ctrl-C stops and cleans up even when started with SIGINT ignored, as a non-interactive
+    # shell starts a background job (`nohup make bench &`): Python keeps an inherited ignore.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sizes: Sizes = replace(QUICK) if args.quick else Sizes()
     workdir = Path(tempfile.mkdtemp(prefix="orch-bench-"))
     harness = Harness(workdir, concurrency=args.concurrency)

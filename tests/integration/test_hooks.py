@@ -147,6 +147,8 @@ def test_waits_are_reported_where_they_start_and_where_they_end(
     (ended,) = of(heard(r, run.id), "on_wait_ended")
     assert (ended["outcome"], ended["pid"]) == ("signalled", os.getpid())
     assert 0.2 <= ended["waited"] < WAIT, "the engine measured the wait"
+    # the worker reports the attempt just after recording it, so it can trail the run's end
+    wait_until(lambda: bool(of(heard(r, run.id), "on_attempt_finished", step="c")), WAIT)
     (c,) = of(heard(r, run.id), "on_attempt_finished", step="c")
     assert c["upstreams"] == ["review"]
 
