@@ -104,14 +104,13 @@ def inputs(payload: Sequence[Any], observed: bool) -> o.Inputs:
     mode = _MODES.get(payload[2]) or o.Mode(text(payload[2]))
     if not observed:
         return o.Inputs(int(payload[0]), text(payload[1]), mode, upstream)
-    queued, started = payload[3], payload[4]
     return o.Inputs(  # positional: every attempt of an observed worker comes through here
         int(payload[0]),
         text(payload[1]),
         mode,
         upstream,
-        float(queued) if queued else None,
-        float(started) if started else None,
+        _number(payload[3]),
+        _number(payload[4]),
         dict(_context(payload[5])),
     )
 
